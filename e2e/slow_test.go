@@ -1,0 +1,96 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-im/parley/internal/config"
+	"github.com/parley-im/parley/protocol"
+	parley "github.com/parley-im/parley/sdk/go"
+)
+
+// rawDial opens a WebSocket, says hello with token and resumes, without
+// reading anything further.
+func rawDial(t *testing.T, s *server, token string) *websocket.Conn {
+	t.Helper()
+	ctx := ctxT(t)
+	conn, _, err := websocket.Dial(ctx, strings.Replace(s.URL, "http://", "ws://", 1)+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	conn.SetReadLimit(1 << 20)
+	for _, req := range []protocol.Request{{ID: "h", Op: protocol.OpHello, Version: 1, Token: token}, {ID: "r", Op: protocol.OpResume}} {
+		b, _ := json.Marshal(req)
+		if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conn
+}
+
+// A client that stops reading is disconnected when its outbound queue is
+// full (close 3001), nothing stored is dropped, and on reconnect it resumes
+// every message in seq order.
+func TestSlowConsumerIsDisconnectedAndResumes(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, func(c *config.Config) {
+		c.Timeouts.PingInterval = time.Minute // isolate the queue limit from the ping timeout
+		c.Limits.OutboundQueueMessages = 32
+	})
+	s.user("alice")
+	s.user("bob")
+	ctx := ctxT(t)
+	bobAPI := s.login("bob", "phone")
+	stuck := rawDial(t, s, bobAPI.Token)
+	alice := s.login("alice", "web") // over HTTP: this test reads no sent-sync copies
+	// More than loopback's socket buffers hold (several MiB), so the
+	// server's queue for the stuck client must overflow.
+	const n, senders = 480, 4
+	body := strings.Repeat("x", 60_000)
+	var wg sync.WaitGroup
+	errs := make(chan error, senders)
+	for g := 0; g < senders; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/senders; i++ {
+				if _, err := alice.Send(ctx, "", parley.SendOptions{To: "bob", Body: body, ClientMsgID: parley.NewClientMsgID()}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	conv, err := alice.Direct(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Drain what the stuck client's socket buffered: it must end in 3001.
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for err == nil {
+		_, _, err = stuck.Read(rctx)
+	}
+	if code := websocket.CloseStatus(err); code != protocol.CloseSlowConsumer {
+		t.Fatalf("stuck client closed with %v (%d), want %d", err, code, protocol.CloseSlowConsumer)
+	}
+	bob := s.dial("bob", "phone")
+	got := recv(t, bob, n, 30*time.Second)
+	for i, m := range got {
+		if m.Conv != conv.ID || m.Seq != uint64(i+1) || m.Body != body {
+			t.Fatalf("message %d: %s/%d", i, m.Conv, m.Seq)
+		}
+	}
+}

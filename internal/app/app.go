@@ -1,0 +1,245 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/parley-im/parley/internal/auth"
+	"github.com/parley-im/parley/internal/bus/local"
+	"github.com/parley-im/parley/internal/config"
+	"github.com/parley-im/parley/internal/core"
+	httpapi "github.com/parley-im/parley/internal/gateway/http"
+	"github.com/parley-im/parley/internal/gateway/ws"
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/internal/store/sqlite"
+)
+
+// App is a running Parley server.
+type App struct {
+	cfg  config.Config
+	log  *slog.Logger
+	st   store.Store
+	core *core.Core
+
+	ln      net.Listener
+	httpSrv *http.Server
+
+	ctx     context.Context // the gateways' context; cancelled at shutdown
+	cancel  context.CancelFunc
+	coreErr chan error
+	ready   bool
+	mu      sync.Mutex
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// OpenStore opens the configured store.
+func OpenStore(cfg config.Config, log *slog.Logger) (store.Store, error) {
+	switch cfg.Store.Driver {
+	case "sqlite":
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+		db, err := sqlite.Open(cfg.SQLitePath(), sqlite.Options{Unsafe: cfg.Store.Unsafe, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite store %s: %w", cfg.SQLitePath(), err)
+		}
+		return db, nil
+	default:
+		return nil, fmt.Errorf("store.driver %q is not available in this version of parley (use sqlite)", cfg.Store.Driver)
+	}
+}
+
+// NewCore builds a core on st from cfg without starting it; the admin CLI
+// uses it for account commands.
+func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	key, err := signingKey(cfg.Auth.SigningKey, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := auth.NewSigner(key)
+	if err != nil {
+		return nil, err
+	}
+	ext, err := auth.NewExternal(auth.ExternalConfig{
+		HMACSecret: cfg.Auth.External.HMACSecret, PublicKeyFiles: cfg.Auth.External.PublicKeyFiles,
+		JWKSFile: cfg.Auth.External.JWKSFile, Issuer: cfg.Auth.External.Issuer, Audience: cfg.Auth.External.Audience,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("external tokens: %w", err)
+	}
+	if cfg.Bus.Driver != "local" {
+		return nil, fmt.Errorf("bus.driver %q is not available in this version of parley (use local)", cfg.Bus.Driver)
+	}
+	return core.New(core.Options{
+		Store: st, Bus: local.New(), Signer: signer, External: ext, Logger: log.With("component", "core"),
+		Metrics: core.NewMetrics(reg),
+		Limits: core.Limits{MaxMessageBytes: cfg.Limits.MaxMessageBytes, HistoryPageMax: cfg.Limits.HistoryPageMax,
+			OutboundQueueMessages: cfg.Limits.OutboundQueueMessages, OutboundQueueBytes: cfg.Limits.OutboundQueueBytes},
+		Timeouts: core.Timeouts{AccessTTL: cfg.Auth.AccessTTL, RefreshTTL: cfg.Auth.RefreshTTL,
+			AckFlushInterval: cfg.Timeouts.AckFlushInterval, PresenceCoalesce: cfg.Timeouts.PresenceCoalesce,
+			WriteTimeout: cfg.Timeouts.WriteTimeout, DeviceExpiry: cfg.Timeouts.DeviceExpiry},
+		AllowRegistration: cfg.Auth.AllowRegistration,
+	})
+}
+
+// Start opens the store, starts the core and the gateways, and returns once
+// the listeners accept connections. On failure it undoes what it started.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	a := &App{cfg: cfg, log: log, coreErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			a.rollback()
+		}
+	}()
+	if a.st, err = OpenStore(cfg, log.With("component", "store")); err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.core, err = NewCore(cfg, a.st, log, reg); err != nil {
+		return nil, err
+	}
+	a.ctx, a.cancel = context.WithCancel(context.Background())
+	go func() { a.coreErr <- a.core.Run(a.ctx) }()
+
+	wsSrv := ws.New(a.ctx, a.core, ws.Options{
+		AllowedOrigins: cfg.HTTP.AllowedOrigins, MaxFrameBytes: int64(cfg.Limits.MaxFrameBytes),
+		AuthDeadline: cfg.Timeouts.AuthDeadline, PingInterval: cfg.Timeouts.PingInterval, PongTimeout: cfg.Timeouts.PongTimeout,
+		Logger: log.With("component", "ws"),
+	})
+	api := httpapi.New(a.core, httpapi.Options{
+		MaxBodyBytes: int64(cfg.Limits.MaxFrameBytes), AdminKey: cfg.Auth.AdminKey,
+		Ready: a.isReady, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), WebSocket: wsSrv,
+		Logger: log.With("component", "http"),
+	})
+	if a.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+	}
+	a.httpSrv = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		var err error
+		if cfg.HTTP.TLSCert != "" {
+			err = a.httpSrv.ServeTLS(a.ln, cfg.HTTP.TLSCert, cfg.HTTP.TLSKey)
+		} else {
+			err = a.httpSrv.Serve(a.ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	a.mu.Lock()
+	a.ready = true
+	a.mu.Unlock()
+	log.Info("parley started", "http", a.Addr(), "data_dir", cfg.DataDir, "store", cfg.Store.Driver, "bus", cfg.Bus.Driver, "node", a.core.NodeID())
+	return a, nil
+}
+
+// Addr is the address the HTTP and WebSocket listener is bound to.
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// Core returns the running core.
+func (a *App) Core() *core.Core { return a.core }
+
+func (a *App) isReady() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ready
+}
+
+// Banner writes where the server listens and how to create the first user.
+func (a *App) Banner(w io.Writer) {
+	scheme := "http"
+	if a.cfg.HTTP.TLSCert != "" {
+		scheme = "https"
+	}
+	fmt.Fprintf(w, "parley listening on %s://%s (WebSocket: /v1/ws, metrics: /metrics)\n", scheme, a.Addr())
+	fmt.Fprintf(w, "data directory: %s\n", a.cfg.DataDir)
+	fmt.Fprintf(w, "create the first user: parley user add NAME --password PASSWORD --data-dir %s\n", a.cfg.DataDir)
+}
+
+// Shutdown stops the server gracefully: it stops accepting, closes the
+// connections spread over the lame-duck window (clients reconnect and
+// resume), lets pending commits finish, flushes positions and closes the
+// store. If ctx ends first, what remains is cut short. Idempotent.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.shutdownOnce.Do(func() { a.shutdownErr = a.shutdown(ctx) })
+	return a.shutdownErr
+}
+
+func (a *App) shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	a.ready = false
+	a.mu.Unlock()
+	a.log.Info("shutting down", "lame_duck", a.cfg.Timeouts.LameDuck)
+	var errs []error
+	// Stop accepting; hijacked WebSocket connections are not affected.
+	sctx, cancel := context.WithTimeout(ctx, a.cfg.Timeouts.ShutdownGrace)
+	if err := a.httpSrv.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	cancel()
+	a.core.CloseAll(ctx, a.cfg.Timeouts.LameDuck)
+	a.rollback()
+	select {
+	case err := <-a.coreErr:
+		if err != nil {
+			errs = append(errs, err)
+		}
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("core did not stop: %w", ctx.Err()))
+	}
+	if a.st != nil {
+		if err := a.st.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+		a.st = nil
+	}
+	return errors.Join(errs...)
+}
+
+// rollback stops what Start started, in reverse order (used on a failed
+// start and by shutdown).
+func (a *App) rollback() {
+	if a.ln != nil && a.httpSrv == nil {
+		a.ln.Close()
+	}
+	if a.core != nil {
+		a.core.Close()
+	}
+	if a.cancel != nil {
+		a.cancel()
+	}
+	if a.st != nil && a.httpSrv == nil {
+		// Start failed before serving: nothing else uses the store.
+		if a.core != nil {
+			<-a.coreErr
+		}
+		a.st.Close()
+		a.st = nil
+	}
+}

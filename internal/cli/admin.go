@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/parley-im/parley/internal/app"
+	"github.com/parley-im/parley/internal/config"
+	"github.com/parley-im/parley/internal/core"
+)
+
+func configCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Print or check configuration files"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "default",
+		Short: "Print a commented configuration file with every default",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := cmd.OutOrStdout().Write(config.DefaultYAML())
+			return err
+		},
+	}, &cobra.Command{
+		Use:   "check FILE",
+		Short: "Validate a configuration file (unknown keys and bad values are named)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := config.Load(args[0], nil)
+			if err != nil {
+				return err
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("invalid configuration:\n%w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", args[0])
+			return nil
+		},
+	})
+	return cmd
+}
+
+// withCore runs fn with a core on the configured store (not serving); it
+// works while a server runs on the same data directory.
+func withCore(l *loader, stderr io.Writer, fn func(context.Context, *core.Core) error) error {
+	cfg, err := l.load()
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := app.OpenStore(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c, err := app.NewCore(cfg, st, log, nil)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return fn(ctx, c)
+}
+
+func userCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage users on the data directory"}
+	add := &cobra.Command{
+		Use:   "add NAME",
+		Short: "Create a user",
+		Args:  cobra.ExactArgs(1),
+	}
+	l := bindLoader(add)
+	var password, display string
+	add.Flags().StringVar(&password, "password", "", "the user's password (or $PARLEY_PASSWORD)")
+	add.Flags().StringVar(&display, "display-name", "", "display name")
+	add.RunE = func(cmd *cobra.Command, args []string) error {
+		if password == "" {
+			password = os.Getenv("PARLEY_PASSWORD")
+		}
+		return withCore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core) error {
+			if err := c.CreateUser(ctx, args[0], password, display); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "created user %s\n", args[0])
+			return nil
+		})
+	}
+	cmd.AddCommand(add)
+	return cmd
+}
+
+func tokenCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token NAME",
+		Short: "Print an access token for a user (opens a session for --device)",
+		Args:  cobra.ExactArgs(1),
+	}
+	l := bindLoader(cmd)
+	var device string
+	var ttl time.Duration
+	cmd.Flags().StringVar(&device, "device", "cli", "device the token is bound to")
+	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "lifetime of the access token")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return withCore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core) error {
+			if err := core.ValidateDeviceID(device); err != nil {
+				return err
+			}
+			u, err := c.Store().User(ctx, args[0])
+			if err != nil {
+				return fmt.Errorf("user %s: %w", args[0], err)
+			}
+			if u.Disabled {
+				return fmt.Errorf("user %s is disabled", args[0])
+			}
+			t, err := c.OpenSession(ctx, args[0], device, ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), t.AccessToken)
+			return nil
+		})
+	}
+	return cmd
+}

@@ -1,0 +1,163 @@
+package config
+
+import (
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of `parley serve`. The yaml tag of each
+// field is its key in the config file and, uppercased with "_" separators
+// behind "PARLEY_", its environment variable; the doc tag is the comment
+// DefaultYAML writes above it.
+type Config struct {
+	DataDir  string   `yaml:"data_dir" doc:"Directory for Parley's own files: the SQLite database and a generated token signing key."`
+	HTTP     HTTP     `yaml:"http" doc:"The HTTP listener, which serves the REST API and WebSocket connections on one port."`
+	Store    Store    `yaml:"store" doc:"Where messages and accounts are stored: the source of truth."`
+	Bus      Bus      `yaml:"bus" doc:"How nodes tell each other about committed messages (a latency path, never the source of truth)."`
+	Auth     Auth     `yaml:"auth" doc:"Tokens, registration, the admin API and external identity providers."`
+	Limits   Limits   `yaml:"limits" doc:"Size and count limits, shared by every gateway."`
+	Timeouts Timeouts `yaml:"timeouts" doc:"Deadlines and intervals, as Go durations such as 200ms, 10s, 15m or 720h."`
+	Log      Log      `yaml:"log" doc:"Logging."`
+	MQTT     MQTT     `yaml:"mqtt" doc:"The MQTT listener."`
+}
+
+// HTTP configures the HTTP and WebSocket listener.
+type HTTP struct {
+	Addr           string   `yaml:"addr" doc:"Listen address as host:port; port 0 picks a free port."`
+	AllowedOrigins []string `yaml:"allowed_origins" doc:"Origins (such as https://chat.example.com) whose browsers may open WebSocket connections. Empty refuses every browser request that sends an Origin header; non-browser clients, which send none, are accepted."`
+	TLSCert        string   `yaml:"tls_cert" doc:"PEM certificate chain file for HTTPS. Set tls_cert and tls_key together, or neither for plain HTTP."`
+	TLSKey         string   `yaml:"tls_key" doc:"PEM private key file for HTTPS, paired with tls_cert."`
+	TrustedProxies []string `yaml:"trusted_proxies" doc:"IP addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For header is believed. Empty trusts none."`
+}
+
+// Store configures the storage backend.
+type Store struct {
+	Driver      string `yaml:"driver" doc:"Storage backend: sqlite (embedded, one node) or postgres (cluster mode)."`
+	SQLitePath  string `yaml:"sqlite_path" doc:"SQLite database file. Empty means parley.db inside data_dir."`
+	PostgresURL string `yaml:"postgres_url" doc:"PostgreSQL connection URL, required when driver is postgres."`
+	Unsafe      bool   `yaml:"unsafe" doc:"Allow lowered durability (no fsync per commit) for benchmarks and tests. Acknowledged messages may be lost on a crash; Parley logs a loud warning at startup."`
+}
+
+// Bus configures how nodes notify each other.
+type Bus struct {
+	Driver      string `yaml:"driver" doc:"Bus backend: local (in-process, one node) or rabbitmq (cluster mode)."`
+	RabbitMQURL string `yaml:"rabbitmq_url" doc:"AMQP URL of the RabbitMQ broker, required when driver is rabbitmq."`
+}
+
+// Auth configures authentication.
+type Auth struct {
+	SigningKey        string        `yaml:"signing_key" doc:"HMAC key that signs Parley's own access and refresh tokens. Empty means a key is generated once and kept in data_dir."`
+	AccessTTL         time.Duration `yaml:"access_ttl" doc:"Lifetime of an access token. An open connection outlives its token."`
+	RefreshTTL        time.Duration `yaml:"refresh_ttl" doc:"Lifetime of a refresh token; not shorter than access_ttl."`
+	AllowRegistration bool          `yaml:"allow_registration" doc:"Let anyone create an account through the API."`
+	AdminKey          string        `yaml:"admin_key" doc:"Secret for the admin API. Empty disables the admin API."`
+	External          External      `yaml:"external" doc:"Tokens issued by an external identity provider (an app's own JWTs). Parley accepts them when a key below verifies them."`
+}
+
+// External configures the verification of JWTs issued outside Parley.
+type External struct {
+	HMACSecret     string   `yaml:"hmac_secret" doc:"Shared secret for HS256/HS384/HS512 tokens. Empty accepts none."`
+	PublicKeyFiles []string `yaml:"public_key_files" doc:"PEM files with RSA or ECDSA public keys for RS*/PS*/ES* tokens."`
+	JWKSFile       string   `yaml:"jwks_file" doc:"JSON Web Key Set file with public keys, an alternative to public_key_files."`
+	Issuer         string   `yaml:"issuer" doc:"Required iss claim of external tokens. Empty does not check it."`
+	Audience       string   `yaml:"audience" doc:"Required aud claim of external tokens. Empty does not check it."`
+}
+
+// Limits holds size and count limits. All must be positive.
+type Limits struct {
+	MaxMessageBytes       int `yaml:"max_message_bytes" doc:"Largest message body in bytes, the one limit for every gateway."`
+	MaxFrameBytes         int `yaml:"max_frame_bytes" doc:"Largest WebSocket message or MQTT packet in bytes; must be larger than max_message_bytes to leave room for the envelope."`
+	HistoryPageMax        int `yaml:"history_page_max" doc:"Most messages returned by one history or resume page (at most 1000)."`
+	OutboundQueueMessages int `yaml:"outbound_queue_messages" doc:"Messages queued for one connection before it is closed as a slow consumer; it resumes from its position."`
+	OutboundQueueBytes    int `yaml:"outbound_queue_bytes" doc:"Bytes queued for one connection before it is closed as a slow consumer."`
+	JSONMaxDepth          int `yaml:"json_max_depth" doc:"Deepest nesting of objects and arrays accepted in a JSON frame."`
+}
+
+// Timeouts holds deadlines and intervals. All must be positive.
+type Timeouts struct {
+	AuthDeadline     time.Duration `yaml:"auth_deadline" doc:"Time a new connection has to authenticate before it is closed."`
+	PingInterval     time.Duration `yaml:"ping_interval" doc:"Interval between server pings on an idle connection."`
+	PongTimeout      time.Duration `yaml:"pong_timeout" doc:"Extra wait for a pong: a connection silent for ping_interval plus pong_timeout is closed."`
+	WriteTimeout     time.Duration `yaml:"write_timeout" doc:"Deadline for writing one frame to a connection."`
+	LameDuck         time.Duration `yaml:"lame_duck" doc:"Window over which connections are closed at shutdown, so clients do not reconnect all at once."`
+	ShutdownGrace    time.Duration `yaml:"shutdown_grace" doc:"Longest a shutdown waits for work in progress before it stops anyway."`
+	AckFlushInterval time.Duration `yaml:"ack_flush_interval" doc:"Longest a delivery ack waits before it is written with others in one batch."`
+	PresenceCoalesce time.Duration `yaml:"presence_coalesce" doc:"Window in which presence changes of one user are merged into one event."`
+	DeviceExpiry     time.Duration `yaml:"device_expiry" doc:"A device not seen for this long expires together with its positions."`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level" doc:"Lowest level logged: debug, info, warn or error."`
+	Format string `yaml:"format" doc:"Log line format: text or json."`
+}
+
+// MQTT configures the MQTT listener.
+type MQTT struct {
+	Addr string `yaml:"addr" doc:"Listen address of the MQTT gateway as host:port; port 0 picks a free port."`
+}
+
+// Default returns the configuration used when nothing is set: one node with
+// SQLite under ./data, the in-process bus, HTTP on port 8080, MQTT on 1883.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		HTTP:    HTTP{Addr: "0.0.0.0:8080"},
+		Store:   Store{Driver: "sqlite"},
+		Bus:     Bus{Driver: "local"},
+		Auth: Auth{
+			AccessTTL:         15 * time.Minute,
+			RefreshTTL:        720 * time.Hour,
+			AllowRegistration: true,
+		},
+		Limits: Limits{
+			MaxMessageBytes:       64 << 10,
+			MaxFrameBytes:         72 << 10,
+			HistoryPageMax:        300,
+			OutboundQueueMessages: 128,
+			OutboundQueueBytes:    1 << 20,
+			JSONMaxDepth:          32,
+		},
+		Timeouts: Timeouts{
+			AuthDeadline:     10 * time.Second,
+			PingInterval:     25 * time.Second,
+			PongTimeout:      10 * time.Second,
+			WriteTimeout:     10 * time.Second,
+			LameDuck:         5 * time.Second,
+			ShutdownGrace:    30 * time.Second,
+			AckFlushInterval: 200 * time.Millisecond,
+			PresenceCoalesce: 2 * time.Second,
+			DeviceExpiry:     720 * time.Hour,
+		},
+		Log:  Log{Level: "info", Format: "text"},
+		MQTT: MQTT{Addr: "0.0.0.0:1883"},
+	}
+}
+
+// SQLitePath returns the SQLite database file in effect: store.sqlite_path,
+// or parley.db inside data_dir when that is empty.
+func (c Config) SQLitePath() string {
+	if c.Store.SQLitePath != "" {
+		return c.Store.SQLitePath
+	}
+	return filepath.Join(c.DataDir, "parley.db")
+}
+
+// logLevels maps the accepted values of log.level to slog levels.
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+// SlogLevel returns log.level as a slog.Level (case-insensitive). A value
+// that Validate would reject yields slog.LevelInfo.
+func (l Log) SlogLevel() slog.Level {
+	if lv, ok := logLevels[strings.ToLower(l.Level)]; ok {
+		return lv
+	}
+	return slog.LevelInfo
+}

@@ -1,0 +1,209 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultIsValid(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Default().Validate() = %v", err)
+	}
+}
+
+func TestDefaultYAMLRoundTrip(t *testing.T) {
+	t.Parallel()
+	c, err := Load(writeConfig(t, string(DefaultYAML())), nil)
+	if err != nil {
+		t.Fatalf("loading DefaultYAML: %v", err)
+	}
+	if want := Default(); !reflect.DeepEqual(c, want) {
+		t.Fatalf("DefaultYAML loads as\n%+v\nwant Default()\n%+v", c, want)
+	}
+}
+
+// TestGeneratedYAMLOtherValues checks that the generator round-trips any
+// values, with lists and quoting, not only the defaults.
+func TestGeneratedYAMLOtherValues(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.DataDir = "#not a comment"
+	c.HTTP.AllowedOrigins = []string{"https://a.example", "yes", "null"}
+	c.HTTP.TrustedProxies = []string{"10.0.0.0/8"}
+	c.Auth.AdminKey = "  spaces: and \"quotes\" "
+	c.Auth.External.Issuer = "0123"
+	c.Auth.AccessTTL = 90*time.Minute + 500*time.Millisecond
+	c.Auth.AllowRegistration = false
+	c.Store.Unsafe = true
+	c.Limits.MaxMessageBytes = 1
+	var b bytes.Buffer
+	writeSection(&b, reflect.ValueOf(&c).Elem(), nil)
+	got, err := Load(writeConfig(t, b.String()), nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	if !reflect.DeepEqual(got, c) {
+		t.Fatalf("loaded\n%+v\nwant\n%+v\nfrom\n%s", got, c, b.String())
+	}
+}
+
+func TestEveryFieldDocumented(t *testing.T) {
+	t.Parallel()
+	out := string(DefaultYAML())
+	c := Default()
+	n := 0
+	walkFields(reflect.ValueOf(&c).Elem(), nil, func(f field) {
+		n++
+		if strings.TrimSpace(f.doc) == "" {
+			t.Errorf("%s has no doc tag", f.key())
+		}
+		indent := strings.Repeat("  ", len(f.path)-1)
+		if !strings.Contains(out, "\n"+indent+f.path[len(f.path)-1]+":") {
+			t.Errorf("DefaultYAML has no line for %s", f.key())
+		}
+		if !f.isSection() && !strings.Contains(out, f.envName()+".") {
+			t.Errorf("DefaultYAML does not name %s", f.envName())
+		}
+	})
+	// Every key line must follow a comment line.
+	lines := strings.Split(out, "\n")
+	for i, line := range lines {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") || strings.HasPrefix(trimmed, "- ") {
+			continue
+		}
+		if i == 0 || !strings.HasPrefix(strings.TrimSpace(lines[i-1]), "#") {
+			t.Errorf("line %d %q has no comment above it", i+1, line)
+		}
+		if len(line) > commentWidth {
+			t.Errorf("line %d is %d columns wide", i+1, len(line))
+		}
+	}
+	if n < 40 {
+		t.Errorf("walked %d fields, expected the whole struct", n)
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		15 * time.Minute:        "15m",
+		720 * time.Hour:         "720h",
+		90 * time.Minute:        "1h30m",
+		200 * time.Millisecond:  "200ms",
+		10 * time.Second:        "10s",
+		time.Hour + time.Second: "1h0m1s",
+	} {
+		if got := formatDuration(d); got != want {
+			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   []string // keys the error must name; empty means valid
+	}{
+		{"zero duration", func(c *Config) { c.Timeouts.AuthDeadline = 0 }, []string{"timeouts.auth_deadline"}},
+		{"negative duration", func(c *Config) { c.Auth.AccessTTL = -time.Second }, []string{"auth.access_ttl"}},
+		{"every duration", func(c *Config) { c.Timeouts = Timeouts{} }, []string{
+			"timeouts.auth_deadline", "timeouts.ping_interval", "timeouts.pong_timeout", "timeouts.write_timeout",
+			"timeouts.lame_duck", "timeouts.shutdown_grace", "timeouts.ack_flush_interval",
+			"timeouts.presence_coalesce", "timeouts.device_expiry"}},
+		{"refresh shorter than access", func(c *Config) { c.Auth.RefreshTTL = time.Minute }, []string{"auth.refresh_ttl"}},
+		{"frame not above message", func(c *Config) { c.Limits.MaxFrameBytes = c.Limits.MaxMessageBytes }, []string{"limits.max_frame_bytes"}},
+		{"zero limit", func(c *Config) { c.Limits.OutboundQueueMessages = 0 }, []string{"limits.outbound_queue_messages"}},
+		{"negative limit", func(c *Config) { c.Limits.JSONMaxDepth = -1 }, []string{"limits.json_max_depth"}},
+		{"every limit", func(c *Config) { c.Limits = Limits{} }, []string{
+			"limits.max_message_bytes", "limits.max_frame_bytes", "limits.history_page_max",
+			"limits.outbound_queue_messages", "limits.outbound_queue_bytes", "limits.json_max_depth"}},
+		{"history page too large", func(c *Config) { c.Limits.HistoryPageMax = 1001 }, []string{"limits.history_page_max"}},
+		{"history page at maximum", func(c *Config) { c.Limits.HistoryPageMax = 1000 }, nil},
+		{"unknown store driver", func(c *Config) { c.Store.Driver = "mysql" }, []string{"store.driver"}},
+		{"postgres without url", func(c *Config) { c.Store.Driver = "postgres" }, []string{"store.postgres_url"}},
+		{"postgres with url", func(c *Config) { c.Store.Driver, c.Store.PostgresURL = "postgres", "postgres://db/parley" }, nil},
+		{"unknown bus driver", func(c *Config) { c.Bus.Driver = "kafka" }, []string{"bus.driver"}},
+		{"rabbitmq without url", func(c *Config) { c.Bus.Driver = "rabbitmq" }, []string{"bus.rabbitmq_url"}},
+		{"rabbitmq with url", func(c *Config) { c.Bus.Driver, c.Bus.RabbitMQURL = "rabbitmq", "amqp://mq" }, nil},
+		{"bad log level", func(c *Config) { c.Log.Level = "verbose" }, []string{"log.level"}},
+		{"log level any case", func(c *Config) { c.Log.Level = "WARN" }, nil},
+		{"bad log format", func(c *Config) { c.Log.Format = "xml" }, []string{"log.format"}},
+		{"tls cert without key", func(c *Config) { c.HTTP.TLSCert = "cert.pem" }, []string{"http.tls_cert"}},
+		{"tls key without cert", func(c *Config) { c.HTTP.TLSKey = "key.pem" }, []string{"http.tls_cert"}},
+		{"tls both", func(c *Config) { c.HTTP.TLSCert, c.HTTP.TLSKey = "cert.pem", "key.pem" }, nil},
+		{"http addr without port", func(c *Config) { c.HTTP.Addr = "localhost" }, []string{"http.addr"}},
+		{"http addr bad port", func(c *Config) { c.HTTP.Addr = "localhost:http" }, []string{"http.addr"}},
+		{"http addr port too large", func(c *Config) { c.HTTP.Addr = ":65536" }, []string{"http.addr"}},
+		{"mqtt addr empty", func(c *Config) { c.MQTT.Addr = "" }, []string{"mqtt.addr"}},
+		{"addr any interface, port 0", func(c *Config) { c.HTTP.Addr, c.MQTT.Addr = ":0", "[::1]:1883" }, nil},
+		{"empty data dir", func(c *Config) { c.DataDir = "" }, []string{"data_dir"}},
+		{"bad trusted proxy", func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "proxy.local"} }, []string{"http.trusted_proxies"}},
+		{"good trusted proxies", func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.1", "fd00::/8"} }, nil},
+		{"bad origin", func(c *Config) { c.HTTP.AllowedOrigins = []string{"https://a b"} }, []string{"http.allowed_origins"}},
+		{"several problems joined", func(c *Config) {
+			c.Store.Driver, c.Bus.Driver, c.Log.Format = "x", "y", "z"
+		}, []string{"store.driver", "bus.driver", "log.format"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			tt.mutate(&c)
+			err := c.Validate()
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate() = nil, want errors naming %q", tt.want)
+			}
+			var joined interface{ Unwrap() []error }
+			if !errors.As(err, &joined) || len(joined.Unwrap()) != len(tt.want) {
+				t.Errorf("want %d joined errors, got %v", len(tt.want), err)
+			}
+			for _, key := range tt.want {
+				if !strings.Contains(err.Error(), key+":") {
+					t.Errorf("error %q does not name %s", err, key)
+				}
+			}
+		})
+	}
+}
+
+func TestSQLitePath(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.DataDir = "/var/lib/parley"
+	if got, want := c.SQLitePath(), filepath.Join("/var/lib/parley", "parley.db"); got != want {
+		t.Errorf("SQLitePath() = %q, want %q", got, want)
+	}
+	c.Store.SQLitePath = "/tmp/x.db"
+	if got := c.SQLitePath(); got != "/tmp/x.db" {
+		t.Errorf("SQLitePath() = %q, want the explicit path", got)
+	}
+}
+
+func TestSlogLevel(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]slog.Level{
+		"debug": slog.LevelDebug, "INFO": slog.LevelInfo, "warn": slog.LevelWarn,
+		"error": slog.LevelError, "bogus": slog.LevelInfo,
+	} {
+		if got := (Log{Level: in}).SlogLevel(); got != want {
+			t.Errorf("SlogLevel(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// MaxHistoryPage is the largest value limits.history_page_max may take.
+const MaxHistoryPage = 1000
+
+// Validate checks the rules a loaded configuration must keep and returns
+// every violation joined with errors.Join, each naming its yaml key; nil
+// means c is usable. Call it after Load and Flags.Apply.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+
+	// Every duration and every count must be positive.
+	for _, f := range leaves(c) {
+		switch {
+		case f.value.Type() == durationType && f.value.Int() <= 0:
+			bad(f.key(), "must be a positive duration, is %s", formatValue(f.value))
+		case f.value.Kind() == reflect.Int && f.value.Int() <= 0:
+			bad(f.key(), "must be positive, is %d", f.value.Int())
+		}
+	}
+
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+
+	checkAddr(bad, "http.addr", c.HTTP.Addr)
+	checkAddr(bad, "mqtt.addr", c.MQTT.Addr)
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		bad("http.tls_cert", "tls_cert and tls_key must be set together or not at all")
+	}
+	for _, o := range c.HTTP.AllowedOrigins {
+		if o == "" || strings.ContainsAny(o, " \t\r\n") {
+			bad("http.allowed_origins", "invalid origin %q", o)
+		}
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParseAddr(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			bad("http.trusted_proxies", "%q is neither an IP address nor a CIDR prefix", p)
+		}
+	}
+
+	switch c.Store.Driver {
+	case "sqlite":
+	case "postgres":
+		if c.Store.PostgresURL == "" {
+			bad("store.postgres_url", "required when store.driver is postgres")
+		}
+	default:
+		bad("store.driver", "must be sqlite or postgres, is %q", c.Store.Driver)
+	}
+
+	switch c.Bus.Driver {
+	case "local":
+	case "rabbitmq":
+		if c.Bus.RabbitMQURL == "" {
+			bad("bus.rabbitmq_url", "required when bus.driver is rabbitmq")
+		}
+	default:
+		bad("bus.driver", "must be local or rabbitmq, is %q", c.Bus.Driver)
+	}
+
+	if c.Auth.AccessTTL > 0 && c.Auth.RefreshTTL > 0 && c.Auth.RefreshTTL < c.Auth.AccessTTL {
+		bad("auth.refresh_ttl", "must not be shorter than auth.access_ttl (%s)", formatDuration(c.Auth.AccessTTL))
+	}
+
+	if c.Limits.MaxMessageBytes > 0 && c.Limits.MaxFrameBytes <= c.Limits.MaxMessageBytes {
+		bad("limits.max_frame_bytes", "must be larger than limits.max_message_bytes (%d), is %d",
+			c.Limits.MaxMessageBytes, c.Limits.MaxFrameBytes)
+	}
+	if c.Limits.HistoryPageMax > MaxHistoryPage {
+		bad("limits.history_page_max", "must be at most %d, is %d", MaxHistoryPage, c.Limits.HistoryPageMax)
+	}
+
+	if _, ok := logLevels[strings.ToLower(c.Log.Level)]; !ok {
+		bad("log.level", "must be debug, info, warn or error, is %q", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		bad("log.format", "must be text or json, is %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// checkAddr reports addr unless it is host:port with a numeric port (the
+// host may be empty, meaning every interface).
+func checkAddr(bad func(key, format string, args ...any), key, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		bad(key, "must be host:port, is %q", addr)
+		return
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		bad(key, "port must be a number from 0 to 65535, is %q", port)
+	}
+}

@@ -1,0 +1,282 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parley-im/parley/internal/auth"
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+// DefaultDevice is the device of a connection whose token and hello name none.
+const DefaultDevice = "default"
+
+// maxPassword bounds password length (argon2 hashes any length; this bounds CPU).
+const maxPassword = 1024
+
+// CreateUser creates a user with a password (empty: no password login).
+// It is the admin path; Register is the public one.
+func (c *Core) CreateUser(ctx context.Context, user, password, displayName string) error {
+	if err := ValidateUserID(user); err != nil {
+		return err
+	}
+	if len(password) > maxPassword {
+		return badField("password", "is longer than %d bytes", maxPassword)
+	}
+	if len(displayName) > 256 {
+		return badField("display_name", "is longer than 256 bytes")
+	}
+	hash := ""
+	if password != "" {
+		var err error
+		if hash, err = auth.HashPassword(password); err != nil {
+			return fmt.Errorf("hash password: %w", err)
+		}
+	}
+	if err := c.st.CreateUser(ctx, store.User{ID: user, DisplayName: displayName, PasswordHash: hash, CreatedAt: c.now()}); err != nil {
+		return fmt.Errorf("create user %s: %w", user, err)
+	}
+	return nil
+}
+
+// Register creates a user through the public API, if registration is open.
+func (c *Core) Register(ctx context.Context, user, password, displayName string) error {
+	if !c.allowRegistration {
+		return ErrRegistrationClosed
+	}
+	if len(password) < 8 {
+		return badField("password", "must be at least 8 characters")
+	}
+	return c.CreateUser(ctx, user, password, displayName)
+}
+
+// Login checks a password and opens a session for the device. Unknown users,
+// wrong passwords and disabled users get the same error after the same work.
+func (c *Core) Login(ctx context.Context, user, password, device string) (protocol.Tokens, error) {
+	if device == "" {
+		device = DefaultDevice
+	}
+	if err := ValidateDeviceID(device); err != nil {
+		return protocol.Tokens{}, err
+	}
+	if len(password) > maxPassword {
+		return protocol.Tokens{}, ErrUnauthorized
+	}
+	u, err := c.st.User(ctx, user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return protocol.Tokens{}, fmt.Errorf("login: %w", err)
+	}
+	if !auth.CheckPassword(u.PasswordHash, password) || u.Disabled {
+		return protocol.Tokens{}, ErrUnauthorized
+	}
+	return c.OpenSession(ctx, u.ID, device, c.to.AccessTTL)
+}
+
+// OpenSession creates a session for (user, device) and returns its tokens.
+// The admin CLI uses it for `parley token`.
+func (c *Core) OpenSession(ctx context.Context, user, device string, accessTTL time.Duration) (protocol.Tokens, error) {
+	sid := auth.NewSessionID()
+	refresh, hash, err := auth.NewRefreshToken(sid)
+	if err != nil {
+		return protocol.Tokens{}, err
+	}
+	now := c.now()
+	if err := c.st.CreateSession(ctx, store.Session{ID: sid, User: user, Device: device, RefreshHash: hash,
+		CreatedAt: now, ExpiresAt: now.Add(c.to.RefreshTTL)}); err != nil {
+		return protocol.Tokens{}, fmt.Errorf("create session: %w", err)
+	}
+	access, _, err := c.signer.Issue(sid, user, device, accessTTL)
+	if err != nil {
+		return protocol.Tokens{}, err
+	}
+	return protocol.Tokens{AccessToken: access, RefreshToken: refresh, ExpiresIn: int(accessTTL.Seconds()), User: user, Device: device}, nil
+}
+
+// Refresh exchanges a refresh token for new tokens; the old refresh token
+// stops working (rotation).
+func (c *Core) Refresh(ctx context.Context, refresh string) (protocol.Tokens, error) {
+	sid, ok := auth.SessionOfRefresh(refresh)
+	if !ok {
+		return protocol.Tokens{}, ErrUnauthorized
+	}
+	s, err := c.st.Session(ctx, sid)
+	if err != nil || s.Revoked || c.now().After(s.ExpiresAt) {
+		return protocol.Tokens{}, ErrUnauthorized
+	}
+	u, err := c.st.User(ctx, s.User)
+	if err != nil || u.Disabled {
+		return protocol.Tokens{}, ErrUnauthorized
+	}
+	next, hash, err := auth.NewRefreshToken(sid)
+	if err != nil {
+		return protocol.Tokens{}, err
+	}
+	if err := c.st.RotateRefresh(ctx, sid, auth.HashRefresh(refresh), hash, c.now().Add(c.to.RefreshTTL)); err != nil {
+		return protocol.Tokens{}, ErrUnauthorized
+	}
+	access, _, err := c.signer.Issue(sid, s.User, s.Device, c.to.AccessTTL)
+	if err != nil {
+		return protocol.Tokens{}, err
+	}
+	return protocol.Tokens{AccessToken: access, RefreshToken: next, ExpiresIn: int(c.to.AccessTTL.Seconds()), User: s.User, Device: s.Device}, nil
+}
+
+// Logout revokes id's session and closes its connections.
+func (c *Core) Logout(ctx context.Context, id Identity) error {
+	if id.Session == "" {
+		return badField("token", "application-signed tokens cannot be logged out here")
+	}
+	if err := c.st.RevokeSession(ctx, id.Session); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	c.closeWhere(id.User, func(cl *Client) bool { return cl.id.Session == id.Session }, protocol.CloseRevoked, "logged out")
+	return nil
+}
+
+// Authenticate verifies an access token (Parley's own, or one signed by the
+// application's backend) and returns the identity. device is the device the
+// client names; a token that names a device wins over it.
+func (c *Core) Authenticate(ctx context.Context, token, device string) (Identity, error) {
+	if token == "" {
+		return Identity{}, ErrUnauthorized
+	}
+	var claims auth.Claims
+	var err error
+	if auth.IsParleyToken(token) || c.ext == nil {
+		claims, err = c.signer.Verify(token)
+	} else {
+		claims, err = c.ext.Verify(token)
+	}
+	if err != nil {
+		c.log.Debug("token refused", "err", err)
+		return Identity{}, ErrUnauthorized
+	}
+	id := Identity{User: claims.User, Device: claims.Device, Session: claims.Session}
+	if id.Device == "" {
+		id.Device = device
+	}
+	if id.Device == "" {
+		id.Device = DefaultDevice
+	}
+	if err := ValidateDeviceID(id.Device); err != nil {
+		return Identity{}, err
+	}
+	if claims.External {
+		if err := ValidateUserID(claims.User); err != nil {
+			return Identity{}, fmt.Errorf("%w: token sub: %v", ErrUnauthorized, err)
+		}
+		return id, c.ensureExternalUser(ctx, claims.User)
+	}
+	s, err := c.st.Session(ctx, claims.Session)
+	if err != nil || s.Revoked || s.User != claims.User {
+		return Identity{}, ErrUnauthorized
+	}
+	u, err := c.st.User(ctx, claims.User)
+	if err != nil || u.Disabled {
+		return Identity{}, ErrUnauthorized
+	}
+	return id, nil
+}
+
+// ensureExternalUser creates the user of an application-signed token on
+// first sight, with no Parley password.
+func (c *Core) ensureExternalUser(ctx context.Context, user string) error {
+	u, err := c.st.User(ctx, user)
+	if err == nil {
+		if u.Disabled {
+			return ErrUnauthorized
+		}
+		return nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("external user: %w", err)
+	}
+	err = c.st.CreateUser(ctx, store.User{ID: user, CreatedAt: c.now()})
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return fmt.Errorf("create external user: %w", err)
+	}
+	return nil
+}
+
+// Devices lists the user's devices.
+func (c *Core) Devices(ctx context.Context, user string) ([]protocol.Device, error) {
+	ds, err := c.st.Devices(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	online := map[string]bool{}
+	for _, cl := range c.hub.clients(user) {
+		online[cl.id.Device] = true
+	}
+	out := make([]protocol.Device, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, protocol.Device{ID: d.ID, CreatedAt: d.CreatedAt.UnixMilli(), LastSeen: d.LastSeen.UnixMilli(), Online: online[d.ID]})
+	}
+	return out, nil
+}
+
+// RevokeDevice ends a device: its sessions, its connections, its positions.
+func (c *Core) RevokeDevice(ctx context.Context, user, device string) error {
+	if err := ValidateDeviceID(device); err != nil {
+		return err
+	}
+	c.acks.drop(user, device)
+	if err := c.st.DeleteDevice(ctx, user, device); err != nil {
+		return fmt.Errorf("delete device: %w", err)
+	}
+	c.closeWhere(user, func(cl *Client) bool { return cl.id.Device == device }, protocol.CloseRevoked, "device revoked")
+	return nil
+}
+
+// ListUsers lists users for the admin API.
+func (c *Core) ListUsers(ctx context.Context, after string, limit int) ([]protocol.User, error) {
+	us, err := c.st.ListUsers(ctx, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out := make([]protocol.User, 0, len(us))
+	for _, u := range us {
+		out = append(out, protocol.User{ID: u.ID, DisplayName: u.DisplayName, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UnixMilli()})
+	}
+	return out, nil
+}
+
+// SetDisabled disables (or re-enables) a user; disabling revokes their
+// sessions and closes their connections.
+func (c *Core) SetDisabled(ctx context.Context, user string, disabled bool) error {
+	if err := c.st.SetDisabled(ctx, user, disabled); err != nil {
+		return fmt.Errorf("set disabled: %w", err)
+	}
+	if disabled {
+		return c.RevokeTokens(ctx, user)
+	}
+	return nil
+}
+
+// RevokeTokens revokes every session of the user and closes their connections.
+func (c *Core) RevokeTokens(ctx context.Context, user string) error {
+	if err := c.st.RevokeUser(ctx, user); err != nil {
+		return fmt.Errorf("revoke user: %w", err)
+	}
+	c.closeWhere(user, func(*Client) bool { return true }, protocol.CloseRevoked, "tokens revoked")
+	return nil
+}
+
+// Kick closes every connection of the user on this node; they may reconnect.
+func (c *Core) Kick(user string) int {
+	return c.closeWhere(user, func(*Client) bool { return true }, protocol.CloseKicked, "disconnected by an administrator")
+}
+
+func (c *Core) closeWhere(user string, match func(*Client) bool, code int, reason string) int {
+	n := 0
+	for _, cl := range append([]*Client(nil), c.hub.clients(user)...) {
+		if match(cl) {
+			cl.Close(code, reason)
+			n++
+		}
+	}
+	return n
+}

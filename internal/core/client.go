@@ -1,0 +1,355 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+// Transport is what a gateway gives the core for one connection.
+type Transport interface {
+	// Send writes one event. It is called from the client's writer goroutine
+	// only, and should give up after the write timeout in ctx.
+	Send(ctx context.Context, ev *Event) error
+	// Close ends the connection with a protocol close code and reason. It may
+	// be called from any goroutine, more than once.
+	Close(code int, reason string)
+}
+
+// Identity is an authenticated (user, device).
+type Identity struct {
+	User    string
+	Device  string
+	Session string // empty for application-signed tokens
+}
+
+// resumePageSize is how many messages one resume page carries.
+const resumePageSize = 100
+
+// Client is one attached connection. Everything written to it goes through
+// its bounded queue and its one writer goroutine, which also owns the
+// per-conversation delivery cursors: a message is written only if its seq
+// follows the cursor; a gap is filled from the store; a repeat is dropped.
+type Client struct {
+	core *Core
+	id   Identity
+	t    Transport
+
+	queue       chan *Event
+	queuedBytes atomic.Int64
+	live        atomic.Bool // resumed: receives message events
+	closeOnce   sync.Once
+	done        chan struct{}
+	exited      chan struct{}
+
+	// owned by the writer goroutine
+	cursors map[string]uint64
+	fresh   bool // the device had no stored positions at resume
+	stored  map[string]uint64
+	subs    map[string]bool
+}
+
+// Identity returns who is connected.
+func (cl *Client) Identity() Identity { return cl.id }
+
+// Attach registers a connection for id. The writer goroutine runs until the
+// client is closed. Message events start flowing after Resume.
+func (c *Core) Attach(id Identity, t Transport) *Client {
+	cl := &Client{
+		core: c, id: id, t: t,
+		queue:   make(chan *Event, c.limits.OutboundQueueMessages),
+		done:    make(chan struct{}),
+		exited:  make(chan struct{}),
+		cursors: make(map[string]uint64),
+		subs:    make(map[string]bool),
+	}
+	n, replaced := c.hub.add(cl)
+	if replaced != nil {
+		replaced.Close(protocol.CloseTakeover, "another connection of this device took over")
+	}
+	if n == 1 {
+		c.presence.changed(id.User)
+	}
+	_ = c.bus.Subscribe(context.Background(), userTopic(id.User))
+	c.metrics.Connections.Inc()
+	go cl.writer()
+	now := c.now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
+		defer cancel()
+		if err := c.st.TouchDevice(ctx, id.User, id.Device, now); err != nil {
+			c.log.Warn("touch device", "user", id.User, "err", err)
+		}
+	}()
+	return cl
+}
+
+// Close detaches the client and closes its transport with code and reason.
+// Safe to call more than once and from any goroutine.
+func (cl *Client) Close(code int, reason string) {
+	cl.closeOnce.Do(func() {
+		close(cl.done)
+		c := cl.core
+		if c.hub.remove(cl) == 0 {
+			c.presence.changed(cl.id.User)
+		}
+		_ = c.bus.Unsubscribe(context.Background(), userTopic(cl.id.User))
+		c.metrics.Connections.Dec()
+		c.metrics.Disconnects.WithLabelValues(closeReason(code)).Inc()
+		cl.t.Close(code, reason)
+	})
+}
+
+// Done is closed when the client is closed.
+func (cl *Client) Done() <-chan struct{} { return cl.done }
+
+// Enqueue queues ev for the connection without blocking. If the queue is
+// over its message or byte limit the client is disconnected as a slow
+// consumer: it resumes from its position, nothing stored is lost.
+func (cl *Client) Enqueue(ev *Event) {
+	select {
+	case <-cl.done:
+		return
+	default:
+	}
+	sz := int64(ev.size())
+	if cl.queuedBytes.Add(sz) > int64(cl.core.limits.OutboundQueueBytes) {
+		cl.queuedBytes.Add(-sz)
+		cl.overflow()
+		return
+	}
+	select {
+	case cl.queue <- ev:
+	default:
+		cl.queuedBytes.Add(-sz)
+		cl.overflow()
+	}
+}
+
+func (cl *Client) overflow() {
+	cl.core.metrics.QueueOverflows.Inc()
+	cl.Close(protocol.CloseSlowConsumer, "outbound queue full: reconnect and resume")
+}
+
+// Reply queues a reply to request id.
+func (cl *Client) Reply(id, typ string, data any) {
+	cl.Enqueue(&Event{Type: typ, ID: id, Data: data})
+}
+
+// ReplyError queues an error reply to request id for err.
+func (cl *Client) ReplyError(id string, err error) {
+	cl.Enqueue(&Event{Type: protocol.TypeError, ID: id, Err: ToProtocol(err)})
+}
+
+// Resume asks for everything the device has not acknowledged, after which
+// live messages flow. positions, if not nil, override the stored ones.
+// The stream ends with a TypeResumed reply to id.
+func (cl *Client) Resume(id string, positions map[string]uint64) {
+	cl.live.Store(true)
+	cl.Enqueue(&Event{Type: typeResume, ID: id, Data: positions})
+}
+
+func (cl *Client) writer() {
+	defer close(cl.exited)
+	defer cl.unsubscribeAll()
+	for {
+		select {
+		case <-cl.done:
+			return
+		case ev := <-cl.queue:
+			cl.queuedBytes.Add(-int64(ev.size()))
+			var err error
+			switch ev.Type {
+			case typeResume:
+				pos, _ := ev.Data.(map[string]uint64)
+				err = cl.resume(ev.ID, pos)
+			case protocol.TypeMsg:
+				err = cl.deliver(ev)
+			default:
+				err = cl.send(ev)
+			}
+			if err != nil {
+				cl.core.log.Debug("write failed", "user", cl.id.User, "device", cl.id.Device, "err", err)
+				cl.Close(protocol.CloseShutdown, "write failed")
+				return
+			}
+		}
+	}
+}
+
+func (cl *Client) send(ev *Event) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cl.core.to.WriteTimeout)
+	defer cancel()
+	return cl.t.Send(ctx, ev)
+}
+
+// deliver writes a message event in cursor order, filling a gap from the
+// store and dropping a repeat.
+func (cl *Client) deliver(ev *Event) error {
+	cur, ok := cl.cursors[ev.Conv]
+	if !ok {
+		var err error
+		if cur, err = cl.startPosition(ev.Conv); errors.Is(err, store.ErrNotFound) {
+			return nil // not (or no longer) a member
+		} else if err != nil {
+			return err
+		}
+		cl.setCursor(ev.Conv, cur)
+	}
+	switch {
+	case ev.Seq <= cur:
+		return nil
+	case ev.Seq == cur+1:
+		if err := cl.send(ev); err != nil {
+			return err
+		}
+		cl.cursors[ev.Conv] = ev.Seq
+	default:
+		if _, err := cl.catchUp(ev.Conv, cur, ev.Seq); err != nil {
+			return err
+		}
+	}
+	if ev.Msg != nil && ev.Msg.Kind == protocol.KindMember && ev.Msg.Member != nil &&
+		ev.Msg.Member.User == cl.id.User &&
+		(ev.Msg.Member.Action == protocol.MemberRemoved || ev.Msg.Member.Action == protocol.MemberLeft) {
+		delete(cl.cursors, ev.Conv)
+		cl.unsubscribe(ev.Conv)
+	}
+	return nil
+}
+
+// catchUp writes the messages of conv with from < seq ≤ to (to 0: up to the
+// newest) from the store, in pages, and advances the cursor.
+func (cl *Client) catchUp(conv string, from, to uint64) (int, error) {
+	c := cl.core
+	n := 0
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
+		var before uint64
+		if to > 0 {
+			before = to + 1
+		}
+		msgs, err := c.st.Range(ctx, conv, from, before, resumePageSize, true)
+		cancel()
+		if err != nil {
+			return n, fmt.Errorf("catch up %s: %w", conv, err)
+		}
+		if len(msgs) == 0 {
+			return n, nil
+		}
+		more := len(msgs) == resumePageSize
+		page := &protocol.Page{Conv: conv, Messages: msgs, More: more}
+		if err := cl.send(&Event{Type: protocol.TypePage, Conv: conv, Data: page}); err != nil {
+			return n, err
+		}
+		n += len(msgs)
+		from = msgs[len(msgs)-1].Seq
+		cl.cursors[conv] = from
+		c.metrics.Deliveries.Add(float64(len(msgs)))
+		if !more || (to > 0 && from >= to) {
+			return n, nil
+		}
+	}
+}
+
+// resume streams, per conversation, everything after the device's position.
+func (cl *Client) resume(id string, override map[string]uint64) error {
+	c := cl.core
+	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
+	convs, err := c.st.UserConversations(ctx, cl.id.User)
+	if err == nil {
+		cl.stored, err = c.devicePositions(ctx, cl.id.User, cl.id.Device)
+		cl.fresh = len(cl.stored) == 0
+	}
+	cancel()
+	if err != nil {
+		cl.ReplyErrorNow(id, err)
+		return nil
+	}
+	var res protocol.Resumed
+	for _, conv := range convs {
+		pos, ok := override[conv]
+		if !ok {
+			if pos, err = cl.startPosition(conv); errors.Is(err, store.ErrNotFound) {
+				continue // left since the list was read
+			} else if err != nil {
+				return err
+			}
+		}
+		if old, had := cl.cursors[conv]; had && old > pos {
+			pos = old
+		}
+		cl.setCursor(conv, pos)
+		n, err := cl.catchUp(conv, pos, 0)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			res.Conversations++
+			res.Messages += n
+		}
+	}
+	// Conversations that appear from now on are new to this device too: it
+	// gets them from where the user joined, not from the read position.
+	cl.fresh = false
+	return cl.send(&Event{Type: protocol.TypeResumed, ID: id, Data: &res})
+}
+
+// ReplyErrorNow writes an error reply from the writer goroutine itself.
+func (cl *Client) ReplyErrorNow(id string, err error) {
+	_ = cl.send(&Event{Type: protocol.TypeError, ID: id, Err: ToProtocol(err)})
+}
+
+// startPosition is where delivery of conv starts for this device: its
+// acknowledged position; for a device that never acknowledged anything, the
+// user's read position (and that is recorded as its position); for a
+// conversation the device has no position in yet, where the user joined.
+func (cl *Client) startPosition(conv string) (uint64, error) {
+	c := cl.core
+	if p, ok := c.acks.pending(cl.id.User, cl.id.Device, conv); ok {
+		if sp, ok := cl.stored[conv]; !ok || p > sp {
+			return p, nil
+		}
+	}
+	if p, ok := cl.stored[conv]; ok {
+		return p, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
+	defer cancel()
+	m, err := c.st.Member(ctx, conv, cl.id.User)
+	if err != nil {
+		return 0, fmt.Errorf("start position %s: %w", conv, err)
+	}
+	pos := m.JoinedSeq
+	if cl.fresh && m.ReadSeq > pos {
+		pos = m.ReadSeq
+	}
+	c.acks.add(cl.id.User, cl.id.Device, conv, pos)
+	return pos, nil
+}
+
+func (cl *Client) setCursor(conv string, pos uint64) {
+	cl.cursors[conv] = pos
+	if !cl.subs[conv] {
+		cl.subs[conv] = true
+		_ = cl.core.bus.Subscribe(context.Background(), convTopic(conv))
+	}
+}
+
+func (cl *Client) unsubscribe(conv string) {
+	if cl.subs[conv] {
+		delete(cl.subs, conv)
+		_ = cl.core.bus.Unsubscribe(context.Background(), convTopic(conv))
+	}
+}
+
+func (cl *Client) unsubscribeAll() {
+	for conv := range cl.subs {
+		cl.unsubscribe(conv)
+	}
+}

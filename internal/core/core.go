@@ -1,0 +1,183 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/parley-im/parley/internal/auth"
+	"github.com/parley-im/parley/internal/bus"
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+// Limits bound what one client may ask for.
+type Limits struct {
+	MaxMessageBytes       int // body + payload
+	HistoryPageMax        int
+	OutboundQueueMessages int
+	OutboundQueueBytes    int
+}
+
+// Timeouts are every wait in the core; tests set them short.
+type Timeouts struct {
+	AccessTTL        time.Duration
+	RefreshTTL       time.Duration
+	AckFlushInterval time.Duration
+	PresenceCoalesce time.Duration
+	WriteTimeout     time.Duration
+	DeviceExpiry     time.Duration
+}
+
+// Options configure a Core.
+type Options struct {
+	Store             store.Store
+	Bus               bus.Bus
+	Signer            *auth.Signer
+	External          *auth.External // nil: no application-signed tokens
+	Logger            *slog.Logger
+	Metrics           *Metrics // nil: a private registry
+	NodeID            string
+	Limits            Limits
+	Timeouts          Timeouts
+	AllowRegistration bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Core is the messaging core. Create it with New, start it with Run.
+type Core struct {
+	st                store.Store
+	bus               bus.Bus
+	signer            *auth.Signer
+	ext               *auth.External
+	log               *slog.Logger
+	metrics           *Metrics
+	node              string
+	limits            Limits
+	to                Timeouts
+	allowRegistration bool
+	now               func() time.Time
+
+	commit   *committer
+	hub      *hub
+	members  *memberCache
+	acks     *ackBuffer
+	presence *presence
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	wg        sync.WaitGroup
+}
+
+// New validates opts and returns a Core that is not yet running.
+func New(opts Options) (*Core, error) {
+	if opts.Store == nil || opts.Bus == nil || opts.Signer == nil {
+		return nil, errors.New("core: store, bus and signer are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.NodeID == "" {
+		opts.NodeID = "node-" + NewGroupID()[2:10]
+	}
+	l := &opts.Limits
+	if l.MaxMessageBytes <= 0 || l.HistoryPageMax <= 0 || l.OutboundQueueMessages <= 0 || l.OutboundQueueBytes <= 0 {
+		return nil, fmt.Errorf("core: limits must be positive: %+v", *l)
+	}
+	t := &opts.Timeouts
+	if t.AccessTTL <= 0 || t.RefreshTTL <= 0 || t.AckFlushInterval <= 0 || t.PresenceCoalesce <= 0 || t.WriteTimeout <= 0 {
+		return nil, fmt.Errorf("core: timeouts must be positive: %+v", *t)
+	}
+	c := &Core{
+		st: opts.Store, bus: opts.Bus, signer: opts.Signer, ext: opts.External,
+		log: opts.Logger, metrics: opts.Metrics, node: opts.NodeID,
+		limits: opts.Limits, to: opts.Timeouts, allowRegistration: opts.AllowRegistration,
+		now: opts.Now, closed: make(chan struct{}),
+	}
+	c.hub = newHub()
+	c.members = newMemberCache(c.st)
+	c.commit = newCommitter(c.st, c.metrics, c.now, c.log, c.publish)
+	c.acks = newAckBuffer()
+	c.presence = newPresence(c)
+	return c, nil
+}
+
+// NodeID names this node on the bus.
+func (c *Core) NodeID() string { return c.node }
+
+// Run starts the core's goroutines (committer, ack flusher, bus receiver,
+// presence) and blocks until ctx is done or Close is called; it then flushes
+// pending acks and returns.
+func (c *Core) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	c.wg.Add(4)
+	go func() { defer c.wg.Done(); c.commit.run(ctx) }()
+	go func() { defer c.wg.Done(); c.runAckFlusher(ctx) }()
+	go func() { defer c.wg.Done(); c.presence.run(ctx) }()
+	busErr := make(chan error, 1)
+	go func() { defer c.wg.Done(); busErr <- c.bus.Run(ctx, c.onBus) }()
+	<-ctx.Done()
+	c.wg.Wait()
+	// Flush what devices acknowledged, so a graceful restart redelivers nothing.
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelFlush()
+	if err := c.flushAcks(flushCtx); err != nil {
+		c.log.Error("flush acks at shutdown", "err", err)
+	}
+	if err := <-busErr; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("bus: %w", err)
+	}
+	return nil
+}
+
+// Close stops Run. It is safe to call more than once.
+func (c *Core) Close() { c.closeOnce.Do(func() { close(c.closed) }) }
+
+// Store exposes the store to the composition root (admin CLI, checks).
+func (c *Core) Store() store.Store { return c.st }
+
+// Metrics returns the core's metrics.
+func (c *Core) Metrics() *Metrics { return c.metrics }
+
+// Online reports how many connections are attached to this node.
+func (c *Core) Online() int { return c.hub.count() }
+
+// CloseAll closes every attached connection with a "server restarting"
+// reason, spread evenly over window so that clients do not all reconnect at
+// once (lame duck). It returns early, closing the rest at once, if ctx ends.
+func (c *Core) CloseAll(ctx context.Context, window time.Duration) {
+	clients := c.hub.all()
+	if len(clients) == 0 {
+		return
+	}
+	step := window / time.Duration(len(clients))
+	for i, cl := range clients {
+		cl.Close(protocol.CloseShutdown, "server restarting: reconnect and resume")
+		if step <= 0 || i == len(clients)-1 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			step = 0
+		case <-time.After(step):
+		}
+	}
+}

@@ -1,0 +1,17 @@
+// Package core is Parley's protocol-independent heart: accounts and
+// sessions, conversations, the send path (authorize, group commit, seq,
+// acknowledge after commit), fan-out to connected devices, delivery
+// positions and resume, read positions and derived unread counts, receipts,
+// typing and presence.
+//
+// Gateways (WebSocket, HTTP, later MQTT) authenticate with Authenticate,
+// attach a connection with Attach (giving a Transport) and call the methods
+// of Core on behalf of an Identity. The core never knows which protocol a
+// connection speaks.
+//
+// Concurrency: Core's methods are safe for concurrent use. Each Client has
+// one writer goroutine that owns its delivery cursors; everything written to
+// a connection goes through it, so frames of one connection are ordered.
+// Sends are batched by one committer goroutine into one store transaction
+// per flush.
+package core

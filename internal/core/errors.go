@@ -1,0 +1,77 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+// Sentinel errors of the core. Gateways map them (and store errors) to client
+// error codes with ToProtocol, the one place where that mapping lives.
+var (
+	// ErrUnauthorized: credentials missing, invalid, expired or revoked.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrBadRequest: a field is malformed; wrap it in a FieldError.
+	ErrBadRequest = errors.New("bad request")
+	// ErrTooLarge: a message body is over the size limit.
+	ErrTooLarge = errors.New("message too large")
+	// ErrUnavailable: the core is shutting down or storage is failing.
+	ErrUnavailable = errors.New("unavailable")
+	// ErrRegistrationClosed: self-registration is turned off.
+	ErrRegistrationClosed = errors.New("registration is closed")
+	// ErrRateLimited: too many attempts; retry later.
+	ErrRateLimited = errors.New("rate limited")
+)
+
+// FieldError is a bad request naming the field that was wrong.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrBadRequest) true.
+func (e *FieldError) Unwrap() error { return ErrBadRequest }
+
+func badField(field, format string, args ...any) error {
+	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// ToProtocol maps any error returned by the core to the client-facing error.
+// Internal details never reach the client: unknown errors become 500.
+func ToProtocol(err error) *protocol.Error {
+	var fe *FieldError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &fe):
+		return &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Message: fe.Reason, Field: fe.Field}
+	case errors.Is(err, ErrBadRequest):
+		return &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request"}
+	case errors.Is(err, ErrUnauthorized):
+		return &protocol.Error{Code: protocol.CodeUnauthorized, Reason: "unauthorized"}
+	case errors.Is(err, ErrRegistrationClosed):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "registration_closed"}
+	case errors.Is(err, store.ErrForbidden):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "forbidden"}
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNotMember):
+		// Absent and forbidden look the same (BAD_INPUTS J10).
+		return &protocol.Error{Code: protocol.CodeNotFound, Reason: "not_found"}
+	case errors.Is(err, store.ErrExists):
+		return &protocol.Error{Code: protocol.CodeConflict, Reason: "exists"}
+	case errors.Is(err, store.ErrInvalid):
+		return &protocol.Error{Code: protocol.CodeUnprocessable, Reason: "invalid"}
+	case errors.Is(err, ErrTooLarge):
+		return &protocol.Error{Code: protocol.CodeTooLarge, Reason: "too_large"}
+	case errors.Is(err, ErrRateLimited):
+		return &protocol.Error{Code: protocol.CodeTooMany, Reason: "rate_limited"}
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return &protocol.Error{Code: protocol.CodeUnavailable, Reason: "unavailable", Message: "retry later with the same client_msg_id"}
+	default:
+		return &protocol.Error{Code: protocol.CodeInternal, Reason: "internal", Message: "retry later with the same client_msg_id"}
+	}
+}

@@ -1,0 +1,164 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/parley-im/parley/internal/bus"
+	"github.com/parley-im/parley/protocol"
+)
+
+func convTopic(conv string) string { return "c." + conv }
+func userTopic(user string) string { return "u." + user }
+
+// envelope is what travels on the bus. Data is the event's payload, encoded
+// once and reused as the payload of the wire frames.
+type envelope struct {
+	Node string `json:"n"`
+	Type string `json:"t"`
+	Conv string `json:"c,omitempty"`
+	// User is the one recipient of a user event, or the user to leave out
+	// of a conversation event (typing).
+	User string          `json:"u,omitempty"`
+	Data json.RawMessage `json:"d,omitempty"`
+}
+
+// publish fans a committed message out to this node's clients and to the
+// other nodes. Membership events also go to the affected user's topic, so
+// a node learns of a conversation its user just joined.
+func (c *Core) publish(m *protocol.Message) {
+	ev := NewMessageEvent(m)
+	if m.Kind == protocol.KindMember {
+		c.members.invalidate(m.Conv)
+	}
+	c.fanoutMessage(ev)
+	env := envelope{Node: c.node, Type: protocol.TypeMsg, Conv: m.Conv, Data: ev.Payload()}
+	c.busPublish(convTopic(m.Conv), env)
+	if m.Kind == protocol.KindMember && m.Member != nil {
+		c.busPublish(userTopic(m.Member.User), env)
+	}
+}
+
+func (c *Core) busPublish(topic string, env envelope) {
+	data, err := json.Marshal(env)
+	if err != nil {
+		c.log.Error("encode bus envelope", "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
+	defer cancel()
+	if err := c.bus.Publish(ctx, bus.Message{Topic: topic, Data: data}); err != nil {
+		// The bus is not the source of truth: receivers repair from the store.
+		c.metrics.BusErrors.Inc()
+		c.log.Warn("bus publish failed", "topic", topic, "err", err)
+	}
+}
+
+// fanoutMessage queues a message event to every live client of every member
+// of its conversation on this node (the affected user of a membership event
+// too, so a removed member learns of its removal).
+func (c *Core) fanoutMessage(ev *Event) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
+	defer cancel()
+	ids, err := c.members.get(ctx, ev.Conv)
+	if err != nil {
+		c.log.Warn("fan-out: members", "conv", ev.Conv, "err", err)
+		return
+	}
+	n := 0
+	for _, u := range ids {
+		n += c.deliverToUser(u, ev, true)
+	}
+	if m := ev.Msg; m.Kind == protocol.KindMember && m.Member != nil &&
+		(m.Member.Action == protocol.MemberRemoved || m.Member.Action == protocol.MemberLeft) {
+		n += c.deliverToUser(m.Member.User, ev, true)
+	}
+	c.metrics.Deliveries.Add(float64(n))
+}
+
+// deliverToUser queues ev to the user's clients on this node; liveOnly
+// skips clients that have not resumed. It returns how many were queued.
+func (c *Core) deliverToUser(user string, ev *Event, liveOnly bool) int {
+	n := 0
+	for _, cl := range c.hub.clients(user) {
+		if liveOnly && !cl.live.Load() {
+			continue
+		}
+		cl.Enqueue(ev)
+		n++
+	}
+	return n
+}
+
+// sendToUser delivers a transient or user-scoped event (read state,
+// receipt, presence) to all of the user's clients, on every node.
+func (c *Core) sendToUser(user, typ string, data any) {
+	ev := &Event{Type: typ, Data: data}
+	c.deliverToUser(user, ev, false)
+	c.busPublish(userTopic(user), envelope{Node: c.node, Type: typ, User: user, Data: ev.Payload()})
+}
+
+// onBus handles a message from another node.
+func (c *Core) onBus(m bus.Message) {
+	var env envelope
+	if err := json.Unmarshal(m.Data, &env); err != nil {
+		c.log.Warn("bus: bad envelope", "topic", m.Topic, "err", err)
+		return
+	}
+	if env.Node == c.node {
+		return // this node already delivered it locally
+	}
+	switch env.Type {
+	case protocol.TypeMsg:
+		var msg protocol.Message
+		if err := json.Unmarshal(env.Data, &msg); err != nil {
+			c.log.Warn("bus: bad message", "err", err)
+			return
+		}
+		if msg.Kind == protocol.KindMember {
+			c.members.invalidate(msg.Conv)
+		}
+		ev := newMessageEventRaw(&msg, env.Data)
+		if msg.Member != nil && m.Topic == userTopic(msg.Member.User) {
+			c.deliverToUser(msg.Member.User, ev, true)
+			return
+		}
+		c.fanoutMessage(ev)
+	case protocol.TypeTyping:
+		ev := &Event{Type: env.Type, Conv: env.Conv}
+		ev.once.Do(func() { ev.payload = env.Data })
+		c.fanoutTransient(ev, env.User)
+	default:
+		ev := &Event{Type: env.Type}
+		ev.once.Do(func() { ev.payload = env.Data })
+		c.deliverToUser(env.User, ev, false)
+	}
+}
+
+// fanoutTransient queues a conversation event that is not stored (typing)
+// to the members' clients on this node, leaving out user's own.
+func (c *Core) fanoutTransient(ev *Event, user string) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
+	defer cancel()
+	ids, err := c.members.get(ctx, ev.Conv)
+	if err != nil {
+		return
+	}
+	for _, u := range ids {
+		if u != user {
+			c.deliverToUser(u, ev, true)
+		}
+	}
+}
+
+// Typing tells the other members of conv that id's user is typing. It is
+// never stored.
+func (c *Core) Typing(ctx context.Context, id Identity, conv string) error {
+	if _, err := c.resolveConv(ctx, id.User, conv, ""); err != nil {
+		return err
+	}
+	ev := &Event{Type: protocol.TypeTyping, Conv: conv, Data: &protocol.Typing{Conv: conv, User: id.User}}
+	c.fanoutTransient(ev, id.User)
+	c.busPublish(convTopic(conv), envelope{Node: c.node, Type: protocol.TypeTyping, Conv: conv, User: id.User, Data: ev.Payload()})
+	return nil
+}

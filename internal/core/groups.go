@@ -1,0 +1,199 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+// MaxGroupName is the longest group name in bytes.
+const MaxGroupName = 256
+
+func checkGroupName(name string) error {
+	if name == "" || len(name) > MaxGroupName || !utf8.ValidString(name) {
+		return badField("name", "must be 1–%d bytes of UTF-8", MaxGroupName)
+	}
+	return nil
+}
+
+// CreateGroup creates a group owned by id's user with the given members.
+func (c *Core) CreateGroup(ctx context.Context, id Identity, name string, members []string) (protocol.Conversation, error) {
+	if err := checkGroupName(name); err != nil {
+		return protocol.Conversation{}, err
+	}
+	seen := map[string]bool{id.User: true}
+	ms := []store.Member{{User: id.User, Role: protocol.RoleOwner}}
+	for _, u := range members {
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		if err := c.checkUserExists(ctx, u, "members"); err != nil {
+			return protocol.Conversation{}, err
+		}
+		ms = append(ms, store.Member{User: u, Role: protocol.RoleMember})
+	}
+	now := c.now()
+	conv := store.Conversation{ID: NewGroupID(), Kind: protocol.ConvGroup, Name: name, CreatedBy: id.User, CreatedAt: now, UpdatedAt: now}
+	for i := range ms {
+		ms[i].Conv = conv.ID
+	}
+	events, err := c.st.CreateGroup(ctx, conv, ms)
+	if err != nil {
+		return protocol.Conversation{}, fmt.Errorf("create group: %w", err)
+	}
+	for i := range events {
+		c.publish(&events[i])
+	}
+	var last uint64
+	if len(events) > 0 {
+		last = events[len(events)-1].Seq
+	}
+	return protocol.Conversation{ID: conv.ID, Kind: conv.Kind, Name: name, Role: protocol.RoleOwner,
+		LastSeq: last, ReadSeq: last, StartSeq: 1, UpdatedAt: now.UnixMilli()}, nil
+}
+
+func (c *Core) checkUserExists(ctx context.Context, user, field string) error {
+	if err := ValidateUserID(user); err != nil {
+		return badField(field, "%q is not a valid user id", user)
+	}
+	u, err := c.st.User(ctx, user)
+	if err != nil {
+		return fmt.Errorf("user %s: %w", user, err)
+	}
+	if u.Disabled {
+		return fmt.Errorf("user %s: %w", user, store.ErrNotFound)
+	}
+	return nil
+}
+
+// groupRole returns id's role in a group, or ErrNotFound if the user is not
+// a member or conv is not a group.
+func (c *Core) groupRole(ctx context.Context, user, conv string) (string, error) {
+	if err := ValidateConvID(conv); err != nil {
+		return "", err
+	}
+	m, err := c.st.Member(ctx, conv, user)
+	if err != nil {
+		return "", fmt.Errorf("conversation %s: %w", conv, err)
+	}
+	if conv[:2] != "g_" {
+		return "", fmt.Errorf("conversation %s is not a group: %w", conv, store.ErrInvalid)
+	}
+	return m.Role, nil
+}
+
+func rank(role string) int {
+	switch role {
+	case protocol.RoleOwner:
+		return 3
+	case protocol.RoleAdmin:
+		return 2
+	case protocol.RoleMember:
+		return 1
+	}
+	return 0
+}
+
+func (c *Core) memberEvent(ctx context.Context, conv, actor string, ch protocol.MemberChange, kind string, skipCheck bool) (protocol.Ack, error) {
+	res, err := c.commit.append(ctx, store.Append{Conv: conv, Sender: actor, Kind: kind, Member: &ch, SkipMemberCheck: skipCheck})
+	return c.afterAppend(res, err)
+}
+
+// AddMember adds user to a group; owners and admins may.
+func (c *Core) AddMember(ctx context.Context, id Identity, conv, user string) (protocol.Ack, error) {
+	role, err := c.groupRole(ctx, id.User, conv)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	if rank(role) < rank(protocol.RoleAdmin) {
+		return protocol.Ack{}, fmt.Errorf("add member: %w", store.ErrForbidden)
+	}
+	if err := c.checkUserExists(ctx, user, "user"); err != nil {
+		return protocol.Ack{}, err
+	}
+	if _, err := c.st.Member(ctx, conv, user); err == nil {
+		return protocol.Ack{}, fmt.Errorf("add member %s: %w", user, store.ErrExists)
+	}
+	return c.memberEvent(ctx, conv, id.User, protocol.MemberChange{User: user, Action: protocol.MemberAdded, Role: protocol.RoleMember}, protocol.KindMember, false)
+}
+
+// RemoveMember removes user from a group: owners remove anyone, admins
+// remove plain members. The removed member stops receiving at once.
+func (c *Core) RemoveMember(ctx context.Context, id Identity, conv, user string) (protocol.Ack, error) {
+	if user == id.User {
+		return c.Leave(ctx, id, conv)
+	}
+	role, err := c.groupRole(ctx, id.User, conv)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	target, err := c.st.Member(ctx, conv, user)
+	if err != nil {
+		return protocol.Ack{}, fmt.Errorf("member %s: %w", user, err)
+	}
+	if rank(role) < rank(protocol.RoleAdmin) || rank(target.Role) >= rank(role) {
+		return protocol.Ack{}, fmt.Errorf("remove member: %w", store.ErrForbidden)
+	}
+	return c.memberEvent(ctx, conv, id.User, protocol.MemberChange{User: user, Action: protocol.MemberRemoved}, protocol.KindMember, false)
+}
+
+// Leave removes id's user from a group. The owner must hand ownership to
+// another member first unless they are the last member.
+func (c *Core) Leave(ctx context.Context, id Identity, conv string) (protocol.Ack, error) {
+	role, err := c.groupRole(ctx, id.User, conv)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	if role == protocol.RoleOwner {
+		ids, err := c.st.MemberIDs(ctx, conv)
+		if err != nil {
+			return protocol.Ack{}, fmt.Errorf("members: %w", err)
+		}
+		if len(ids) > 1 {
+			return protocol.Ack{}, fmt.Errorf("the owner must make another member owner before leaving: %w", store.ErrInvalid)
+		}
+	}
+	return c.memberEvent(ctx, conv, id.User, protocol.MemberChange{User: id.User, Action: protocol.MemberLeft}, protocol.KindMember, false)
+}
+
+// SetRole changes a member's role. Only the owner may; making another
+// member owner hands ownership over (the old owner becomes admin).
+func (c *Core) SetRole(ctx context.Context, id Identity, conv, user, newRole string) (protocol.Ack, error) {
+	if rank(newRole) == 0 {
+		return protocol.Ack{}, badField("role", "must be owner, admin or member")
+	}
+	role, err := c.groupRole(ctx, id.User, conv)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	if role != protocol.RoleOwner || user == id.User {
+		return protocol.Ack{}, fmt.Errorf("set role: %w", store.ErrForbidden)
+	}
+	if _, err := c.st.Member(ctx, conv, user); err != nil {
+		return protocol.Ack{}, fmt.Errorf("member %s: %w", user, err)
+	}
+	ack, err := c.memberEvent(ctx, conv, id.User, protocol.MemberChange{User: user, Action: protocol.MemberRole, Role: newRole}, protocol.KindMember, false)
+	if err != nil || newRole != protocol.RoleOwner {
+		return ack, err
+	}
+	return c.memberEvent(ctx, conv, id.User, protocol.MemberChange{User: id.User, Action: protocol.MemberRole, Role: protocol.RoleAdmin}, protocol.KindMember, false)
+}
+
+// Rename renames a group; owners and admins may.
+func (c *Core) Rename(ctx context.Context, id Identity, conv, name string) (protocol.Ack, error) {
+	if err := checkGroupName(name); err != nil {
+		return protocol.Ack{}, err
+	}
+	role, err := c.groupRole(ctx, id.User, conv)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	if rank(role) < rank(protocol.RoleAdmin) {
+		return protocol.Ack{}, fmt.Errorf("rename: %w", store.ErrForbidden)
+	}
+	return c.memberEvent(ctx, conv, id.User, protocol.MemberChange{User: id.User, Action: "renamed", Name: name}, protocol.KindSystem, false)
+}

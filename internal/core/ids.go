@@ -1,0 +1,95 @@
+package core
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxIDLen is the longest user, device or conversation id.
+const MaxIDLen = 64
+
+// reserved names the MQTT topic scheme uses; no user id may take them.
+var reserved = map[string]bool{
+	"p2p": true, "system": true, "broadcast": true, "inbox": true, "ims": true,
+	"admin": true, "me": true, "all": true, "parley": true,
+}
+
+// ValidateUserID reports why id cannot be a user id, or nil. User ids are
+// 1–64 characters, safe in topics (no '/', '+', '#', '$', whitespace, control
+// characters), not reserved, and do not start with "g_" or "d_" (DESIGN.md §2.9).
+func ValidateUserID(id string) error {
+	if err := validateName("user", id); err != nil {
+		return err
+	}
+	if reserved[strings.ToLower(id)] {
+		return badField("user", "%q is a reserved name", id)
+	}
+	if strings.HasPrefix(id, "g_") || strings.HasPrefix(id, "d_") {
+		return badField("user", "user ids may not start with g_ or d_")
+	}
+	return nil
+}
+
+// ValidateDeviceID reports why id cannot be a device id, or nil.
+func ValidateDeviceID(id string) error { return validateName("device", id) }
+
+func validateName(field, id string) error {
+	if id == "" {
+		return badField(field, "is empty")
+	}
+	if len(id) > MaxIDLen {
+		return badField(field, "is longer than %d bytes", MaxIDLen)
+	}
+	if !utf8.ValidString(id) {
+		return badField(field, "is not valid UTF-8")
+	}
+	for _, r := range id {
+		if r == '/' || r == '+' || r == '#' || r == '$' || r == '@' || unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError ||
+			unicode.Is(unicode.Cf, r) {
+			return badField(field, "contains %q, which is not allowed", r)
+		}
+	}
+	return nil
+}
+
+// ValidateConvID checks the syntax of a conversation id from a client.
+func ValidateConvID(id string) error {
+	if id == "" {
+		return badField("conv", "is empty")
+	}
+	if len(id) > MaxIDLen || !(strings.HasPrefix(id, "g_") || strings.HasPrefix(id, "d_")) {
+		return badField("conv", "is not a conversation id")
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return badField("conv", "is not a conversation id")
+		}
+	}
+	return nil
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// DirectID is the id of the direct conversation of a and b: the same for
+// (a, b) and (b, a), derived so that two nodes creating it at once agree.
+func DirectID(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	sum := sha256.Sum256([]byte(a + "\x00" + b))
+	return "d_" + idEncoding.EncodeToString(sum[:15])
+}
+
+// NewGroupID returns a fresh random group id.
+func NewGroupID() string {
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("core: crypto/rand failed: " + err.Error())
+	}
+	return "g_" + idEncoding.EncodeToString(b[:])
+}

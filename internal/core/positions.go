@@ -1,0 +1,213 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+type devKey struct{ user, device, conv string }
+
+// ackBuffer collects device acknowledgements between flushes, keeping the
+// highest seq per (user, device, conversation). Positions lost in a crash
+// are at most one flush interval old: those messages are delivered again
+// and the SDKs drop them by id (DESIGN.md §2.5).
+type ackBuffer struct {
+	mu       sync.Mutex
+	pend     map[devKey]uint64
+	inflight map[devKey]uint64 // taken by a running flush, not yet stored
+}
+
+func newAckBuffer() *ackBuffer {
+	return &ackBuffer{pend: make(map[devKey]uint64), inflight: make(map[devKey]uint64)}
+}
+
+// add records a position; it returns false if it does not raise the known one.
+func (b *ackBuffer) add(user, device, conv string, seq uint64) bool {
+	k := devKey{user, device, conv}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old, ok := b.pend[k]; ok && old >= seq {
+		return false
+	}
+	if old, ok := b.inflight[k]; ok && old >= seq {
+		return false
+	}
+	b.pend[k] = seq
+	return true
+}
+
+// pending returns the unflushed position of a device in a conversation.
+func (b *ackBuffer) pending(user, device, conv string) (uint64, bool) {
+	k := devKey{user, device, conv}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.pend[k]
+	if q, ok2 := b.inflight[k]; ok2 && q > p {
+		return q, true
+	}
+	return p, ok
+}
+
+// take moves the pending positions to in-flight and returns them.
+func (b *ackBuffer) take() []store.DeviceAck {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.pend) == 0 {
+		return nil
+	}
+	out := make([]store.DeviceAck, 0, len(b.pend))
+	for k, s := range b.pend {
+		out = append(out, store.DeviceAck{User: k.user, Device: k.device, Conv: k.conv, Seq: s})
+		if s > b.inflight[k] {
+			b.inflight[k] = s
+		}
+	}
+	b.pend = make(map[devKey]uint64)
+	return out
+}
+
+// done ends a flush: stored positions leave in-flight; failed ones go back
+// to pending.
+func (b *ackBuffer) done(acks []store.DeviceAck, failed bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, a := range acks {
+		k := devKey{a.User, a.Device, a.Conv}
+		if failed && a.Seq > b.pend[k] {
+			b.pend[k] = a.Seq
+		}
+		if b.inflight[k] <= a.Seq {
+			delete(b.inflight, k)
+		}
+	}
+}
+
+// drop forgets the buffered positions of a device (after it was revoked).
+func (b *ackBuffer) drop(user, device string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range b.pend {
+		if k.user == user && (device == "" || k.device == device) {
+			delete(b.pend, k)
+		}
+	}
+}
+
+func (c *Core) runAckFlusher(ctx context.Context) {
+	t := time.NewTicker(c.to.AckFlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := c.flushAcks(fctx); err != nil {
+				c.log.Warn("flush acks", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// flushAcks writes the buffered device positions in one transaction.
+func (c *Core) flushAcks(ctx context.Context) error {
+	acks := c.acks.take()
+	if len(acks) == 0 {
+		return nil
+	}
+	err := c.st.SaveAcks(ctx, acks)
+	c.acks.done(acks, err != nil)
+	if err != nil {
+		return fmt.Errorf("save %d acks: %w", len(acks), err)
+	}
+	return nil
+}
+
+// devicePositions returns the device's stored positions (the buffered ones
+// are consulted separately, see Client.startPosition).
+func (c *Core) devicePositions(ctx context.Context, user, device string) (map[string]uint64, error) {
+	pos, err := c.st.DevicePositions(ctx, user, device)
+	if err != nil {
+		return nil, fmt.Errorf("device positions: %w", err)
+	}
+	return pos, nil
+}
+
+// Ack records that id's device received everything of conv up to seq
+// (cumulative). In a direct conversation the peer gets a delivered receipt.
+func (c *Core) Ack(ctx context.Context, id Identity, conv string, seq uint64) error {
+	if err := ValidateConvID(conv); err != nil {
+		return err
+	}
+	if seq == 0 {
+		return badField("seq", "is required")
+	}
+	ok, err := c.members.isMember(ctx, conv, id.User)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("conversation %s: %w", conv, store.ErrNotFound)
+	}
+	if !c.acks.add(id.User, id.Device, conv, seq) {
+		return nil
+	}
+	c.metrics.Acks.Inc()
+	if peer, ok := c.directPeer(ctx, conv, id.User); ok {
+		c.sendToUser(peer, protocol.TypeReceipt, &protocol.Receipt{Conv: conv, User: id.User, Delivered: seq})
+	}
+	return nil
+}
+
+// directPeer returns the other member of a direct conversation.
+func (c *Core) directPeer(ctx context.Context, conv, user string) (string, bool) {
+	if len(conv) < 2 || conv[:2] != "d_" {
+		return "", false
+	}
+	ids, err := c.members.get(ctx, conv)
+	if err != nil {
+		return "", false
+	}
+	for _, u := range ids {
+		if u != user {
+			return u, true
+		}
+	}
+	return "", false
+}
+
+// Read moves id's user's read position in conv up to seq and tells all of
+// the user's devices the new unread counts; a direct peer gets a read
+// receipt. It returns the new read state.
+func (c *Core) Read(ctx context.Context, id Identity, conv string, seq uint64) (protocol.ReadState, error) {
+	if err := ValidateConvID(conv); err != nil {
+		return protocol.ReadState{}, err
+	}
+	if seq == 0 {
+		return protocol.ReadState{}, badField("seq", "is required")
+	}
+	pos, err := c.st.SetRead(ctx, conv, id.User, seq)
+	if err != nil {
+		return protocol.ReadState{}, fmt.Errorf("set read: %w", err)
+	}
+	unread, err := c.st.Unread(ctx, conv, id.User, pos)
+	if err != nil {
+		return protocol.ReadState{}, fmt.Errorf("unread: %w", err)
+	}
+	_, _, total, err := c.st.ListConversations(ctx, id.User, "", 1)
+	if err != nil {
+		return protocol.ReadState{}, fmt.Errorf("total unread: %w", err)
+	}
+	st := protocol.ReadState{Conv: conv, Seq: pos, Unread: unread, TotalUnread: total}
+	c.sendToUser(id.User, protocol.TypeRead, &st)
+	if peer, ok := c.directPeer(ctx, conv, id.User); ok {
+		c.sendToUser(peer, protocol.TypeReceipt, &protocol.Receipt{Conv: conv, User: id.User, Read: pos})
+	}
+	return st, nil
+}

@@ -1,0 +1,128 @@
+package core
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+// Conversations lists id's user's conversations, newest activity first.
+func (c *Core) Conversations(ctx context.Context, user, cursor string, limit int) (protocol.ConversationList, error) {
+	if limit <= 0 || limit > c.limits.HistoryPageMax {
+		limit = c.limits.HistoryPageMax
+	}
+	page, next, total, err := c.st.ListConversations(ctx, user, cursor, limit)
+	if err != nil {
+		return protocol.ConversationList{}, fmt.Errorf("list conversations: %w", err)
+	}
+	out := protocol.ConversationList{Conversations: make([]protocol.Conversation, 0, len(page)), TotalUnread: total, Next: next}
+	for _, s := range page {
+		out.Conversations = append(out.Conversations, summaryToProtocol(s))
+	}
+	return out, nil
+}
+
+func summaryToProtocol(s store.Summary) protocol.Conversation {
+	return protocol.Conversation{
+		ID: s.ID, Kind: s.Kind, Name: s.Name, Peer: s.Peer, Role: s.Role,
+		LastSeq: s.LastSeq, ReadSeq: max(s.ReadSeq, s.JoinedSeq), StartSeq: s.JoinedSeq + 1,
+		Unread: s.Unread, UpdatedAt: s.UpdatedAt.UnixMilli(), LastMessage: s.Last,
+	}
+}
+
+// Conversation returns one of the user's conversations.
+func (c *Core) Conversation(ctx context.Context, user, conv string) (protocol.Conversation, error) {
+	if err := ValidateConvID(conv); err != nil {
+		return protocol.Conversation{}, err
+	}
+	m, err := c.st.Member(ctx, conv, user)
+	if err != nil {
+		return protocol.Conversation{}, fmt.Errorf("conversation %s: %w", conv, err)
+	}
+	cv, err := c.st.Conversation(ctx, conv)
+	if err != nil {
+		return protocol.Conversation{}, fmt.Errorf("conversation %s: %w", conv, err)
+	}
+	read := max(m.ReadSeq, m.JoinedSeq)
+	unread, err := c.st.Unread(ctx, conv, user, read)
+	if err != nil {
+		return protocol.Conversation{}, fmt.Errorf("unread: %w", err)
+	}
+	out := protocol.Conversation{ID: cv.ID, Kind: cv.Kind, Name: cv.Name, Role: m.Role, LastSeq: cv.LastSeq,
+		ReadSeq: read, StartSeq: m.JoinedSeq + 1, Unread: unread, UpdatedAt: cv.UpdatedAt.UnixMilli()}
+	if peer, ok := c.directPeer(ctx, conv, user); ok {
+		out.Peer = peer
+	}
+	return out, nil
+}
+
+// HistoryRequest pages a conversation. With neither Before nor After it
+// returns the newest page.
+type HistoryRequest struct {
+	Conv   string
+	Before uint64
+	After  uint64
+	Limit  int
+}
+
+// History returns a page of conv in ascending seq order, limited to what the
+// user may see (messages after they joined).
+func (c *Core) History(ctx context.Context, user string, r HistoryRequest) (protocol.Page, error) {
+	if err := ValidateConvID(r.Conv); err != nil {
+		return protocol.Page{}, err
+	}
+	if r.Before > 0 && r.After > 0 {
+		return protocol.Page{}, badField("before", "give either before or after, not both")
+	}
+	if r.Limit < 0 || r.Limit > c.limits.HistoryPageMax {
+		return protocol.Page{}, badField("limit", "must be between 1 and %d", c.limits.HistoryPageMax)
+	}
+	if r.Limit == 0 {
+		r.Limit = 50
+	}
+	m, err := c.st.Member(ctx, r.Conv, user)
+	if err != nil {
+		return protocol.Page{}, fmt.Errorf("conversation %s: %w", r.Conv, err)
+	}
+	page := protocol.Page{Conv: r.Conv, StartSeq: m.JoinedSeq + 1, Messages: []protocol.Message{}}
+	after := max(r.After, m.JoinedSeq)
+	asc := r.After > 0
+	msgs, err := c.st.Range(ctx, r.Conv, after, r.Before, r.Limit+1, asc)
+	if err != nil {
+		return protocol.Page{}, fmt.Errorf("history: %w", err)
+	}
+	if len(msgs) > r.Limit {
+		page.More = true
+		msgs = msgs[:r.Limit]
+	}
+	if !asc {
+		for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+			msgs[i], msgs[j] = msgs[j], msgs[i]
+		}
+	}
+	page.Messages = append(page.Messages, msgs...)
+	return page, nil
+}
+
+// Members lists a conversation's members with their delivered and read
+// positions (DESIGN.md §2.6: queried, not pushed, in groups).
+func (c *Core) Members(ctx context.Context, user, conv string) ([]protocol.Member, error) {
+	if err := ValidateConvID(conv); err != nil {
+		return nil, err
+	}
+	if _, err := c.st.Member(ctx, conv, user); err != nil {
+		return nil, fmt.Errorf("conversation %s: %w", conv, err)
+	}
+	ms, err := c.st.Members(ctx, conv)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	out := make([]protocol.Member, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, protocol.Member{User: m.User, Role: m.Role, JoinedSeq: m.JoinedSeq,
+			ReadSeq: max(m.ReadSeq, m.JoinedSeq), DeliveredSeq: max(m.DeliveredSeq, m.JoinedSeq)})
+	}
+	return out, nil
+}

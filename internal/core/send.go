@@ -1,0 +1,216 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+// SendRequest is a message to send. Exactly one of Conv and To is set.
+type SendRequest struct {
+	Conv        string
+	To          string // a user: the direct conversation with them
+	ClientMsgID string // optional here; gateways that require it check it
+	ContentType string
+	Body        string
+	Payload     json.RawMessage
+	Encrypted   bool
+}
+
+// maxClientMsgID is the longest client message id.
+const maxClientMsgID = 64
+
+func validClientMsgID(s string) error {
+	if len(s) > maxClientMsgID {
+		return badField("client_msg_id", "is longer than %d bytes", maxClientMsgID)
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '-' || ch == '_' || ch == '.' || ch == ':') {
+			return badField("client_msg_id", "may only contain letters, digits and - _ . :")
+		}
+	}
+	return nil
+}
+
+func (c *Core) checkBody(body string, payload json.RawMessage, contentType string) error {
+	if len(body)+len(payload) > c.limits.MaxMessageBytes {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, len(body)+len(payload), c.limits.MaxMessageBytes)
+	}
+	if !utf8.ValidString(body) {
+		return badField("body", "is not valid UTF-8")
+	}
+	if len(payload) > 0 && !json.Valid(payload) {
+		return badField("payload", "is not valid JSON")
+	}
+	if len(contentType) > 128 || !utf8.ValidString(contentType) {
+		return badField("content_type", "is longer than 128 bytes or not UTF-8")
+	}
+	return nil
+}
+
+// Send stores a message from id and returns its acknowledgement once it is
+// durable; then fans it out. A repeated (sender, client message id) returns
+// the original acknowledgement with Duplicate set and stores nothing.
+func (c *Core) Send(ctx context.Context, id Identity, r SendRequest) (protocol.Ack, error) {
+	p, err := c.SendAsync(ctx, id, r)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	return p.Wait()
+}
+
+// PendingSend is a send queued for commit; Wait returns its acknowledgement.
+type PendingSend struct {
+	c *Core
+	p *pendingAppend
+}
+
+// Wait blocks until the send is committed (or failed) and returns the
+// acknowledgement. It must be called exactly once.
+func (p *PendingSend) Wait() (protocol.Ack, error) {
+	res, err := p.p.wait()
+	return p.c.afterAppend(res, err)
+}
+
+// SendAsync validates and authorizes a send and queues it for commit
+// without waiting. Sends queued one after another by one goroutine are
+// committed in that order, so a connection can pipeline its sends and keep
+// their order.
+func (c *Core) SendAsync(ctx context.Context, id Identity, r SendRequest) (*PendingSend, error) {
+	if err := validClientMsgID(r.ClientMsgID); err != nil {
+		return nil, err
+	}
+	if err := c.checkBody(r.Body, r.Payload, r.ContentType); err != nil {
+		return nil, err
+	}
+	if r.Body == "" && len(r.Payload) == 0 {
+		return nil, badField("body", "is empty (and so is payload)")
+	}
+	conv, err := c.resolveConv(ctx, id.User, r.Conv, r.To)
+	if err != nil {
+		return nil, err
+	}
+	ct := r.ContentType
+	if ct == "" {
+		ct = "text/plain"
+	}
+	p, err := c.commit.enqueue(ctx, store.Append{
+		Conv: conv, Sender: id.User, ClientMsgID: r.ClientMsgID, Kind: protocol.KindMessage,
+		ContentType: ct, Body: r.Body, Payload: r.Payload, Encrypted: r.Encrypted,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &PendingSend{c: c, p: p}, nil
+}
+
+// afterAppend turns a commit result into an acknowledgement (the committer
+// has fanned the message out already).
+func (c *Core) afterAppend(res store.AppendResult, err error) (protocol.Ack, error) {
+	if err == nil {
+		err = res.Err
+	}
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	m := res.Message
+	ack := protocol.Ack{Conv: m.Conv, Seq: m.Seq, ID: m.ID, ClientMsgID: m.ClientMsgID, Time: m.Time, Duplicate: res.Duplicate}
+	if res.Duplicate {
+		c.metrics.Duplicates.Inc()
+		return ack, nil
+	}
+	c.metrics.Sends.Inc()
+	return ack, nil
+}
+
+// resolveConv returns the conversation a send goes to, checking that the
+// sender is a member. To creates the direct conversation on first use.
+func (c *Core) resolveConv(ctx context.Context, sender, conv, to string) (string, error) {
+	switch {
+	case conv != "" && to != "":
+		return "", badField("to", "give either conv or to, not both")
+	case to != "":
+		if err := ValidateUserID(to); err != nil {
+			return "", badField("to", "is not a valid user id")
+		}
+		return c.Direct(ctx, sender, to)
+	case conv != "":
+		if err := ValidateConvID(conv); err != nil {
+			return "", err
+		}
+		ok, err := c.members.isMember(ctx, conv, sender)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			return "", fmt.Errorf("conversation %s: %w", conv, store.ErrNotFound)
+		}
+		return conv, nil
+	default:
+		return "", badField("conv", "is required (or to)")
+	}
+}
+
+// Direct returns the id of the direct conversation of user and peer,
+// creating it if needed. The peer must exist.
+func (c *Core) Direct(ctx context.Context, user, peer string) (string, error) {
+	if user == peer {
+		return "", badField("to", "cannot start a conversation with yourself")
+	}
+	conv := DirectID(user, peer)
+	if ok, err := c.members.isMember(ctx, conv, user); err == nil && ok {
+		return conv, nil
+	}
+	u, err := c.st.User(ctx, peer)
+	if err != nil {
+		return "", fmt.Errorf("user %s: %w", peer, err)
+	}
+	if u.Disabled {
+		return "", fmt.Errorf("user %s: %w", peer, store.ErrNotFound)
+	}
+	if _, err := c.st.EnsureDirect(ctx, conv, user, peer, c.now()); err != nil {
+		return "", fmt.Errorf("create direct conversation: %w", err)
+	}
+	c.members.invalidate(conv)
+	return conv, nil
+}
+
+// Edit replaces the body of the author's own message target in conv. The
+// edit is an event with its own seq.
+func (c *Core) Edit(ctx context.Context, id Identity, conv string, target uint64, clientMsgID, body string) (protocol.Ack, error) {
+	if err := c.checkEditDelete(ctx, id, conv, target, clientMsgID); err != nil {
+		return protocol.Ack{}, err
+	}
+	if err := c.checkBody(body, nil, ""); err != nil {
+		return protocol.Ack{}, err
+	}
+	res, err := c.commit.append(ctx, store.Append{Conv: conv, Sender: id.User, ClientMsgID: clientMsgID,
+		Kind: protocol.KindEdit, Target: target, Body: body})
+	return c.afterAppend(res, err)
+}
+
+// Delete deletes the author's own message target in conv for everyone.
+func (c *Core) Delete(ctx context.Context, id Identity, conv string, target uint64, clientMsgID string) (protocol.Ack, error) {
+	if err := c.checkEditDelete(ctx, id, conv, target, clientMsgID); err != nil {
+		return protocol.Ack{}, err
+	}
+	res, err := c.commit.append(ctx, store.Append{Conv: conv, Sender: id.User, ClientMsgID: clientMsgID,
+		Kind: protocol.KindDelete, Target: target})
+	return c.afterAppend(res, err)
+}
+
+func (c *Core) checkEditDelete(ctx context.Context, id Identity, conv string, target uint64, clientMsgID string) error {
+	if err := validClientMsgID(clientMsgID); err != nil {
+		return err
+	}
+	if target == 0 {
+		return badField("target", "is required (the seq of the message)")
+	}
+	_, err := c.resolveConv(ctx, id.User, conv, "")
+	return err
+}

@@ -1,0 +1,209 @@
+package httpapi
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/protocol"
+)
+
+// Options configure the HTTP API.
+type Options struct {
+	// MaxBodyBytes bounds request bodies (decoded bytes).
+	MaxBodyBytes int64
+	// AdminKey authenticates the admin API; empty disables it.
+	AdminKey string
+	// Ready reports whether the server is ready to serve (for /readyz).
+	Ready func() bool
+	// Metrics serves /metrics; nil: not served.
+	Metrics http.Handler
+	// WebSocket serves /v1/ws; nil: not served.
+	WebSocket http.Handler
+	Logger    *slog.Logger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	core *core.Core
+	opt  Options
+	log  *slog.Logger
+	mux  *http.ServeMux
+	// patterns lists the served "METHOD /path" patterns.
+	patterns []string
+}
+
+// New returns the HTTP API handler.
+func New(c *core.Core, opt Options) *Server {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.MaxBodyBytes <= 0 {
+		opt.MaxBodyBytes = 1 << 20
+	}
+	s := &Server{core: c, opt: opt, log: opt.Logger, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Routes lists the served "METHOD /path" patterns (for the OpenAPI check).
+func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, h)
+	s.patterns = append(s.patterns, pattern)
+}
+
+// authed wraps a handler that needs a user's access token.
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request, core.Identity)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := bearer(r)
+		if !ok {
+			writeError(w, core.ErrUnauthorized)
+			return
+		}
+		id, err := s.core.Authenticate(r.Context(), tok, r.Header.Get("X-Parley-Device"))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		h(w, r, id)
+	}
+}
+
+// admin wraps a handler of the admin API.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := bearer(r)
+		if s.opt.AdminKey == "" || !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opt.AdminKey)) != 1 {
+			writeError(w, core.ErrUnauthorized)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(p):]), true
+}
+
+// errBodyTooLarge and errMediaType are request-body failures.
+var (
+	errBodyTooLarge = errors.New("request body too large")
+	errMediaType    = errors.New("content type must be application/json")
+)
+
+// readJSON decodes the request body into v. Unknown fields are ignored.
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return errMediaType
+		}
+	} else {
+		return errMediaType
+	}
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
+		return errMediaType
+	}
+	body := http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errBodyTooLarge
+		}
+		return &core.FieldError{Field: "body", Reason: "could not be read"}
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return &core.FieldError{Field: te.Field, Reason: fmt.Sprintf("must be %s", te.Type)}
+		}
+		return &core.FieldError{Field: "body", Reason: "is not valid JSON"}
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+// errorBody is the one shape of every error response.
+type errorBody struct {
+	Error *protocol.Error `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var pe *protocol.Error
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		pe = &protocol.Error{Code: protocol.CodeTooLarge, Reason: "too_large", Message: err.Error()}
+	case errors.Is(err, errMediaType):
+		pe = &protocol.Error{Code: 415, Reason: "unsupported_media_type", Message: err.Error()}
+	case errors.As(err, &pe):
+	default:
+		pe = core.ToProtocol(err)
+	}
+	status := pe.Code
+	if status < 400 || status > 599 {
+		status = http.StatusInternalServerError
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="parley"`)
+	}
+	writeJSON(w, status, errorBody{Error: pe})
+}
+
+// queryUint parses an optional unsigned query parameter.
+func queryUint(r *http.Request, name string) (uint64, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, &core.FieldError{Field: name, Reason: "must be a non-negative integer"}
+	}
+	return n, nil
+}
+
+// queryLimit parses an optional limit in [1, max].
+func queryLimit(r *http.Request, maxLimit int) (int, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, &core.FieldError{Field: "limit", Reason: fmt.Sprintf("must be between 1 and %d", maxLimit)}
+	}
+	return n, nil
+}
+
+func pathSeq(r *http.Request) (uint64, error) {
+	n, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil || n == 0 {
+		return 0, &core.FieldError{Field: "seq", Reason: "must be a positive integer"}
+	}
+	return n, nil
+}

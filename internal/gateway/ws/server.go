@@ -1,0 +1,83 @@
+package ws
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-im/parley/internal/core"
+)
+
+// Options configure the WebSocket gateway.
+type Options struct {
+	// AllowedOrigins lists the origins (scheme://host[:port]) browsers may
+	// connect from; "*" allows any. A request without an Origin header (not
+	// a browser) is always accepted.
+	AllowedOrigins []string
+	MaxFrameBytes  int64
+	AuthDeadline   time.Duration
+	PingInterval   time.Duration
+	PongTimeout    time.Duration
+	// MaxInflight bounds the sends of one connection waiting for commit.
+	MaxInflight int
+	Logger      *slog.Logger
+}
+
+// Server is an http.Handler that serves WebSocket connections.
+type Server struct {
+	core *core.Core
+	opt  Options
+	log  *slog.Logger
+	ctx  context.Context // cancelled when the gateway shuts down
+}
+
+// New returns the gateway. ctx ends every connection when it is cancelled.
+func New(ctx context.Context, c *core.Core, opt Options) *Server {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.MaxInflight <= 0 {
+		opt.MaxInflight = 64
+	}
+	return &Server{core: c, opt: opt, log: opt.Logger, ctx: ctx}
+}
+
+func (s *Server) originAllowed(origin string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	norm := strings.ToLower(u.Scheme + "://" + u.Host)
+	for _, o := range s.opt.AllowedOrigins {
+		if o == "*" || strings.ToLower(strings.TrimSuffix(o, "/")) == norm {
+			return true
+		}
+	}
+	return false
+}
+
+// ServeHTTP upgrades the request and serves the connection until it ends.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
+		s.log.Warn("websocket origin refused", "origin", origin, "remote", r.RemoteAddr)
+		http.Error(w, "origin not allowed", http.StatusForbidden)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// The origin was checked above against our own allow-list.
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
+	})
+	if err != nil {
+		s.log.Debug("websocket upgrade failed", "err", err, "remote", r.RemoteAddr)
+		return
+	}
+	conn.SetReadLimit(s.opt.MaxFrameBytes)
+	sess := &session{srv: s, conn: conn, remote: r.RemoteAddr, inflight: make(chan struct{}, s.opt.MaxInflight)}
+	sess.serve()
+}

@@ -1,0 +1,182 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/protocol"
+)
+
+// session is one WebSocket connection from upgrade to close.
+type session struct {
+	srv      *Server
+	conn     *websocket.Conn
+	remote   string
+	t        *transport
+	cl       *core.Client
+	id       core.Identity
+	inflight chan struct{}
+}
+
+func (s *session) serve() {
+	s.t = newTransport(s.conn)
+	defer func() {
+		s.t.wait() // let a close frame with our code reach the client
+		s.conn.CloseNow()
+	}()
+	ctx, cancel := context.WithCancel(s.srv.ctx)
+	defer cancel()
+	if !s.hello(ctx) {
+		return
+	}
+	defer s.cl.Close(int(websocket.StatusNormalClosure), "")
+	go s.pinger(ctx)
+	for {
+		typ, data, err := s.conn.Read(ctx)
+		if err != nil {
+			s.closeFor(err)
+			return
+		}
+		if !s.checkFrame(typ, data) {
+			return
+		}
+		s.handle(ctx, data)
+	}
+}
+
+// checkFrame enforces text frames of valid UTF-8 (RFC 6455 §8.1).
+func (s *session) checkFrame(typ websocket.MessageType, data []byte) bool {
+	if typ != websocket.MessageText {
+		s.closeWith(int(websocket.StatusUnsupportedData), "binary frames are not supported; send JSON text")
+		return false
+	}
+	if !utf8.Valid(data) {
+		s.closeWith(int(websocket.StatusInvalidFramePayloadData), "invalid UTF-8 in text frame")
+		return false
+	}
+	return true
+}
+
+func (s *session) closeWith(code int, reason string) {
+	if s.cl != nil {
+		s.cl.Close(code, reason)
+		return
+	}
+	s.t.Close(code, reason)
+}
+
+// closeFor closes after a read error: a too-large frame gets 1009, a
+// client's close or a dropped socket just ends the session.
+func (s *session) closeFor(err error) {
+	var ce websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		s.closeWith(int(websocket.StatusNormalClosure), "")
+	case errors.Is(err, websocket.ErrMessageTooBig):
+		s.closeWith(int(websocket.StatusMessageTooBig), "frame too large")
+	default:
+		s.closeWith(protocol.CloseShutdown, "connection ended")
+	}
+}
+
+// writeNow writes a frame directly; used before the client is attached.
+func (s *session) writeNow(b []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.conn.Write(ctx, websocket.MessageText, b)
+}
+
+// hello waits for the first frame, which must authenticate within the
+// deadline, and attaches the connection to the core.
+func (s *session) hello(ctx context.Context) bool {
+	timer := time.AfterFunc(s.srv.opt.AuthDeadline, func() {
+		s.t.Close(protocol.CloseAuthTimeout, "no hello within the deadline")
+	})
+	typ, data, err := s.conn.Read(ctx)
+	stopped := timer.Stop()
+	if err != nil || !stopped {
+		if err != nil {
+			s.closeFor(err)
+		}
+		return false
+	}
+	if !s.checkFrame(typ, data) {
+		return false
+	}
+	req, perr := decode(data)
+	if perr != nil {
+		s.writeNow(protocol.MarshalError(req.ID, perr))
+		s.t.Close(protocol.CloseAuthFailed, "first frame must be a valid hello")
+		return false
+	}
+	if req.Op != protocol.OpHello {
+		s.writeNow(protocol.MarshalError(req.ID, &protocol.Error{Code: protocol.CodeNotReady, Reason: "hello_required", Message: "the first frame must be hello"}))
+		s.t.Close(protocol.CloseAuthFailed, "first frame must be hello")
+		return false
+	}
+	if req.Version != protocol.Version {
+		s.writeNow(protocol.MarshalError(req.ID, &protocol.Error{Code: protocol.CodeUnsupported, Reason: "unsupported_version",
+			Message: fmt.Sprintf("this server speaks protocol version %d", protocol.Version)}))
+		s.t.Close(protocol.CloseBadProtocol, "unsupported protocol version")
+		return false
+	}
+	actx, cancel := context.WithTimeout(ctx, s.srv.opt.AuthDeadline)
+	id, err := s.srv.core.Authenticate(actx, req.Token, req.Device)
+	cancel()
+	if err != nil {
+		s.writeNow(protocol.MarshalError(req.ID, core.ToProtocol(err)))
+		s.t.Close(protocol.CloseAuthFailed, "authentication failed")
+		return false
+	}
+	s.id = id
+	s.cl = s.srv.core.Attach(id, s.t)
+	s.cl.Reply(req.ID, protocol.TypeOK, &protocol.Hello{User: id.User, Device: id.Device, Version: protocol.Version})
+	return true
+}
+
+// pinger pings the client; a missing pong closes the connection so that a
+// vanished client is noticed (and shown offline).
+func (s *session) pinger(ctx context.Context) {
+	t := time.NewTicker(s.srv.opt.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.cl.Done():
+			return
+		case <-t.C:
+			pctx, cancel := context.WithTimeout(ctx, s.srv.opt.PongTimeout)
+			err := s.conn.Ping(pctx)
+			cancel()
+			if err != nil {
+				s.cl.Close(protocol.ClosePingTimeout, "no pong in time")
+				return
+			}
+		}
+	}
+}
+
+// decode parses a request frame. A type error names the field.
+func decode(data []byte) (protocol.Request, *protocol.Error) {
+	var req protocol.Request
+	if err := json.Unmarshal(data, &req); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return req, &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Field: te.Field,
+				Message: fmt.Sprintf("%s must be %s", te.Field, te.Type)}
+		}
+		return req, &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Message: "malformed JSON frame"}
+	}
+	if req.Op == "" {
+		return req, &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Field: "op", Message: "op is required"}
+	}
+	return req, nil
+}

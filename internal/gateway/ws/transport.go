@@ -1,0 +1,50 @@
+package ws
+
+import (
+	"context"
+	"sync"
+
+	"github.com/coder/websocket"
+
+	"github.com/parley-im/parley/internal/core"
+)
+
+// transport adapts a WebSocket connection to core.Transport.
+type transport struct {
+	conn      *websocket.Conn
+	closeOnce sync.Once
+	closed    chan struct{} // closed when Close was called
+	finished  chan struct{} // closed when the close handshake ended
+}
+
+func newTransport(conn *websocket.Conn) *transport {
+	return &transport{conn: conn, closed: make(chan struct{}), finished: make(chan struct{})}
+}
+
+var _ core.Transport = (*transport)(nil)
+
+func (t *transport) Send(ctx context.Context, ev *core.Event) error {
+	return t.conn.Write(ctx, websocket.MessageText, frameFor(ev))
+}
+
+// Close sends a close frame with code and reason without blocking the
+// caller; the close handshake finishes in the background.
+func (t *transport) Close(code int, reason string) {
+	t.closeOnce.Do(func() {
+		close(t.closed)
+		go func() {
+			defer close(t.finished)
+			t.conn.Close(websocket.StatusCode(code), reason)
+		}()
+	})
+}
+
+// wait waits for a close started by Close to finish (the library bounds
+// the handshake); it returns at once if Close was never called.
+func (t *transport) wait() {
+	select {
+	case <-t.closed:
+		<-t.finished
+	default:
+	}
+}

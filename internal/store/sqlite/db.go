@@ -1,0 +1,164 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/parley-im/parley/internal/store"
+)
+
+// Interface guard.
+var _ store.Store = (*DB)(nil)
+
+// defaultBusyTimeout is used when Options.BusyTimeout is zero.
+const defaultBusyTimeout = 5 * time.Second
+
+// Options configure Open. The zero value is the safe production setting.
+type Options struct {
+	// Unsafe lets Open proceed when the database cannot be made durable
+	// (synchronous below FULL, or a journal mode other than WAL, e.g. on a
+	// file system without shared memory). Open then logs a warning instead
+	// of failing with ErrUnsafeDurability. Acknowledged messages may be lost
+	// on a crash in that mode.
+	Unsafe bool
+	// Logger receives the package's warnings; nil means slog.Default().
+	Logger *slog.Logger
+	// BusyTimeout is how long a statement waits for a lock held by another
+	// process before it fails with ErrBusy; zero means 5s.
+	BusyTimeout time.Duration
+}
+
+// DB is a Parley store in one SQLite file. It is safe for concurrent use; see
+// the package documentation for its connection model.
+type DB struct {
+	path string
+	log  *slog.Logger
+	w    *sql.DB // the writer: exactly one connection
+	r    *sql.DB // the readers
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the database file at path, verifies that
+// it is durable (WAL, synchronous=FULL) and intact (PRAGMA quick_check), and
+// migrates its schema to the version this binary knows.
+//
+// Errors: ErrUnsafeDurability when durability cannot be guaranteed and
+// opts.Unsafe is false; ErrCorrupt for a damaged file or one that is not a
+// database; ErrSchemaTooNew for a file written by a newer version.
+func Open(path string, opts Options) (*DB, error) {
+	return open(path, opts, nil)
+}
+
+// open is Open with extra per-connection pragmas executed after Parley's own
+// settings and before their verification; tests use it to simulate a driver
+// or build that lowers durability.
+func open(path string, opts Options, extraPragmas []string) (*DB, error) {
+	if path == "" || path == ":memory:" {
+		// Each connection of an in-memory database is a database of its
+		// own: the writer and the readers would not share data.
+		return nil, errors.New("sqlite: open: need the path of a file (in-memory databases are not supported)")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	busy := opts.BusyTimeout
+	if busy <= 0 {
+		busy = defaultBusyTimeout
+	}
+	db := &DB{path: path, log: log}
+	db.w = sql.OpenDB(newConnector(path, connConfig{
+		writer:      true,
+		busyTimeout: busy,
+		unsafe:      opts.Unsafe,
+		extra:       extraPragmas,
+	}))
+	db.w.SetMaxOpenConns(1)
+	db.w.SetMaxIdleConns(1)
+	db.w.SetConnMaxLifetime(0)
+	db.w.SetConnMaxIdleTime(0)
+
+	if err := db.init(opts.Unsafe); err != nil {
+		_ = db.w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+
+	db.r = sql.OpenDB(newConnector(path, connConfig{
+		busyTimeout: busy,
+		unsafe:      opts.Unsafe,
+		extra:       extraPragmas,
+	}))
+	readers := max(4, 2*runtime.GOMAXPROCS(0))
+	db.r.SetMaxOpenConns(readers)
+	db.r.SetMaxIdleConns(readers)
+	if err := db.r.PingContext(context.Background()); err != nil {
+		_ = db.r.Close()
+		_ = db.w.Close()
+		return nil, fmt.Errorf("sqlite: open %s: readers: %w", path, classify(err))
+	}
+	return db, nil
+}
+
+// init connects the writer and runs the start-up checks and migrations.
+func (db *DB) init(unsafe bool) error {
+	ctx := context.Background()
+	if err := db.w.PingContext(ctx); err != nil {
+		return classify(err)
+	}
+	if err := db.verifyDurability(ctx, unsafe); err != nil {
+		return err
+	}
+	if err := quickCheck(ctx, db.w); err != nil {
+		return err
+	}
+	return db.migrate(ctx)
+}
+
+// Close releases the connections. It is safe to call more than once; later
+// calls return the first result.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		// Readers first: the writer, closing last, checkpoints the WAL.
+		if err := errors.Join(db.r.Close(), db.w.Close()); err != nil {
+			db.closeErr = fmt.Errorf("sqlite: close: %w", err)
+		}
+	})
+	return db.closeErr
+}
+
+// update runs fn in a write transaction (BEGIN IMMEDIATE on the writer) and
+// commits it; it rolls back if fn fails. Errors of the transaction's own
+// statements are classified; fn's errors are returned as they are.
+func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", classify(err))
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", classify(err))
+	}
+	return nil
+}
+
+// view runs fn in a read transaction on a reader connection: every statement
+// of fn sees the same snapshot.
+func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.r.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", classify(err))
+	}
+	defer func() { _ = tx.Rollback() }()
+	return fn(tx)
+}

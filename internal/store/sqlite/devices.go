@@ -1,0 +1,129 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/parley-im/parley/internal/store"
+)
+
+// TouchDevice registers the device if new (created at t) and sets its
+// last-seen time to t; the last-seen time never moves backwards.
+func (db *DB) TouchDevice(ctx context.Context, user, device string, t time.Time) error {
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		return touchDevice(ctx, tx, user, device, t)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: touch device: %w", err)
+	}
+	return nil
+}
+
+// touchDevice upserts a device row in tx.
+func touchDevice(ctx context.Context, tx *sql.Tx, user, device string, t time.Time) error {
+	_, err := tx.ExecContext(ctx,
+		`INSERT INTO devices (user_id, id, created_at, last_seen) VALUES (?, ?, ?, ?)
+		 ON CONFLICT (user_id, id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
+		user, device, ms(t), ms(t))
+	return classify(err)
+}
+
+// Devices lists the user's devices ordered by id.
+func (db *DB) Devices(ctx context.Context, user string) ([]store.Device, error) {
+	rows, err := db.r.QueryContext(ctx,
+		"SELECT user_id, id, created_at, last_seen FROM devices WHERE user_id = ? ORDER BY id", user)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: devices: %w", classify(err))
+	}
+	defer rows.Close()
+	var devices []store.Device
+	for rows.Next() {
+		var d store.Device
+		var created, seen int64
+		if err := rows.Scan(&d.User, &d.ID, &created, &seen); err != nil {
+			return nil, fmt.Errorf("sqlite: devices: %w", classify(err))
+		}
+		d.CreatedAt = fromMS(created)
+		d.LastSeen = fromMS(seen)
+		devices = append(devices, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: devices: %w", classify(err))
+	}
+	return devices, nil
+}
+
+// DeleteDevice removes the device, revokes its sessions and drops its
+// positions, in one transaction; store.ErrNotFound if absent.
+func (db *DB) DeleteDevice(ctx context.Context, user, device string) error {
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ? AND id = ?", user, device)
+		if err != nil {
+			return classify(err)
+		}
+		if err := mustAffect(res); err != nil {
+			return err
+		}
+		return dropDevice(ctx, tx, user, device)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete device: %w", err)
+	}
+	return nil
+}
+
+// ExpireDevices deletes the devices last seen before the given time, as
+// DeleteDevice does, in one transaction, and returns how many.
+func (db *DB) ExpireDevices(ctx context.Context, before time.Time) (int, error) {
+	var n int
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx,
+			"DELETE FROM devices WHERE last_seen < ? RETURNING user_id, id", ms(before))
+		if err != nil {
+			return classify(err)
+		}
+		type key struct{ user, device string }
+		var gone []key
+		for rows.Next() {
+			var k key
+			if err := rows.Scan(&k.user, &k.device); err != nil {
+				rows.Close()
+				return classify(err)
+			}
+			gone = append(gone, k)
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return classify(err)
+		}
+		if err := rows.Close(); err != nil {
+			return classify(err)
+		}
+		for _, k := range gone {
+			if err := dropDevice(ctx, tx, k.user, k.device); err != nil {
+				return err
+			}
+		}
+		n = len(gone)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: expire devices: %w", err)
+	}
+	return n, nil
+}
+
+// dropDevice revokes a deleted device's sessions and drops its positions.
+func dropDevice(ctx context.Context, tx *sql.Tx, user, device string) error {
+	if _, err := tx.ExecContext(ctx,
+		"UPDATE sessions SET revoked = 1 WHERE user_id = ? AND device_id = ? AND revoked = 0", user, device); err != nil {
+		return classify(err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		"DELETE FROM positions WHERE user_id = ? AND device_id = ?", user, device); err != nil {
+		return classify(err)
+	}
+	return nil
+}

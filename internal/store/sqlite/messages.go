@@ -1,0 +1,93 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+// Append stores the entries in one write transaction, one synced commit for
+// the whole batch (see store.Messages.Append for the contract and batch for
+// how it is done). A non-nil error means nothing was stored.
+//
+// Beyond the contract: an entry with an empty Conv or Sender, an unknown
+// Kind, a KindMember without Member.User, an unknown action or role fails
+// with store.ErrInvalid; adding a user who is a member already fails with
+// store.ErrExists; removing or changing the role of a non-member fails with
+// store.ErrNotFound; with SkipMemberCheck, an entry for an absent
+// conversation fails with store.ErrNotFound. Deleting a message also clears
+// the bodies of its earlier edits. A new member starts with ReadSeq and
+// DeliveredSeq equal to its JoinedSeq.
+func (db *DB) Append(ctx context.Context, entries []store.Append, now time.Time) ([]store.AppendResult, error) {
+	if len(entries) == 0 {
+		return []store.AppendResult{}, nil
+	}
+	var res []store.AppendResult
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		res = make([]store.AppendResult, len(entries))
+		return newBatch(ctx, tx, ms(now), len(entries)).run(entries, res)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: append: %w", err)
+	}
+	return res, nil
+}
+
+// Range returns up to limit messages of conv with after < seq < before
+// (before 0: no upper bound), ascending if asc, else descending from
+// before, in their current state. A limit of zero or less returns none.
+func (db *DB) Range(ctx context.Context, conv string, after, before uint64, limit int, asc bool) ([]protocol.Message, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	hi := int64(math.MaxInt64)
+	if before > 0 && before <= math.MaxInt64 {
+		hi = int64(before)
+	}
+	if after >= math.MaxInt64 {
+		return nil, nil
+	}
+	order := "DESC"
+	if asc {
+		order = "ASC"
+	}
+	msgs, err := queryMessages(ctx, db.r,
+		msgSelect+"WHERE conv_id = ? AND seq > ? AND seq < ? ORDER BY seq "+order+" LIMIT ?",
+		conv, int64(after), hi, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: range: %w", err)
+	}
+	return msgs, nil
+}
+
+// unreadSQL counts the content messages of conv (?1) above a seq (?2) not
+// sent by a user (?3): a range scan of the (conv_id, seq) index.
+const unreadSQL = `SELECT count(*) FROM messages
+	WHERE conv_id = ?1 AND seq > ?2 AND kind = '` + protocol.KindMessage + `' AND deleted = 0 AND sender <> ?3`
+
+// Unread counts content messages (KindMessage, not deleted) of conv with
+// seq > after not sent by user.
+func (db *DB) Unread(ctx context.Context, conv, user string, after uint64) (int, error) {
+	n, err := unread(ctx, db.r, conv, user, after)
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: unread: %w", err)
+	}
+	return n, nil
+}
+
+// unread runs unreadSQL.
+func unread(ctx context.Context, q querier, conv, user string, after uint64) (int, error) {
+	if after >= math.MaxInt64 {
+		return 0, nil
+	}
+	var n int
+	if err := q.QueryRowContext(ctx, unreadSQL, conv, int64(after), user).Scan(&n); err != nil {
+		return 0, classify(err)
+	}
+	return n, nil
+}

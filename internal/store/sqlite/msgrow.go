@@ -1,0 +1,136 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/parley-im/parley/protocol"
+)
+
+// msgCols are the stored columns of a message, in the order of msgArgs and
+// scanMessage.
+const msgCols = "conv_id, seq, id, sender, client_msg_id, kind, content_type, body, payload, " +
+	"encrypted, target, member, created_at, edited_at, deleted"
+
+// msgColCount is the number of msgCols.
+const msgColCount = 15
+
+// newMessageID returns a server-generated message id: a UUIDv7, unique and
+// ordered by creation time.
+func newMessageID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("message id: %w", err)
+	}
+	return id.String(), nil
+}
+
+// insertMessages stores rows with multi-row INSERTs (see chunkSizes).
+func insertMessages(ctx context.Context, tx *sql.Tx, rows []*protocol.Message) error {
+	args := make([]any, 0, min(len(rows), maxChunk)*msgColCount)
+	for _, size := range chunkSizes(len(rows)) {
+		args = args[:0]
+		for _, m := range rows[:size] {
+			var err error
+			if args, err = appendMsgArgs(args, m); err != nil {
+				return err
+			}
+		}
+		rows = rows[size:]
+		q := "INSERT INTO messages (" + msgCols + ") VALUES " + valuesList(size, msgColCount)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("insert messages: %w", classify(err))
+		}
+	}
+	return nil
+}
+
+// appendMsgArgs appends the msgCols values of m to args.
+func appendMsgArgs(args []any, m *protocol.Message) ([]any, error) {
+	var payload, member any
+	if len(m.Payload) > 0 {
+		payload = []byte(m.Payload)
+	}
+	if m.Member != nil {
+		b, err := json.Marshal(m.Member)
+		if err != nil {
+			return nil, fmt.Errorf("encode member change: %w", err)
+		}
+		member = string(b)
+	}
+	return append(args,
+		m.Conv, int64(m.Seq), m.ID, m.From, m.ClientMsgID, m.Kind, m.ContentType, m.Body, payload,
+		boolInt(m.Encrypted), int64(m.Target), member, m.Time, m.EditedAt, boolInt(m.Deleted),
+	), nil
+}
+
+// scanMessage reads the msgCols of one row.
+func scanMessage(r rowScanner) (protocol.Message, error) {
+	var m protocol.Message
+	var seq, target, encrypted, deleted int64
+	var payload []byte
+	var member sql.NullString
+	if err := r.Scan(&m.Conv, &seq, &m.ID, &m.From, &m.ClientMsgID, &m.Kind, &m.ContentType, &m.Body,
+		&payload, &encrypted, &target, &member, &m.Time, &m.EditedAt, &deleted); err != nil {
+		return protocol.Message{}, classify(err)
+	}
+	m.Seq = uint64(seq)
+	m.Target = uint64(target)
+	m.Encrypted = encrypted != 0
+	m.Deleted = deleted != 0
+	if len(payload) > 0 {
+		m.Payload = payload
+	}
+	if member.Valid {
+		var mc protocol.MemberChange
+		if err := json.Unmarshal([]byte(member.String), &mc); err != nil {
+			return protocol.Message{}, fmt.Errorf("decode member change: %w", err)
+		}
+		m.Member = &mc
+	}
+	return m, nil
+}
+
+// queryMessages runs a query selecting msgCols and collects the rows.
+func queryMessages(ctx context.Context, q querier, query string, args ...any) ([]protocol.Message, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var msgs []protocol.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(err)
+	}
+	return msgs, nil
+}
+
+// querier is a *sql.DB or *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// msgSelect is the SELECT of msgCols from messages, for a WHERE to follow.
+const msgSelect = "SELECT " + msgCols + " FROM messages "
+
+// qualified returns msgCols prefixed with a table alias.
+func qualified(alias string) string {
+	cols := strings.Split(msgCols, ", ")
+	for i, c := range cols {
+		cols[i] = alias + "." + c
+	}
+	return strings.Join(cols, ", ")
+}

@@ -1,0 +1,94 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/parley-im/parley/internal/store"
+)
+
+// SaveAcks stores device positions, keeping the maximum of the stored and
+// given seq, and raises the members' DeliveredSeq accordingly, in one
+// transaction. An ack is clamped to the conversation's LastSeq, and an ack
+// of a user who is not (or no longer) a member of the conversation is
+// dropped: a late ack must not bring back the positions that leaving or a
+// removal deleted.
+func (db *DB) SaveAcks(ctx context.Context, acks []store.DeviceAck) error {
+	if len(acks) == 0 {
+		return nil
+	}
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		for _, a := range acks {
+			seq := int64(min(a.Seq, math.MaxInt64))
+			var clamped int64
+			err := tx.QueryRowContext(ctx,
+				`UPDATE members SET delivered_seq = max(delivered_seq,
+					min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0)))
+				 WHERE conv_id = ?2 AND user_id = ?3
+				 RETURNING min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0))`,
+				seq, a.Conv, a.User).Scan(&clamped)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // not a member
+			}
+			if err != nil {
+				return classify(err)
+			}
+			if _, err := tx.ExecContext(ctx,
+				`INSERT INTO positions (user_id, device_id, conv_id, seq) VALUES (?, ?, ?, ?)
+				 ON CONFLICT (user_id, device_id, conv_id) DO UPDATE SET seq = max(seq, excluded.seq)`,
+				a.User, a.Device, a.Conv, clamped); err != nil {
+				return classify(err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: save acks: %w", err)
+	}
+	return nil
+}
+
+// DevicePositions returns the device's acknowledged seq per conversation.
+func (db *DB) DevicePositions(ctx context.Context, user, device string) (map[string]uint64, error) {
+	rows, err := db.r.QueryContext(ctx,
+		"SELECT conv_id, seq FROM positions WHERE user_id = ? AND device_id = ?", user, device)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: device positions: %w", classify(err))
+	}
+	defer rows.Close()
+	out := make(map[string]uint64)
+	for rows.Next() {
+		var conv string
+		var seq int64
+		if err := rows.Scan(&conv, &seq); err != nil {
+			return nil, fmt.Errorf("sqlite: device positions: %w", classify(err))
+		}
+		out[conv] = uint64(seq)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: device positions: %w", classify(err))
+	}
+	return out, nil
+}
+
+// SetRead raises the user's read position in conv to seq (never lowers it;
+// clamps to the conversation's LastSeq) and returns the new position;
+// store.ErrNotFound if the user is not a member.
+func (db *DB) SetRead(ctx context.Context, conv, user string, seq uint64) (uint64, error) {
+	var pos int64
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx,
+			`UPDATE members SET read_seq = max(read_seq,
+				min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0)))
+			 WHERE conv_id = ?2 AND user_id = ?3 RETURNING read_seq`,
+			int64(min(seq, math.MaxInt64)), conv, user).Scan(&pos)
+		return classify(err)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: set read: %w", err)
+	}
+	return uint64(pos), nil
+}

@@ -1,0 +1,67 @@
+package sqlite
+
+import (
+	"strings"
+	"time"
+)
+
+// maxChunk is the most rows one multi-row statement carries: 64 messages of
+// 15 columns stay far below SQLite's limit of 32,766 bound parameters.
+const maxChunk = 64
+
+// chunkSizes splits n rows into statements of maxChunk rows and a remainder
+// in descending powers of two (100 → 64, 32, 4), so that each multi-row
+// statement has one of only a few texts and stays in the connections'
+// prepared-statement caches.
+func chunkSizes(n int) []int {
+	var sizes []int
+	for n >= maxChunk {
+		sizes = append(sizes, maxChunk)
+		n -= maxChunk
+	}
+	for size := maxChunk / 2; size > 0; size /= 2 {
+		if n >= size {
+			sizes = append(sizes, size)
+			n -= size
+		}
+	}
+	return sizes
+}
+
+// valuesList returns "(?,?),(?,?)..." for rows tuples of cols parameters.
+func valuesList(rows, cols int) string {
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	var b strings.Builder
+	b.Grow(rows * (len(tuple) + 1))
+	for i := range rows {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(tuple)
+	}
+	return b.String()
+}
+
+// ms converts t to Unix milliseconds; the zero time is 0.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMS converts Unix milliseconds to a UTC time; 0 is the zero time.
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// boolInt stores a bool as 0 or 1.
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,132 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/parley-im/parley/internal/store"
+)
+
+const userCols = "id, display_name, password_hash, disabled, created_at, last_seen"
+
+// CreateUser stores u; store.ErrExists if the id is taken.
+func (db *DB) CreateUser(ctx context.Context, u store.User) error {
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx,
+			"INSERT INTO users ("+userCols+") VALUES (?, ?, ?, ?, ?, ?)",
+			u.ID, u.DisplayName, u.PasswordHash, boolInt(u.Disabled), ms(u.CreatedAt), ms(u.LastSeen))
+		return classify(err)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create user: %w", err)
+	}
+	return nil
+}
+
+// User returns the user; store.ErrNotFound if absent.
+func (db *DB) User(ctx context.Context, id string) (store.User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE id = ?", id))
+	if err != nil {
+		return store.User{}, fmt.Errorf("sqlite: user: %w", err)
+	}
+	return u, nil
+}
+
+// ListUsers returns up to limit users with id > after, ordered by id. A
+// limit of zero or less returns none.
+func (db *DB) ListUsers(ctx context.Context, after string, limit int) ([]store.User, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := db.r.QueryContext(ctx,
+		"SELECT "+userCols+" FROM users WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list users: %w", classify(err))
+	}
+	defer rows.Close()
+	var users []store.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list users: %w", classify(err))
+	}
+	return users, nil
+}
+
+// SetDisabled disables or re-enables a user; store.ErrNotFound if absent.
+func (db *DB) SetDisabled(ctx context.Context, id string, disabled bool) error {
+	if err := db.updateUser(ctx, "UPDATE users SET disabled = ? WHERE id = ?", boolInt(disabled), id); err != nil {
+		return fmt.Errorf("sqlite: set disabled: %w", err)
+	}
+	return nil
+}
+
+// SetPassword replaces the password hash; store.ErrNotFound if absent.
+func (db *DB) SetPassword(ctx context.Context, id, hash string) error {
+	if err := db.updateUser(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", hash, id); err != nil {
+		return fmt.Errorf("sqlite: set password: %w", err)
+	}
+	return nil
+}
+
+// TouchUser records that the user was seen at t. The last-seen time never
+// moves backwards (an older t is ignored); store.ErrNotFound if absent.
+func (db *DB) TouchUser(ctx context.Context, id string, t time.Time) error {
+	if err := db.updateUser(ctx, "UPDATE users SET last_seen = max(last_seen, ?) WHERE id = ?", ms(t), id); err != nil {
+		return fmt.Errorf("sqlite: touch user: %w", err)
+	}
+	return nil
+}
+
+// updateUser runs an UPDATE of one user row; store.ErrNotFound if it
+// matched none.
+func (db *DB) updateUser(ctx context.Context, q string, args ...any) error {
+	return db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return classify(err)
+		}
+		return mustAffect(res)
+	})
+}
+
+// mustAffect returns store.ErrNotFound if the statement changed no row.
+func mustAffect(res sql.Result) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return classify(err)
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+// scanUser reads the userCols of one row.
+func scanUser(r rowScanner) (store.User, error) {
+	var u store.User
+	var disabled, created, seen int64
+	if err := r.Scan(&u.ID, &u.DisplayName, &u.PasswordHash, &disabled, &created, &seen); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.User{}, store.ErrNotFound
+		}
+		return store.User{}, classify(err)
+	}
+	u.Disabled = disabled != 0
+	u.CreatedAt = fromMS(created)
+	u.LastSeen = fromMS(seen)
+	return u, nil
+}

@@ -1,0 +1,267 @@
+// Package store defines the storage contract of Parley's core. Backends
+// (internal/store/sqlite, later internal/store/postgres) implement Store and
+// pass the conformance suite in internal/store/storetest.
+//
+// Every method is safe for concurrent use. Every method that writes commits
+// durably before it returns nil: a nil error means the data survives a crash
+// of the process and of the machine.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/parley-im/parley/protocol"
+)
+
+// Sentinel errors. Backends wrap them with %w; callers test with errors.Is.
+var (
+	// ErrNotFound: the row does not exist (or is not visible to the caller).
+	ErrNotFound = errors.New("not found")
+	// ErrExists: a row with that key exists already.
+	ErrExists = errors.New("already exists")
+	// ErrNotMember: the sender is not a member of the conversation.
+	ErrNotMember = errors.New("not a member")
+	// ErrForbidden: the sender may not do this (e.g. edit another's message).
+	ErrForbidden = errors.New("forbidden")
+	// ErrInvalid: the request is well-formed but cannot apply (e.g. editing a
+	// deleted message, or an edit target that is not a content message).
+	ErrInvalid = errors.New("invalid")
+)
+
+// User is an account.
+type User struct {
+	ID           string
+	DisplayName  string
+	PasswordHash string // empty for users of an external identity provider
+	Disabled     bool
+	CreatedAt    time.Time
+	LastSeen     time.Time // zero if never seen
+}
+
+// Session is a login of one device: it owns a refresh token. Access tokens
+// name the session, so revoking it ends them too.
+type Session struct {
+	ID          string
+	User        string
+	Device      string
+	RefreshHash string // hash of the current refresh token
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+	Revoked     bool
+}
+
+// Device is a (user, device) pair known to the server.
+type Device struct {
+	User      string
+	ID        string
+	CreatedAt time.Time
+	LastSeen  time.Time
+}
+
+// Conversation is a direct (one-to-one) conversation or a group.
+type Conversation struct {
+	ID        string
+	Kind      string // protocol.ConvDirect or protocol.ConvGroup
+	Name      string
+	CreatedBy string
+	CreatedAt time.Time
+	// LastSeq is the seq of the newest message; 0 in an empty conversation.
+	LastSeq uint64
+	// UpdatedAt is the time of the newest message (or creation).
+	UpdatedAt time.Time
+}
+
+// Member is a current member of a conversation.
+type Member struct {
+	Conv string
+	User string
+	Role string
+	// JoinedSeq is the conversation's LastSeq when the member joined; the
+	// member sees messages with seq > JoinedSeq only.
+	JoinedSeq uint64
+	// ReadSeq is the user's read position (all devices).
+	ReadSeq uint64
+	// DeliveredSeq is the highest seq any of the user's devices acknowledged.
+	DeliveredSeq uint64
+}
+
+// Summary is one conversation as listed for a user.
+type Summary struct {
+	Conversation
+	Role      string
+	Peer      string // the other user of a direct conversation
+	JoinedSeq uint64
+	ReadSeq   uint64
+	Unread    int
+	Last      *protocol.Message // nil in an empty conversation
+}
+
+// Append is one entry to store in a conversation.
+//
+// Kinds: protocol.KindMessage (content); protocol.KindEdit and
+// protocol.KindDelete (Target is the seq of a KindMessage by the same sender;
+// the target row is updated in the same transaction: body replaced and
+// EditedAt set, or body and payload cleared and Deleted set);
+// protocol.KindMember (Member describes the change, applied to the member
+// table in the same transaction); protocol.KindSystem (rename: Member.Name is
+// the new name, applied to the conversation).
+type Append struct {
+	Conv        string
+	Sender      string
+	ClientMsgID string // unique per Sender when non-empty
+	Kind        string
+	ContentType string
+	Body        string
+	Payload     []byte
+	Encrypted   bool
+	Target      uint64
+	Member      *protocol.MemberChange
+	// SkipMemberCheck lets membership events through whose sender is not (or
+	// no longer) a member: a join, or a removal/leave of the sender itself is
+	// checked by the caller.
+	SkipMemberCheck bool
+}
+
+// AppendResult is the outcome of one Append.
+type AppendResult struct {
+	// Message is the stored message (for a duplicate: the original one).
+	Message protocol.Message
+	// Duplicate is true when (Sender, ClientMsgID) was stored before; nothing
+	// new was stored.
+	Duplicate bool
+	// Err is the per-entry failure (ErrNotMember, ErrForbidden, ErrNotFound,
+	// ErrInvalid); the other entries of the batch are unaffected.
+	Err error
+}
+
+// DeviceAck is a device's cumulative acknowledgement in a conversation.
+type DeviceAck struct {
+	User   string
+	Device string
+	Conv   string
+	Seq    uint64
+}
+
+// Users stores accounts.
+type Users interface {
+	// CreateUser stores u; ErrExists if the id is taken.
+	CreateUser(ctx context.Context, u User) error
+	// User returns the user; ErrNotFound if absent.
+	User(ctx context.Context, id string) (User, error)
+	// ListUsers returns up to limit users with id > after, ordered by id.
+	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
+	// SetDisabled disables or re-enables a user; ErrNotFound if absent.
+	SetDisabled(ctx context.Context, id string, disabled bool) error
+	// SetPassword replaces the password hash; ErrNotFound if absent.
+	SetPassword(ctx context.Context, id, hash string) error
+	// TouchUser records that the user was seen at t (last-seen for presence).
+	TouchUser(ctx context.Context, id string, t time.Time) error
+}
+
+// Sessions stores logins and devices.
+type Sessions interface {
+	// CreateSession stores s and registers its device if new.
+	CreateSession(ctx context.Context, s Session) error
+	// Session returns the session; ErrNotFound if absent.
+	Session(ctx context.Context, id string) (Session, error)
+	// RotateRefresh replaces the refresh hash if it still equals old;
+	// ErrNotFound if the session is absent, revoked, or the hash differs.
+	RotateRefresh(ctx context.Context, id, old, new string, expires time.Time) error
+	// RevokeSession revokes one session. Revoking twice is not an error.
+	RevokeSession(ctx context.Context, id string) error
+	// RevokeUser revokes every session of the user.
+	RevokeUser(ctx context.Context, user string) error
+	// TouchDevice registers the device if new and sets its last-seen time.
+	TouchDevice(ctx context.Context, user, device string, t time.Time) error
+	// Devices lists the user's devices ordered by id.
+	Devices(ctx context.Context, user string) ([]Device, error)
+	// DeleteDevice removes the device, revokes its sessions and drops its
+	// positions, in one transaction; ErrNotFound if absent.
+	DeleteDevice(ctx context.Context, user, device string) error
+	// ExpireDevices deletes devices not seen since before (as DeleteDevice)
+	// and returns how many.
+	ExpireDevices(ctx context.Context, before time.Time) (int, error)
+}
+
+// Conversations stores conversations and their members.
+type Conversations interface {
+	// EnsureDirect returns the direct conversation of a and b (a != b),
+	// creating it with id newID if it does not exist. The same conversation is
+	// returned for (a, b) and (b, a).
+	EnsureDirect(ctx context.Context, newID, a, b string, now time.Time) (Conversation, error)
+	// CreateGroup stores a group with its members (creator first, as owner)
+	// and, in the same transaction, one KindMember "added" event per member
+	// other than the creator (seq 1..n, sender = creator). ErrExists if the
+	// id is taken.
+	CreateGroup(ctx context.Context, c Conversation, members []Member) ([]protocol.Message, error)
+	// Conversation returns the conversation; ErrNotFound if absent.
+	Conversation(ctx context.Context, id string) (Conversation, error)
+	// Member returns a current member; ErrNotFound if the user is not one.
+	Member(ctx context.Context, conv, user string) (Member, error)
+	// Members returns the current members ordered by user id.
+	Members(ctx context.Context, conv string) ([]Member, error)
+	// MemberIDs returns the user ids of the current members.
+	MemberIDs(ctx context.Context, conv string) ([]string, error)
+	// UserConversations returns the ids of every conversation the user is a
+	// member of, in no particular order.
+	UserConversations(ctx context.Context, user string) ([]string, error)
+	// ListConversations returns up to limit of the user's conversations,
+	// newest activity first (UpdatedAt desc, then id), starting after the
+	// cursor (empty: from the newest). It returns the cursor of the next page
+	// (empty on the last one) and the user's total unread over all
+	// conversations.
+	ListConversations(ctx context.Context, user, cursor string, limit int) (page []Summary, next string, totalUnread int, err error)
+}
+
+// Messages stores the messages of conversations.
+type Messages interface {
+	// Append stores the entries in one transaction, assigning each the next
+	// per-conversation seq (gap-free, strictly increasing). Entries that fail
+	// (see AppendResult.Err) consume no seq. A (Sender, ClientMsgID) stored
+	// before, or earlier in the same batch, yields the original message with
+	// Duplicate set. The returned slice has one result per entry, in order.
+	// A non-nil error means nothing was stored.
+	//
+	// Side effects in the same transaction: a KindMessage raises the sender's
+	// ReadSeq to its seq (sending reads everything before it); a KindMember
+	// "added"/"joined" inserts the member with JoinedSeq = seq-1 (so the
+	// member sees the event of its own joining) and role Member.Role (default
+	// member); "removed"/"left" deletes the member and its device positions;
+	// "role" changes the role. A KindSystem with Member.Name renames the group.
+	// Every entry updates the conversation's LastSeq and UpdatedAt.
+	Append(ctx context.Context, entries []Append, now time.Time) ([]AppendResult, error)
+	// Range returns up to limit messages of conv with after < seq < before
+	// (before 0: no upper bound), ascending if asc, else descending from
+	// before. Edited and deleted messages are returned in their current state.
+	Range(ctx context.Context, conv string, after, before uint64, limit int, asc bool) ([]protocol.Message, error)
+	// Unread counts content messages (KindMessage, not deleted) of conv with
+	// seq > after not sent by user.
+	Unread(ctx context.Context, conv, user string, after uint64) (int, error)
+}
+
+// Positions stores delivery and read positions.
+type Positions interface {
+	// SaveAcks stores device positions, keeping the maximum of the stored and
+	// given seq, and raises the member's DeliveredSeq accordingly, in one
+	// transaction.
+	SaveAcks(ctx context.Context, acks []DeviceAck) error
+	// DevicePositions returns the device's acknowledged seq per conversation.
+	DevicePositions(ctx context.Context, user, device string) (map[string]uint64, error)
+	// SetRead raises the user's read position in conv to seq (never lowers
+	// it; clamps to the conversation's LastSeq) and returns the new position.
+	// ErrNotFound if the user is not a member.
+	SetRead(ctx context.Context, conv, user string, seq uint64) (uint64, error)
+}
+
+// Store is the whole storage contract.
+type Store interface {
+	Users
+	Sessions
+	Conversations
+	Messages
+	Positions
+	// Close releases the store. It is safe to call once.
+	Close() error
+}

@@ -1,0 +1,57 @@
+package protocol
+
+import "fmt"
+
+// Error is the one error shape of every gateway: a WebSocket error frame, the
+// body of an HTTP error response. Code ranges tell a client what to do:
+//
+//	400–499  the request was wrong: fix it, do not retry it unchanged
+//	500–599  the server failed: retry later with the same client message id
+//	3000–3499 (WebSocket close codes) the server closed: reconnect and resume
+//	3500–3999 (WebSocket close codes) the server closed: do not reconnect
+type Error struct {
+	Code    int    `json:"code"`
+	Reason  string `json:"reason"`
+	Message string `json:"message,omitempty"`
+	// Field names the request field that was wrong, when one was.
+	Field string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Message != "" {
+		return fmt.Sprintf("%d %s: %s", e.Code, e.Reason, e.Message)
+	}
+	return fmt.Sprintf("%d %s", e.Code, e.Reason)
+}
+
+// Error codes of replies. See docs/protocol.md for what a client does on each.
+const (
+	CodeBadRequest    = 400 // malformed frame or field; Field names it
+	CodeUnauthorized  = 401 // missing, invalid, expired or revoked credentials
+	CodeForbidden     = 403 // authenticated but not allowed (e.g. editing another's message)
+	CodeNotFound      = 404 // absent, or not visible to this user (the two are not told apart)
+	CodeConflict      = 409 // already exists
+	CodeTooLarge      = 413 // body over the message-size limit
+	CodeTooMany       = 429 // rate limited: retry after a pause
+	CodeInternal      = 500 // server failure: retry with the same client message id
+	CodeUnavailable   = 503 // server shutting down or storage unavailable: retry later
+	CodeNotReady      = 425 // operation before hello/resume
+	CodeUnsupported   = 426 // protocol version not supported
+	CodeGone          = 410 // conversation history no longer available (retention)
+	CodeUnprocessable = 422 // well-formed but semantically invalid
+)
+
+// WebSocket close codes used by the server (RFC 6455 allows 3000–4999 for
+// applications). 3000–3499: reconnect and resume; 3500–3999: do not reconnect
+// without user action.
+const (
+	CloseShutdown     = 3000 // server restarting: reconnect with backoff and resume
+	CloseSlowConsumer = 3001 // outbound queue overflowed: reconnect and resume
+	CloseTakeover     = 3002 // another connection of the same device took over
+	ClosePingTimeout  = 3003 // no pong in time: reconnect and resume
+	CloseAuthTimeout  = 3500 // no hello within the deadline
+	CloseAuthFailed   = 3501 // hello refused: get a new token first
+	CloseRevoked      = 3502 // token or device revoked, or user disabled
+	CloseKicked       = 3503 // disconnected by an administrator
+	CloseBadProtocol  = 3504 // protocol version not supported
+)

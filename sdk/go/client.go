@@ -1,0 +1,544 @@
+package parley
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"github.com/parley-im/parley/protocol"
+)
+
+// Errors of the client.
+var (
+	// ErrClosed: the client was closed.
+	ErrClosed = errors.New("parley: client closed")
+	// errDisconnected: the connection dropped while a request waited; the
+	// request is retried on the next connection where that is safe.
+	errDisconnected = errors.New("parley: disconnected")
+)
+
+// Options configure a Client.
+type Options struct {
+	// URL is the server's base URL, e.g. "http://127.0.0.1:8080"; the
+	// WebSocket endpoint is derived from it (ws://…/v1/ws).
+	URL string
+	// Token is the access token. TokenFunc, if set, is asked for a token
+	// before each connection instead (so it can refresh).
+	Token     string
+	TokenFunc func(ctx context.Context) (string, error)
+	// Device names the device when the token does not.
+	Device string
+	// ManualAck turns off automatic acknowledgement: by default a message is
+	// acknowledged once it has been put on the Messages channel.
+	ManualAck bool
+	// Positions seeds the per-conversation positions the client resumes
+	// from (an app that persisted them); nil: the server's positions.
+	Positions map[string]uint64
+	// ReconnectMin and ReconnectMax bound the reconnect backoff
+	// (defaults 100ms and 10s); jitter is added.
+	ReconnectMin, ReconnectMax time.Duration
+	// Buffer is the capacity of the Messages and Events channels (default 1024).
+	Buffer int
+	// AckInterval is how often automatic acks are sent (default 50ms).
+	AckInterval time.Duration
+	// HTTPHeader is added to the WebSocket upgrade request.
+	HTTPHeader http.Header
+	Logger     *slog.Logger
+}
+
+// Event is a push other than a message: a receipt, a read-state change,
+// typing, presence, or the end of a resume.
+type Event struct {
+	Type     string // protocol.TypeReceipt, TypeRead, TypeTyping, TypePresence, TypeResumed
+	Receipt  *protocol.Receipt
+	Read     *protocol.ReadState
+	Typing   *protocol.Typing
+	Presence *protocol.Presence
+	Resumed  *protocol.Resumed
+}
+
+// Client is a connection to Parley that reconnects and resumes by itself.
+type Client struct {
+	opt   Options
+	log   *slog.Logger
+	wsURL string
+
+	msgs   chan protocol.Message
+	events chan Event
+
+	mu        sync.Mutex
+	conn      *websocket.Conn
+	connected chan struct{} // closed while a connection is up
+	pending   map[string]chan protocol.Frame
+	positions map[string]uint64 // highest seq handed to the app, per conversation
+	toAck     map[string]uint64
+	user      string
+	device    string
+	lastErr   error
+
+	nextID    atomic.Uint64
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Dial connects, authenticates and resumes, then keeps the connection up in
+// the background until Close. It fails if the first connection fails.
+func Dial(ctx context.Context, opt Options) (*Client, error) {
+	if opt.ReconnectMin <= 0 {
+		opt.ReconnectMin = 100 * time.Millisecond
+	}
+	if opt.ReconnectMax <= 0 {
+		opt.ReconnectMax = 10 * time.Second
+	}
+	if opt.Buffer <= 0 {
+		opt.Buffer = 1024
+	}
+	if opt.AckInterval <= 0 {
+		opt.AckInterval = 50 * time.Millisecond
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	u := strings.TrimRight(opt.URL, "/")
+	switch {
+	case strings.HasPrefix(u, "https://"):
+		u = "wss://" + strings.TrimPrefix(u, "https://")
+	case strings.HasPrefix(u, "http://"):
+		u = "ws://" + strings.TrimPrefix(u, "http://")
+	}
+	c := &Client{
+		opt: opt, log: opt.Logger, wsURL: u + "/v1/ws",
+		msgs: make(chan protocol.Message, opt.Buffer), events: make(chan Event, opt.Buffer),
+		connected: make(chan struct{}), pending: map[string]chan protocol.Frame{},
+		positions: map[string]uint64{}, toAck: map[string]uint64{},
+	}
+	for k, v := range opt.Positions {
+		c.positions[k] = v
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	conn, err := c.connect(ctx)
+	if err != nil {
+		c.cancel()
+		return nil, err
+	}
+	c.wg.Add(2)
+	go c.run(conn)
+	go c.ackLoop()
+	return c, nil
+}
+
+// User and Device return who the client is signed in as.
+func (c *Client) User() string   { c.mu.Lock(); defer c.mu.Unlock(); return c.user }
+func (c *Client) Device() string { c.mu.Lock(); defer c.mu.Unlock(); return c.device }
+
+// Messages delivers messages in seq order per conversation, each once.
+// It is closed after Close.
+func (c *Client) Messages() <-chan protocol.Message { return c.msgs }
+
+// Events delivers receipts, read states, typing, presence and resume ends.
+// It is closed after Close.
+func (c *Client) Events() <-chan Event { return c.events }
+
+// Positions returns the highest seq handed to the application per
+// conversation (to persist and pass as Options.Positions later).
+func (c *Client) Positions() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]uint64, len(c.positions))
+	for k, v := range c.positions {
+		out[k] = v
+	}
+	return out
+}
+
+// Close disconnects and stops reconnecting. Pending acks are sent first.
+func (c *Client) Close() error {
+	c.closeOnce.Do(func() {
+		c.flushAcks()
+		c.cancel()
+		c.mu.Lock()
+		if c.conn != nil {
+			c.conn.Close(websocket.StatusNormalClosure, "bye")
+		}
+		c.mu.Unlock()
+		c.wg.Wait()
+		close(c.msgs)
+		close(c.events)
+	})
+	return nil
+}
+
+// connect dials, says hello and starts a resume; it returns the connection
+// with the reader not yet running.
+func (c *Client) connect(ctx context.Context) (*websocket.Conn, error) {
+	token := c.opt.Token
+	if c.opt.TokenFunc != nil {
+		var err error
+		if token, err = c.opt.TokenFunc(ctx); err != nil {
+			return nil, fmt.Errorf("get token: %w", err)
+		}
+	}
+	conn, _, err := websocket.Dial(ctx, c.wsURL, &websocket.DialOptions{HTTPHeader: c.opt.HTTPHeader})
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", c.wsURL, err)
+	}
+	conn.SetReadLimit(16 << 20)
+	hello, _ := json.Marshal(protocol.Request{ID: "hello", Op: protocol.OpHello, Version: protocol.Version, Token: token, Device: c.opt.Device})
+	if err := conn.Write(ctx, websocket.MessageText, hello); err != nil {
+		conn.CloseNow()
+		return nil, fmt.Errorf("hello: %w", err)
+	}
+	_, data, err := conn.Read(ctx)
+	if err != nil {
+		conn.CloseNow()
+		return nil, fmt.Errorf("hello: %w", err)
+	}
+	var f protocol.Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		conn.CloseNow()
+		return nil, fmt.Errorf("hello reply: %w", err)
+	}
+	if f.Error != nil {
+		conn.CloseNow()
+		return nil, f.Error
+	}
+	var h protocol.Hello
+	if err := json.Unmarshal(f.Data, &h); err != nil {
+		conn.CloseNow()
+		return nil, fmt.Errorf("hello reply: %w", err)
+	}
+	c.mu.Lock()
+	c.user, c.device = h.User, h.Device
+	var pos map[string]uint64
+	if len(c.positions) > 0 {
+		pos = make(map[string]uint64, len(c.positions))
+		for k, v := range c.positions {
+			pos[k] = v
+		}
+	}
+	c.mu.Unlock()
+	resume, _ := json.Marshal(protocol.Request{ID: "resume", Op: protocol.OpResume, Positions: pos})
+	if err := conn.Write(ctx, websocket.MessageText, resume); err != nil {
+		conn.CloseNow()
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	return conn, nil
+}
+
+// run owns the connection: it reads until the connection drops, then
+// reconnects with backoff, until Close.
+func (c *Client) run(conn *websocket.Conn) {
+	defer c.wg.Done()
+	backoff := c.opt.ReconnectMin
+	for {
+		c.mu.Lock()
+		c.conn = conn
+		close(c.connected)
+		c.mu.Unlock()
+		err := c.readLoop(conn)
+		c.mu.Lock()
+		c.conn = nil
+		c.connected = make(chan struct{})
+		for id, ch := range c.pending {
+			close(ch)
+			delete(c.pending, id)
+		}
+		c.lastErr = err
+		c.mu.Unlock()
+		conn.CloseNow()
+		if c.ctx.Err() != nil {
+			return
+		}
+		if ce := websocket.CloseStatus(err); ce >= 3500 && ce < 4000 {
+			c.log.Warn("parley: server closed the connection for good", "code", ce, "err", err)
+			if c.opt.TokenFunc == nil {
+				return
+			}
+		}
+		for {
+			wait := backoff + time.Duration(rand.Int64N(int64(backoff)/2+1))
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+			conn, err = c.connect(ctx)
+			cancel()
+			if err == nil {
+				backoff = c.opt.ReconnectMin
+				break
+			}
+			c.log.Debug("parley: reconnect failed", "err", err)
+			backoff = min(backoff*2, c.opt.ReconnectMax)
+			var pe *protocol.Error
+			if errors.As(err, &pe) && pe.Code == protocol.CodeUnauthorized && c.opt.TokenFunc == nil {
+				c.mu.Lock()
+				c.lastErr = err
+				c.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+// Err returns why the last connection ended (nil while connected or never
+// disconnected).
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}
+
+func (c *Client) readLoop(conn *websocket.Conn) error {
+	for {
+		_, data, err := conn.Read(c.ctx)
+		if err != nil {
+			return err
+		}
+		var f protocol.Frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			return fmt.Errorf("bad frame from server: %w", err)
+		}
+		if err := c.dispatch(f); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Client) dispatch(f protocol.Frame) error {
+	if f.ID != "" && f.ID != "resume" {
+		c.mu.Lock()
+		ch, ok := c.pending[f.ID]
+		delete(c.pending, f.ID)
+		c.mu.Unlock()
+		if ok {
+			ch <- f
+		}
+		return nil
+	}
+	switch f.Type {
+	case protocol.TypeMsg:
+		var m protocol.Message
+		if err := json.Unmarshal(f.Data, &m); err != nil {
+			return fmt.Errorf("bad message: %w", err)
+		}
+		return c.handOver(m)
+	case protocol.TypePage:
+		var p protocol.Page
+		if err := json.Unmarshal(f.Data, &p); err != nil {
+			return fmt.Errorf("bad page: %w", err)
+		}
+		for _, m := range p.Messages {
+			if err := c.handOver(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	case protocol.TypeResumed:
+		var r protocol.Resumed
+		_ = json.Unmarshal(f.Data, &r)
+		return c.emit(Event{Type: f.Type, Resumed: &r})
+	case protocol.TypeReceipt:
+		var r protocol.Receipt
+		_ = json.Unmarshal(f.Data, &r)
+		return c.emit(Event{Type: f.Type, Receipt: &r})
+	case protocol.TypeRead:
+		var r protocol.ReadState
+		_ = json.Unmarshal(f.Data, &r)
+		return c.emit(Event{Type: f.Type, Read: &r})
+	case protocol.TypeTyping:
+		var t protocol.Typing
+		_ = json.Unmarshal(f.Data, &t)
+		return c.emit(Event{Type: f.Type, Typing: &t})
+	case protocol.TypePresence:
+		var p protocol.Presence
+		_ = json.Unmarshal(f.Data, &p)
+		return c.emit(Event{Type: f.Type, Presence: &p})
+	case protocol.TypeError:
+		if f.Error != nil {
+			c.log.Warn("parley: server error", "err", f.Error)
+		}
+	}
+	return nil
+}
+
+// handOver gives a message to the application once, in seq order; a
+// repeat (seq at or below the position) is dropped.
+func (c *Client) handOver(m protocol.Message) error {
+	c.mu.Lock()
+	if m.Seq <= c.positions[m.Conv] {
+		c.mu.Unlock()
+		return nil
+	}
+	c.positions[m.Conv] = m.Seq
+	c.mu.Unlock()
+	select {
+	case c.msgs <- m:
+	case <-c.ctx.Done():
+		return ErrClosed
+	}
+	if !c.opt.ManualAck {
+		c.mu.Lock()
+		c.toAck[m.Conv] = m.Seq
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+func (c *Client) emit(e Event) error {
+	select {
+	case c.events <- e:
+		return nil
+	case <-c.ctx.Done():
+		return ErrClosed
+	}
+}
+
+func (c *Client) ackLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.opt.AckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			c.flushAcks()
+		}
+	}
+}
+
+// flushAcks sends the automatic acks collected since the last flush.
+func (c *Client) flushAcks() {
+	c.mu.Lock()
+	conn := c.conn
+	if conn == nil || len(c.toAck) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	acks := c.toAck
+	c.toAck = map[string]uint64{}
+	c.mu.Unlock()
+	for conv, seq := range acks {
+		b, _ := json.Marshal(protocol.Request{Op: protocol.OpAck, Conv: conv, Seq: seq})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := conn.Write(ctx, websocket.MessageText, b)
+		cancel()
+		if err != nil {
+			// Not acknowledged: the server redelivers and handOver drops it.
+			return
+		}
+	}
+}
+
+// call sends a request and waits for its reply on the current connection.
+func (c *Client) call(ctx context.Context, req protocol.Request) (protocol.Frame, error) {
+	if c.ctx.Err() != nil {
+		return protocol.Frame{}, ErrClosed
+	}
+	req.ID = strconv.FormatUint(c.nextID.Add(1), 36)
+	ch := make(chan protocol.Frame, 1)
+	c.mu.Lock()
+	conn := c.conn
+	if conn == nil {
+		c.mu.Unlock()
+		return protocol.Frame{}, errDisconnected
+	}
+	c.pending[req.ID] = ch
+	c.mu.Unlock()
+	b, err := json.Marshal(req)
+	if err != nil {
+		return protocol.Frame{}, err
+	}
+	if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
+		c.mu.Lock()
+		delete(c.pending, req.ID)
+		c.mu.Unlock()
+		if ctx.Err() != nil {
+			return protocol.Frame{}, ctx.Err()
+		}
+		return protocol.Frame{}, errDisconnected
+	}
+	select {
+	case f, ok := <-ch:
+		if !ok {
+			return protocol.Frame{}, errDisconnected
+		}
+		if f.Error != nil {
+			return f, f.Error
+		}
+		return f, nil
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.pending, req.ID)
+		c.mu.Unlock()
+		return protocol.Frame{}, ctx.Err()
+	case <-c.ctx.Done():
+		return protocol.Frame{}, ErrClosed
+	}
+}
+
+// waitConnected blocks until a connection is up.
+func (c *Client) waitConnected(ctx context.Context) error {
+	c.mu.Lock()
+	ch := c.connected
+	c.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.ctx.Done():
+		return ErrClosed
+	}
+}
+
+// request calls req, retrying on a new connection after a disconnect if
+// retry is set (safe for idempotent requests).
+func (c *Client) request(ctx context.Context, req protocol.Request, retry bool, out any) error {
+	for {
+		if err := c.waitConnected(ctx); err != nil {
+			return err
+		}
+		f, err := c.call(ctx, req)
+		if errors.Is(err, errDisconnected) && retry {
+			continue
+		}
+		var pe *protocol.Error
+		if errors.As(err, &pe) && pe.Code >= 500 && retry {
+			select {
+			case <-time.After(c.opt.ReconnectMin):
+				continue
+			case <-ctx.Done():
+				return err
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if out != nil && len(f.Data) > 0 {
+			if err := json.Unmarshal(f.Data, out); err != nil {
+				return fmt.Errorf("decode %s reply: %w", req.Op, err)
+			}
+		}
+		return nil
+	}
+}
+
+// NewClientMsgID returns a fresh client message id.
+func NewClientMsgID() string { return uuid.NewString() }
