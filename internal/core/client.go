@@ -43,6 +43,14 @@ type Client struct {
 	queue       chan *Event
 	queuedBytes atomic.Int64
 	live        atomic.Bool // resumed: receives message events
+
+	// While syncing (a resume in progress), message events are not queued:
+	// their conversations are marked dirty and read from the store after
+	// the resume, so a long resume under live traffic cannot overflow the
+	// queue.
+	syncMu  sync.Mutex
+	syncing bool
+	dirty   map[string]bool
 	closeOnce   sync.Once
 	done        chan struct{}
 	exited      chan struct{}
@@ -117,6 +125,9 @@ func (cl *Client) Enqueue(ev *Event) {
 		return
 	default:
 	}
+	if ev.Type == protocol.TypeMsg && cl.markDirty(ev.Conv) {
+		return
+	}
 	sz := int64(ev.size())
 	if cl.queuedBytes.Add(sz) > int64(cl.core.limits.OutboundQueueBytes) {
 		cl.queuedBytes.Add(-sz)
@@ -150,6 +161,9 @@ func (cl *Client) ReplyError(id string, err error) {
 // live messages flow. positions, if not nil, override the stored ones.
 // The stream ends with a TypeResumed reply to id.
 func (cl *Client) Resume(id string, positions map[string]uint64) {
+	cl.syncMu.Lock()
+	cl.syncing = true
+	cl.syncMu.Unlock()
 	cl.live.Store(true)
 	cl.Enqueue(&Event{Type: typeResume, ID: id, Data: positions})
 }
@@ -297,7 +311,61 @@ func (cl *Client) resume(id string, override map[string]uint64) error {
 	// Conversations that appear from now on are new to this device too: it
 	// gets them from where the user joined, not from the read position.
 	cl.fresh = false
+	// What arrived during the resume was marked dirty: read it from the
+	// store until nothing is left, then switch to live delivery.
+	for {
+		dirty := cl.takeDirty()
+		if dirty == nil {
+			break
+		}
+		for conv := range dirty {
+			cur, ok := cl.cursors[conv]
+			if !ok {
+				var err error
+				if cur, err = cl.startPosition(conv); errors.Is(err, store.ErrNotFound) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				cl.setCursor(conv, cur)
+			}
+			n, err := cl.catchUp(conv, cur, 0)
+			if err != nil {
+				return err
+			}
+			res.Messages += n
+		}
+	}
 	return cl.send(&Event{Type: protocol.TypeResumed, ID: id, Data: &res})
+}
+
+// markDirty records that conv has news while a resume is in progress and
+// reports whether it did (false: deliver the event normally).
+func (cl *Client) markDirty(conv string) bool {
+	cl.syncMu.Lock()
+	defer cl.syncMu.Unlock()
+	if !cl.syncing {
+		return false
+	}
+	if cl.dirty == nil {
+		cl.dirty = make(map[string]bool)
+	}
+	cl.dirty[conv] = true
+	return true
+}
+
+// takeDirty returns the conversations marked dirty, or nil, ending the
+// sync, if there are none.
+func (cl *Client) takeDirty() map[string]bool {
+	cl.syncMu.Lock()
+	defer cl.syncMu.Unlock()
+	d := cl.dirty
+	cl.dirty = nil
+	if len(d) == 0 {
+		cl.syncing = false
+		return nil
+	}
+	return d
 }
 
 // ReplyErrorNow writes an error reply from the writer goroutine itself.

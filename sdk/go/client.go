@@ -56,6 +56,19 @@ type Options struct {
 	// HTTPHeader is added to the WebSocket upgrade request.
 	HTTPHeader http.Header
 	Logger     *slog.Logger
+	// Trace, if set, observes the wire: it is called for every message
+	// frame as it arrives, repeats included, and just before an
+	// acknowledgement is written. For diagnostics and fault tests.
+	Trace *Trace
+}
+
+// Trace observes what a Client receives and acknowledges. Its functions are
+// called from the client's goroutines and must not block.
+type Trace struct {
+	// Received is called for every message received, before repeats are dropped.
+	Received func(m protocol.Message)
+	// Acking is called before an acknowledgement of conv up to seq is sent.
+	Acking func(conv string, seq uint64)
 }
 
 // Event is a push other than a message: a receipt, a read-state change,
@@ -88,11 +101,12 @@ type Client struct {
 	device    string
 	lastErr   error
 
-	nextID    atomic.Uint64
-	ctx       context.Context
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
-	closeOnce sync.Once
+	nextID        atomic.Uint64
+	droppedEvents atomic.Uint64
+	ctx           context.Context
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
+	closeOnce     sync.Once
 }
 
 // Dial connects, authenticates and resumes, then keeps the connection up in
@@ -150,7 +164,8 @@ func (c *Client) Device() string { c.mu.Lock(); defer c.mu.Unlock(); return c.de
 func (c *Client) Messages() <-chan protocol.Message { return c.msgs }
 
 // Events delivers receipts, read states, typing, presence and resume ends.
-// It is closed after Close.
+// It is best-effort: events that find it full are dropped (see
+// DroppedEvents); messages never are. It is closed after Close.
 func (c *Client) Events() <-chan Event { return c.events }
 
 // Positions returns the highest seq handed to the application per
@@ -380,6 +395,9 @@ func (c *Client) dispatch(f protocol.Frame) error {
 // handOver gives a message to the application once, in seq order; a
 // repeat (seq at or below the position) is dropped.
 func (c *Client) handOver(m protocol.Message) error {
+	if c.opt.Trace != nil && c.opt.Trace.Received != nil {
+		c.opt.Trace.Received(m)
+	}
 	c.mu.Lock()
 	if m.Seq <= c.positions[m.Conv] {
 		c.mu.Unlock()
@@ -400,14 +418,22 @@ func (c *Client) handOver(m protocol.Message) error {
 	return nil
 }
 
+// emit offers an event to the application without blocking: events are
+// state the application can query again (receipts, read states, presence),
+// so when Events is not drained they are dropped and counted rather than
+// holding up messages.
 func (c *Client) emit(e Event) error {
 	select {
 	case c.events <- e:
-		return nil
-	case <-c.ctx.Done():
-		return ErrClosed
+	default:
+		c.droppedEvents.Add(1)
 	}
+	return nil
 }
+
+// DroppedEvents reports how many events were dropped because the Events
+// channel was full.
+func (c *Client) DroppedEvents() uint64 { return c.droppedEvents.Load() }
 
 func (c *Client) ackLoop() {
 	defer c.wg.Done()
@@ -435,6 +461,7 @@ func (c *Client) flushAcks() {
 	c.toAck = map[string]uint64{}
 	c.mu.Unlock()
 	for conv, seq := range acks {
+		c.traceAck(conv, seq)
 		b, _ := json.Marshal(protocol.Request{Op: protocol.OpAck, Conv: conv, Seq: seq})
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := conn.Write(ctx, websocket.MessageText, b)
@@ -443,6 +470,12 @@ func (c *Client) flushAcks() {
 			// Not acknowledged: the server redelivers and handOver drops it.
 			return
 		}
+	}
+}
+
+func (c *Client) traceAck(conv string, seq uint64) {
+	if c.opt.Trace != nil && c.opt.Trace.Acking != nil {
+		c.opt.Trace.Acking(conv, seq)
 	}
 }
 

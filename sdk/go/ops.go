@@ -50,6 +50,7 @@ func (c *Client) Delete(ctx context.Context, conv string, target uint64) (protoc
 
 // Ack acknowledges everything of conv up to seq (with ManualAck).
 func (c *Client) Ack(ctx context.Context, conv string, seq uint64) error {
+	c.traceAck(conv, seq)
 	return c.request(ctx, protocol.Request{Op: protocol.OpAck, Conv: conv, Seq: seq}, true, nil)
 }
 

@@ -132,7 +132,7 @@ func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		if errors.As(err, &te) && te.Field != "" {
 			return &core.FieldError{Field: te.Field, Reason: fmt.Sprintf("must be %s", te.Type)}
 		}
 		return &core.FieldError{Field: "body", Reason: "is not valid JSON"}

@@ -169,7 +169,7 @@ func decode(data []byte) (protocol.Request, *protocol.Error) {
 	var req protocol.Request
 	if err := json.Unmarshal(data, &req); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
+		if errors.As(err, &te) && te.Field != "" {
 			return req, &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Field: te.Field,
 				Message: fmt.Sprintf("%s must be %s", te.Field, te.Type)}
 		}
