@@ -53,13 +53,13 @@ func TestRegisterLoginRefreshLogout(t *testing.T) {
 	s := startServer(t, nil)
 	ctx := ctxT(t)
 	api := &parley.API{BaseURL: s.URL}
-	if err := api.Register(ctx, "zoe", "long enough pw"); err != nil {
+	if _, err := api.Register(ctx, "zoe", "long enough pw", "Zoe"); err != nil {
 		t.Fatal(err)
 	}
-	if err := api.Register(ctx, "zoe", "long enough pw"); !isCode(err, protocol.CodeConflict) {
+	if _, err := api.Register(ctx, "zoe", "long enough pw", ""); !isCode(err, protocol.CodeConflict) {
 		t.Fatalf("second registration: %v, want 409", err)
 	}
-	if err := api.Register(ctx, "g_group", "long enough pw"); !isCode(err, protocol.CodeBadRequest) {
+	if _, err := api.Register(ctx, "g_group", "long enough pw", ""); !isCode(err, protocol.CodeBadRequest) {
 		t.Fatalf("reserved prefix: %v, want 400", err)
 	}
 	if _, err := api.Login(ctx, "zoe", "wrong", "phone"); !isCode(err, protocol.CodeUnauthorized) {
@@ -97,7 +97,7 @@ func TestRegisterLoginRefreshLogout(t *testing.T) {
 func TestRegistrationCanBeTurnedOff(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, func(c *config.Config) { c.Auth.AllowRegistration = false })
-	err := (&parley.API{BaseURL: s.URL}).Register(ctxT(t), "zoe", "long enough pw")
+	_, err := (&parley.API{BaseURL: s.URL}).Register(ctxT(t), "zoe", "long enough pw", "")
 	if !isCode(err, protocol.CodeForbidden) {
 		t.Fatalf("register with registration off: %v, want 403", err)
 	}

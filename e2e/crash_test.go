@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/checker"
-	parley "github.com/parley-im/parley/sdk/go"
 	"github.com/parley-im/parley/protocol"
+	parley "github.com/parley-im/parley/sdk/go"
 )
 
 // envInt reads a PARLEY_TEST_* knob with a default.

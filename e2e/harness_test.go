@@ -87,7 +87,7 @@ func ctxT(t *testing.T) context.Context {
 // user creates a user with a password and returns its name.
 func (s *server) user(name string) string {
 	s.t.Helper()
-	if err := s.app.Core().CreateUser(context.Background(), name, "password-"+name, ""); err != nil {
+	if _, err := s.app.Core().CreateUser(context.Background(), name, "password-"+name, ""); err != nil {
 		s.t.Fatalf("create user %s: %v", name, err)
 	}
 	return name

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,32 +128,42 @@ func TestResumeAcrossRestartAndNewDevice(t *testing.T) {
 	checkRun(t, older.Messages, conv, 1, 20)
 }
 
-// A device offline while many messages arrive in many conversations
+// A device offline while 10,000 messages arrive in 100 conversations
 // resumes all of them, in seq order per conversation.
 func TestResumeManyConversations(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, nil)
 	s.user("hub")
-	const convs, per = 20, 25
-	ctx := ctxT(t)
+	const convs, per = 100, 100
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	senders := make([]*parley.Client, convs)
 	for i := range senders {
 		name := fmt.Sprintf("u%02d", i)
 		s.user(name)
 		senders[i] = s.dial(name, "d")
 	}
-	ids := make(map[string]bool)
-	for round := 0; round < per; round++ {
-		for _, c := range senders {
-			ack, err := c.Send(ctx, parley.SendOptions{To: "hub", Body: "x"})
-			if err != nil {
-				t.Fatal(err)
+	var wg sync.WaitGroup
+	errs := make(chan error, convs)
+	for _, c := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				if _, err := c.Send(ctx, parley.SendOptions{To: "hub", Body: "x"}); err != nil {
+					errs <- err
+					return
+				}
 			}
-			ids[ack.Conv] = true
-		}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 	hub := s.dial("hub", "d")
-	got := recv(t, hub, convs*per, 20*time.Second)
+	got := recv(t, hub, convs*per, 2*time.Minute)
 	next := map[string]uint64{}
 	for _, m := range got {
 		if m.Seq != next[m.Conv]+1 {

@@ -47,11 +47,14 @@ const (
 const (
 	CloseShutdown     = 3000 // server restarting: reconnect with backoff and resume
 	CloseSlowConsumer = 3001 // outbound queue overflowed: reconnect and resume
-	CloseTakeover     = 3002 // another connection of the same device took over
 	ClosePingTimeout  = 3003 // no pong in time: reconnect and resume
 	CloseAuthTimeout  = 3500 // no hello within the deadline
 	CloseAuthFailed   = 3501 // hello refused: get a new token first
 	CloseRevoked      = 3502 // token or device revoked, or user disabled
-	CloseKicked       = 3503 // disconnected by an administrator
+	CloseKicked       = 3503 // disconnected by an administrator (may sign in again by user action)
 	CloseBadProtocol  = 3504 // protocol version not supported
+	// CloseTakeover: another connection of the same device took over. Not
+	// reconnected automatically, or two copies of one device would keep
+	// ending each other.
+	CloseTakeover = 3505
 )

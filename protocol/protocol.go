@@ -10,7 +10,7 @@ import "encoding/json"
 // Version is the protocol version a client names in its hello frame.
 const Version = 1
 
-// Message kinds. Only KindText counts as unread content (DESIGN.md §2.7).
+// Message kinds. Only KindMessage counts as unread content (DESIGN.md §2.7).
 const (
 	// KindMessage is a content message written by a user.
 	KindMessage = "msg"
@@ -39,7 +39,7 @@ const (
 
 // Member actions recorded by KindMember messages.
 const (
-	MemberJoined  = "joined"
+	MemberJoined  = "joined" // reserved for joining by invitation link (not produced yet)
 	MemberAdded   = "added"
 	MemberRemoved = "removed"
 	MemberLeft    = "left"

@@ -26,6 +26,10 @@ import (
 	"github.com/parley-im/parley/internal/store/sqlite"
 )
 
+// Version is the build version, set with
+// -ldflags "-X github.com/parley-im/parley/internal/app.Version=v1.2.3".
+var Version = "dev"
+
 // App is a running Parley server.
 type App struct {
 	cfg  config.Config
@@ -125,10 +129,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	wsSrv := ws.New(a.ctx, a.core, ws.Options{
 		AllowedOrigins: cfg.HTTP.AllowedOrigins, MaxFrameBytes: int64(cfg.Limits.MaxFrameBytes),
 		AuthDeadline: cfg.Timeouts.AuthDeadline, PingInterval: cfg.Timeouts.PingInterval, PongTimeout: cfg.Timeouts.PongTimeout,
-		Logger: log.With("component", "ws"),
+		JSONMaxDepth: cfg.Limits.JSONMaxDepth, ServerVersion: Version, Logger: log.With("component", "ws"),
 	})
 	api := httpapi.New(a.core, httpapi.Options{
-		MaxBodyBytes: int64(cfg.Limits.MaxFrameBytes), AdminKey: cfg.Auth.AdminKey,
+		MaxBodyBytes: int64(cfg.Limits.MaxFrameBytes), JSONMaxDepth: cfg.Limits.JSONMaxDepth, AdminKey: cfg.Auth.AdminKey,
 		Ready: a.isReady, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), WebSocket: wsSrv,
 		Logger: log.With("component", "http"),
 	})

@@ -62,7 +62,9 @@ func verify(hash, password string) (bool, error) {
 	}
 	var mem, t uint32
 	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &t, &p); err != nil || t < 1 || p < 1 {
+	// Bounds keep a corrupt or hostile stored hash from costing unbounded
+	// memory or time: at most 1 GiB, 16 passes, 16 lanes.
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &mem, &t, &p); err != nil || mem > 1<<20 || t > 16 || p > 16 || t < 1 || p < 1 {
 		return false, ErrBadHash
 	}
 	salt, err := b64.DecodeString(parts[4])

@@ -82,7 +82,7 @@ func userCmd() *cobra.Command {
 			password = os.Getenv("PARLEY_PASSWORD")
 		}
 		return withCore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core) error {
-			if err := c.CreateUser(ctx, args[0], password, display); err != nil {
+			if _, err := c.CreateUser(ctx, args[0], password, display); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "created user %s\n", args[0])

@@ -75,7 +75,7 @@ func TestConfigCheckRefuses(t *testing.T) {
 		want []string // pieces of the error
 	}{
 		{"unknown top-level key", "data_dir: ./data\nbogus_key: 1\n", []string{"bogus_key", ":2:"}},
-		{"unknown nested key", "http:\n  adress: 127.0.0.1:8080\n", []string{"http.adress", "addr"}},
+		{"unknown nested key", "http:\n  adress: 127.0.0.1:8080\n", []string{"http.adress", ":2:"}},
 		{"two unknown keys", "foo: 1\nbar: 2\n", []string{"foo", "bar"}},
 		{"wrong type", "limits:\n  max_message_bytes: lots\n", []string{"limits.max_message_bytes"}},
 		{"bad duration", "timeouts:\n  auth_deadline: soon\n", []string{"timeouts.auth_deadline"}},
@@ -233,7 +233,7 @@ func TestUserAddRefuses(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	t.Parallel()
-	if out := mustRun(t, "version"); out != "parley "+cli.Version+"\n" {
+	if out := mustRun(t, "version"); out != "parley "+app.Version+"\n" {
 		t.Errorf("version printed %q", out)
 	}
 }

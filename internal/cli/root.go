@@ -9,11 +9,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/parley-im/parley/internal/app"
 	"github.com/parley-im/parley/internal/config"
 )
-
-// Version is the build version, set with -ldflags "-X ...cli.Version=v1.2.3".
-var Version = "dev"
 
 // New returns the root command.
 func New(stdout, stderr io.Writer) *cobra.Command {
@@ -73,7 +71,7 @@ func versionCmd() *cobra.Command {
 		Use:   "version",
 		Short: "Print the version",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "parley", Version)
+			fmt.Fprintln(cmd.OutOrStdout(), "parley", app.Version)
 			return nil
 		},
 	}

@@ -29,7 +29,6 @@ type HTTP struct {
 	AllowedOrigins []string `yaml:"allowed_origins" doc:"Origins (such as https://chat.example.com) whose browsers may open WebSocket connections. Empty refuses every browser request that sends an Origin header; non-browser clients, which send none, are accepted."`
 	TLSCert        string   `yaml:"tls_cert" doc:"PEM certificate chain file for HTTPS. Set tls_cert and tls_key together, or neither for plain HTTP."`
 	TLSKey         string   `yaml:"tls_key" doc:"PEM private key file for HTTPS, paired with tls_cert."`
-	TrustedProxies []string `yaml:"trusted_proxies" doc:"IP addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For header is believed. Empty trusts none."`
 }
 
 // Store configures the storage backend.
@@ -69,7 +68,7 @@ type External struct {
 type Limits struct {
 	MaxMessageBytes       int `yaml:"max_message_bytes" doc:"Largest message body in bytes, the one limit for every gateway."`
 	MaxFrameBytes         int `yaml:"max_frame_bytes" doc:"Largest WebSocket message or MQTT packet in bytes; must be larger than max_message_bytes to leave room for the envelope."`
-	HistoryPageMax        int `yaml:"history_page_max" doc:"Most messages returned by one history or resume page (at most 1000)."`
+	HistoryPageMax        int `yaml:"history_page_max" doc:"Most messages one history page or conversation list returns (at most 1000); resume pages are fixed at 100."`
 	OutboundQueueMessages int `yaml:"outbound_queue_messages" doc:"Messages queued for one connection before it is closed as a slow consumer; it resumes from its position."`
 	OutboundQueueBytes    int `yaml:"outbound_queue_bytes" doc:"Bytes queued for one connection before it is closed as a slow consumer."`
 	JSONMaxDepth          int `yaml:"json_max_depth" doc:"Deepest nesting of objects and arrays accepted in a JSON frame."`
@@ -78,8 +77,8 @@ type Limits struct {
 // Timeouts holds deadlines and intervals. All must be positive.
 type Timeouts struct {
 	AuthDeadline     time.Duration `yaml:"auth_deadline" doc:"Time a new connection has to authenticate before it is closed."`
-	PingInterval     time.Duration `yaml:"ping_interval" doc:"Interval between server pings on an idle connection."`
-	PongTimeout      time.Duration `yaml:"pong_timeout" doc:"Extra wait for a pong: a connection silent for ping_interval plus pong_timeout is closed."`
+	PingInterval     time.Duration `yaml:"ping_interval" doc:"Interval between server pings on every WebSocket connection."`
+	PongTimeout      time.Duration `yaml:"pong_timeout" doc:"How long the server waits for the pong of each ping before closing the connection as vanished."`
 	WriteTimeout     time.Duration `yaml:"write_timeout" doc:"Deadline for writing one frame to a connection."`
 	LameDuck         time.Duration `yaml:"lame_duck" doc:"Window over which connections are closed at shutdown, so clients do not reconnect all at once."`
 	ShutdownGrace    time.Duration `yaml:"shutdown_grace" doc:"Longest a shutdown waits for work in progress before it stops anyway."`

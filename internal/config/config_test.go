@@ -37,7 +37,6 @@ func TestGeneratedYAMLOtherValues(t *testing.T) {
 	c := Default()
 	c.DataDir = "#not a comment"
 	c.HTTP.AllowedOrigins = []string{"https://a.example", "yes", "null"}
-	c.HTTP.TrustedProxies = []string{"10.0.0.0/8"}
 	c.Auth.AdminKey = "  spaces: and \"quotes\" "
 	c.Auth.External.Issuer = "0123"
 	c.Auth.AccessTTL = 90*time.Minute + 500*time.Millisecond
@@ -148,8 +147,6 @@ func TestValidate(t *testing.T) {
 		{"mqtt addr empty", func(c *Config) { c.MQTT.Addr = "" }, []string{"mqtt.addr"}},
 		{"addr any interface, port 0", func(c *Config) { c.HTTP.Addr, c.MQTT.Addr = ":0", "[::1]:1883" }, nil},
 		{"empty data dir", func(c *Config) { c.DataDir = "" }, []string{"data_dir"}},
-		{"bad trusted proxy", func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.0/8", "proxy.local"} }, []string{"http.trusted_proxies"}},
-		{"good trusted proxies", func(c *Config) { c.HTTP.TrustedProxies = []string{"10.0.0.1", "fd00::/8"} }, nil},
 		{"bad origin", func(c *Config) { c.HTTP.AllowedOrigins = []string{"https://a b"} }, []string{"http.allowed_origins"}},
 		{"several problems joined", func(c *Config) {
 			c.Store.Driver, c.Bus.Driver, c.Log.Format = "x", "y", "z"

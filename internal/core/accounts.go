@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parley-im/parley/internal/auth"
 	"github.com/parley-im/parley/internal/store"
@@ -19,36 +20,37 @@ const maxPassword = 1024
 
 // CreateUser creates a user with a password (empty: no password login).
 // It is the admin path; Register is the public one.
-func (c *Core) CreateUser(ctx context.Context, user, password, displayName string) error {
+func (c *Core) CreateUser(ctx context.Context, user, password, displayName string) (protocol.User, error) {
 	if err := ValidateUserID(user); err != nil {
-		return err
+		return protocol.User{}, err
 	}
 	if len(password) > maxPassword {
-		return badField("password", "is longer than %d bytes", maxPassword)
+		return protocol.User{}, badField("password", "is longer than %d bytes", maxPassword)
 	}
-	if len(displayName) > 256 {
-		return badField("display_name", "is longer than 256 bytes")
+	if len(displayName) > 256 || !utf8.ValidString(displayName) {
+		return protocol.User{}, badField("display_name", "must be at most 256 bytes of UTF-8")
 	}
 	hash := ""
 	if password != "" {
 		var err error
 		if hash, err = auth.HashPassword(password); err != nil {
-			return fmt.Errorf("hash password: %w", err)
+			return protocol.User{}, fmt.Errorf("hash password: %w", err)
 		}
 	}
-	if err := c.st.CreateUser(ctx, store.User{ID: user, DisplayName: displayName, PasswordHash: hash, CreatedAt: c.now()}); err != nil {
-		return fmt.Errorf("create user %s: %w", user, err)
+	u := store.User{ID: user, DisplayName: displayName, PasswordHash: hash, CreatedAt: c.now()}
+	if err := c.st.CreateUser(ctx, u); err != nil {
+		return protocol.User{}, fmt.Errorf("create user %s: %w", user, err)
 	}
-	return nil
+	return protocol.User{ID: u.ID, DisplayName: u.DisplayName, CreatedAt: u.CreatedAt.UnixMilli()}, nil
 }
 
 // Register creates a user through the public API, if registration is open.
-func (c *Core) Register(ctx context.Context, user, password, displayName string) error {
+func (c *Core) Register(ctx context.Context, user, password, displayName string) (protocol.User, error) {
 	if !c.allowRegistration {
-		return ErrRegistrationClosed
+		return protocol.User{}, ErrRegistrationClosed
 	}
 	if len(password) < 8 {
-		return badField("password", "must be at least 8 characters")
+		return protocol.User{}, badField("password", "must be at least 8 characters")
 	}
 	return c.CreateUser(ctx, user, password, displayName)
 }
@@ -166,7 +168,7 @@ func (c *Core) Authenticate(ctx context.Context, token, device string) (Identity
 	}
 	if claims.External {
 		if err := ValidateUserID(claims.User); err != nil {
-			return Identity{}, fmt.Errorf("%w: token sub: %v", ErrUnauthorized, err)
+			return Identity{}, &AuthError{Reason: "the token's sub is not a valid Parley user id: " + err.Error()}
 		}
 		return id, c.ensureExternalUser(ctx, claims.User)
 	}
@@ -223,8 +225,12 @@ func (c *Core) RevokeDevice(ctx context.Context, user, device string) error {
 	if err := ValidateDeviceID(device); err != nil {
 		return err
 	}
+	// No flush may write this device's positions after they are deleted.
+	c.flushMu.Lock()
 	c.acks.drop(user, device)
-	if err := c.st.DeleteDevice(ctx, user, device); err != nil {
+	err := c.st.DeleteDevice(ctx, user, device)
+	c.flushMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("delete device: %w", err)
 	}
 	c.closeWhere(user, func(cl *Client) bool { return cl.id.Device == device }, protocol.CloseRevoked, "device revoked")
@@ -258,6 +264,9 @@ func (c *Core) SetDisabled(ctx context.Context, user string, disabled bool) erro
 
 // RevokeTokens revokes every session of the user and closes their connections.
 func (c *Core) RevokeTokens(ctx context.Context, user string) error {
+	if _, err := c.st.User(ctx, user); err != nil {
+		return fmt.Errorf("user %s: %w", user, err)
+	}
 	if err := c.st.RevokeUser(ctx, user); err != nil {
 		return fmt.Errorf("revoke user: %w", err)
 	}
@@ -265,7 +274,8 @@ func (c *Core) RevokeTokens(ctx context.Context, user string) error {
 	return nil
 }
 
-// Kick closes every connection of the user on this node; they may reconnect.
+// Kick closes every connection of the user on this node (close code 3503:
+// clients do not reconnect by themselves, but the user may sign in again).
 func (c *Core) Kick(user string) int {
 	return c.closeWhere(user, func(*Client) bool { return true }, protocol.CloseKicked, "disconnected by an administrator")
 }

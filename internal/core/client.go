@@ -48,12 +48,12 @@ type Client struct {
 	// their conversations are marked dirty and read from the store after
 	// the resume, so a long resume under live traffic cannot overflow the
 	// queue.
-	syncMu  sync.Mutex
-	syncing bool
-	dirty   map[string]bool
-	closeOnce   sync.Once
-	done        chan struct{}
-	exited      chan struct{}
+	syncMu    sync.Mutex
+	syncing   bool
+	dirty     map[string]bool
+	closeOnce sync.Once
+	done      chan struct{}
+	exited    chan struct{}
 
 	// owned by the writer goroutine
 	cursors map[string]uint64
@@ -205,15 +205,9 @@ func (cl *Client) send(ev *Event) error {
 // deliver writes a message event in cursor order, filling a gap from the
 // store and dropping a repeat.
 func (cl *Client) deliver(ev *Event) error {
-	cur, ok := cl.cursors[ev.Conv]
-	if !ok {
-		var err error
-		if cur, err = cl.startPosition(ev.Conv); errors.Is(err, store.ErrNotFound) {
-			return nil // not (or no longer) a member
-		} else if err != nil {
-			return err
-		}
-		cl.setCursor(ev.Conv, cur)
+	cur, ok, err := cl.cursor(ev.Conv, nil)
+	if err != nil || !ok {
+		return err
 	}
 	switch {
 	case ev.Seq <= cur:
@@ -228,13 +222,42 @@ func (cl *Client) deliver(ev *Event) error {
 			return err
 		}
 	}
-	if ev.Msg != nil && ev.Msg.Kind == protocol.KindMember && ev.Msg.Member != nil &&
-		ev.Msg.Member.User == cl.id.User &&
-		(ev.Msg.Member.Action == protocol.MemberRemoved || ev.Msg.Member.Action == protocol.MemberLeft) {
+	if m := ev.Msg; m != nil && m.Kind == protocol.KindMember && m.Member != nil && m.Member.User == cl.id.User &&
+		(m.Member.Action == protocol.MemberRemoved || m.Member.Action == protocol.MemberLeft) {
+		// The user left: forget the position, so a later re-joining starts
+		// where they re-joined, not where they left.
 		delete(cl.cursors, ev.Conv)
+		delete(cl.stored, ev.Conv)
 		cl.unsubscribe(ev.Conv)
 	}
 	return nil
+}
+
+// cursor returns the delivery cursor of conv, creating it if needed from
+// override, else the device's position (see startPosition), never below
+// where the user joined. ok is false if the user is not a member.
+func (cl *Client) cursor(conv string, override map[string]uint64) (cur uint64, ok bool, err error) {
+	if cur, ok := cl.cursors[conv]; ok {
+		return cur, true, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cl.core.to.WriteTimeout)
+	m, err := cl.core.st.Member(ctx, conv, cl.id.User)
+	cancel()
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("member %s: %w", conv, err)
+	}
+	pos, given := override[conv]
+	if !given {
+		pos = cl.startPosition(conv, m)
+	}
+	// A member never gets what was said before they joined, whatever
+	// position the client or a stale record names.
+	pos = max(pos, m.JoinedSeq)
+	cl.setCursor(conv, pos)
+	return pos, true, nil
 }
 
 // catchUp writes the messages of conv with from < seq ≤ to (to 0: up to the
@@ -248,7 +271,7 @@ func (cl *Client) catchUp(conv string, from, to uint64) (int, error) {
 		if to > 0 {
 			before = to + 1
 		}
-		msgs, err := c.st.Range(ctx, conv, from, before, resumePageSize, true)
+		msgs, err := c.st.Range(ctx, conv, from, before, resumePageSize+1, true)
 		cancel()
 		if err != nil {
 			return n, fmt.Errorf("catch up %s: %w", conv, err)
@@ -256,7 +279,10 @@ func (cl *Client) catchUp(conv string, from, to uint64) (int, error) {
 		if len(msgs) == 0 {
 			return n, nil
 		}
-		more := len(msgs) == resumePageSize
+		more := len(msgs) > resumePageSize
+		if more {
+			msgs = msgs[:resumePageSize]
+		}
 		page := &protocol.Page{Conv: conv, Messages: msgs, More: more}
 		if err := cl.send(&Event{Type: protocol.TypePage, Conv: conv, Data: page}); err != nil {
 			return n, err
@@ -265,13 +291,14 @@ func (cl *Client) catchUp(conv string, from, to uint64) (int, error) {
 		from = msgs[len(msgs)-1].Seq
 		cl.cursors[conv] = from
 		c.metrics.Deliveries.Add(float64(len(msgs)))
-		if !more || (to > 0 && from >= to) {
+		if !more {
 			return n, nil
 		}
 	}
 }
 
-// resume streams, per conversation, everything after the device's position.
+// resume streams, per conversation, everything after the device's position,
+// then what arrived meanwhile, then ends with a resumed frame to id.
 func (cl *Client) resume(id string, override map[string]uint64) error {
 	c := cl.core
 	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
@@ -287,19 +314,19 @@ func (cl *Client) resume(id string, override map[string]uint64) error {
 	}
 	var res protocol.Resumed
 	for _, conv := range convs {
-		pos, ok := override[conv]
+		if _, given := override[conv]; given {
+			// The client's position wins over one this connection had (a
+			// second resume on the same connection).
+			delete(cl.cursors, conv)
+		}
+		cur, ok, err := cl.cursor(conv, override)
+		if err != nil {
+			return err
+		}
 		if !ok {
-			if pos, err = cl.startPosition(conv); errors.Is(err, store.ErrNotFound) {
-				continue // left since the list was read
-			} else if err != nil {
-				return err
-			}
+			continue // left since the list was read
 		}
-		if old, had := cl.cursors[conv]; had && old > pos {
-			pos = old
-		}
-		cl.setCursor(conv, pos)
-		n, err := cl.catchUp(conv, pos, 0)
+		n, err := cl.catchUp(conv, cur, 0)
 		if err != nil {
 			return err
 		}
@@ -313,21 +340,14 @@ func (cl *Client) resume(id string, override map[string]uint64) error {
 	cl.fresh = false
 	// What arrived during the resume was marked dirty: read it from the
 	// store until nothing is left, then switch to live delivery.
-	for {
-		dirty := cl.takeDirty()
-		if dirty == nil {
-			break
-		}
+	for dirty := cl.takeDirty(); dirty != nil; dirty = cl.takeDirty() {
 		for conv := range dirty {
-			cur, ok := cl.cursors[conv]
+			cur, ok, err := cl.cursor(conv, nil)
+			if err != nil {
+				return err
+			}
 			if !ok {
-				var err error
-				if cur, err = cl.startPosition(conv); errors.Is(err, store.ErrNotFound) {
-					continue
-				} else if err != nil {
-					return err
-				}
-				cl.setCursor(conv, cur)
+				continue
 			}
 			n, err := cl.catchUp(conv, cur, 0)
 			if err != nil {
@@ -373,32 +393,26 @@ func (cl *Client) ReplyErrorNow(id string, err error) {
 	_ = cl.send(&Event{Type: protocol.TypeError, ID: id, Err: ToProtocol(err)})
 }
 
-// startPosition is where delivery of conv starts for this device: its
-// acknowledged position; for a device that never acknowledged anything, the
-// user's read position (and that is recorded as its position); for a
-// conversation the device has no position in yet, where the user joined.
-func (cl *Client) startPosition(conv string) (uint64, error) {
+// startPosition is where delivery of conv starts for this device, given
+// the member record m: its acknowledged position (buffered or stored); for
+// a device that never acknowledged anything, the user's read position (and
+// that is recorded as its position); otherwise (a conversation the device
+// has no position in yet) where the user joined.
+func (cl *Client) startPosition(conv string, m store.Member) uint64 {
 	c := cl.core
-	if p, ok := c.acks.pending(cl.id.User, cl.id.Device, conv); ok {
-		if sp, ok := cl.stored[conv]; !ok || p > sp {
-			return p, nil
-		}
+	stored, hasStored := cl.stored[conv]
+	if p, ok := c.acks.pending(cl.id.User, cl.id.Device, conv); ok && p > stored {
+		return p
 	}
-	if p, ok := cl.stored[conv]; ok {
-		return p, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
-	defer cancel()
-	m, err := c.st.Member(ctx, conv, cl.id.User)
-	if err != nil {
-		return 0, fmt.Errorf("start position %s: %w", conv, err)
+	if hasStored {
+		return stored
 	}
 	pos := m.JoinedSeq
 	if cl.fresh && m.ReadSeq > pos {
 		pos = m.ReadSeq
 	}
 	c.acks.add(cl.id.User, cl.id.Device, conv, pos)
-	return pos, nil
+	return pos
 }
 
 func (cl *Client) setCursor(conv string, pos uint64) {

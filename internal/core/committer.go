@@ -10,16 +10,18 @@ import (
 	"github.com/parley-im/parley/protocol"
 )
 
-// maxBatch bounds how many entries share one transaction.
+// maxBatch bounds how many entries share one transaction (a single request
+// with more entries still commits alone, in one transaction).
 const maxBatch = 256
 
+// commitReq is one caller's entries; they always share one transaction.
 type commitReq struct {
-	entry store.Append
-	done  chan commitRes
+	entries []store.Append
+	done    chan commitRes
 }
 
 type commitRes struct {
-	res store.AppendResult
+	res []store.AppendResult
 	err error
 }
 
@@ -47,24 +49,34 @@ func newCommitter(st store.Store, m *Metrics, now func() time.Time, log *slog.Lo
 // append stores one entry through the next batch and returns its result
 // once the batch has committed.
 func (cm *committer) append(ctx context.Context, e store.Append) (store.AppendResult, error) {
-	p, err := cm.enqueue(ctx, e)
+	res, err := cm.appendAll(ctx, []store.Append{e})
 	if err != nil {
 		return store.AppendResult{}, err
+	}
+	return res[0], nil
+}
+
+// appendAll stores entries in one transaction, in order.
+func (cm *committer) appendAll(ctx context.Context, entries []store.Append) ([]store.AppendResult, error) {
+	p, err := cm.enqueue(ctx, entries...)
+	if err != nil {
+		return nil, err
 	}
 	return p.wait()
 }
 
-// pendingAppend is an entry queued for commit.
+// pendingAppend is a request queued for commit.
 type pendingAppend struct {
 	cm  *committer
 	req commitReq
 }
 
-// enqueue queues e for the next batch without waiting for the commit.
-// Entries are committed in the order they are enqueued, so a connection that
-// enqueues its sends one after another gets its seqs in that order.
-func (cm *committer) enqueue(ctx context.Context, e store.Append) (*pendingAppend, error) {
-	req := commitReq{entry: e, done: make(chan commitRes, 1)}
+// enqueue queues entries for the next batch without waiting for the
+// commit. Requests are committed in the order they are enqueued, so a
+// connection that enqueues its sends one after another gets its seqs in
+// that order.
+func (cm *committer) enqueue(ctx context.Context, entries ...store.Append) (*pendingAppend, error) {
+	req := commitReq{entries: entries, done: make(chan commitRes, 1)}
 	select {
 	case cm.queue <- req:
 		return &pendingAppend{cm: cm, req: req}, nil
@@ -75,10 +87,10 @@ func (cm *committer) enqueue(ctx context.Context, e store.Append) (*pendingAppen
 	}
 }
 
-// wait returns the outcome of the commit. Once queued, the entry may be
-// committed whatever the caller's context does, so wait does not give up on
-// it: an acknowledgement is never lost to a timeout race.
-func (p *pendingAppend) wait() (store.AppendResult, error) {
+// wait returns the outcome of the commit. Once queued, the entries may be
+// committed whatever the caller's context does, so wait does not give up
+// on them: an acknowledgement is never lost to a timeout race.
+func (p *pendingAppend) wait() ([]store.AppendResult, error) {
 	select {
 	case res := <-p.req.done:
 		return res.res, res.err
@@ -89,36 +101,47 @@ func (p *pendingAppend) wait() (store.AppendResult, error) {
 		case res := <-p.req.done:
 			return res.res, res.err
 		default:
-			return store.AppendResult{}, fmt.Errorf("%w: shutting down", ErrUnavailable)
+			return nil, fmt.Errorf("%w: shutting down", ErrUnavailable)
 		}
 	}
 }
 
 func (cm *committer) run(ctx context.Context) {
+	var carry *commitReq // taken from the queue but did not fit the last batch
 	batch := make([]commitReq, 0, maxBatch)
 	entries := make([]store.Append, 0, maxBatch)
 	for {
-		batch = batch[:0]
-		select {
-		case r := <-cm.queue:
-			batch = append(batch, r)
-		case <-ctx.Done():
-			cm.drain()
-			close(cm.stopped)
-			return
-		}
-	fill:
-		for len(batch) < maxBatch {
+		batch, entries = batch[:0], entries[:0]
+		if carry != nil {
+			batch = append(batch, *carry)
+			carry = nil
+		} else {
 			select {
 			case r := <-cm.queue:
 				batch = append(batch, r)
+			case <-ctx.Done():
+				cm.drain()
+				close(cm.stopped)
+				return
+			}
+		}
+		n := len(batch[0].entries)
+	fill:
+		for n < maxBatch {
+			select {
+			case r := <-cm.queue:
+				if n+len(r.entries) > maxBatch {
+					carry = &r
+					break fill
+				}
+				batch = append(batch, r)
+				n += len(r.entries)
 			default:
 				break fill
 			}
 		}
-		entries = entries[:0]
 		for _, r := range batch {
-			entries = append(entries, r.entry)
+			entries = append(entries, r.entries...)
 		}
 		cm.flush(batch, entries)
 	}
@@ -133,24 +156,27 @@ func (cm *committer) flush(batch []commitReq, entries []store.Append) {
 	cancel()
 	cm.metrics.CommitLatency.Observe(time.Since(start).Seconds())
 	cm.metrics.CommitBatch.Observe(float64(len(entries)))
+	if err == nil && len(results) != len(entries) {
+		err = fmt.Errorf("store returned %d results for %d entries", len(results), len(entries))
+	}
 	if err != nil {
 		cm.metrics.CommitErrors.Inc()
 		cm.log.Error("commit failed", "entries", len(entries), "err", err)
 		err = fmt.Errorf("%w: store: %v", ErrUnavailable, err)
-	}
-	if err == nil {
-		for i := range results {
-			if results[i].Err == nil && !results[i].Duplicate {
-				cm.committed(&results[i].Message)
-			}
-		}
-	}
-	for i, r := range batch {
-		if err != nil {
+		for _, r := range batch {
 			r.done <- commitRes{err: err}
-			continue
 		}
-		r.done <- commitRes{res: results[i]}
+		return
+	}
+	for i := range results {
+		if results[i].Err == nil && !results[i].Duplicate {
+			cm.committed(&results[i].Message)
+		}
+	}
+	off := 0
+	for _, r := range batch {
+		r.done <- commitRes{res: results[off : off+len(r.entries)]}
+		off += len(r.entries)
 	}
 }
 

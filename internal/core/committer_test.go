@@ -282,7 +282,7 @@ func TestCommitterOrder(t *testing.T) {
 	}
 	var last uint64
 	for i, p := range pending {
-		res, err := p.wait()
+		res, err := waitOne(p)
 		if err != nil || res.Err != nil {
 			t.Fatalf("entry %d: %v / %v", i, err, res.Err)
 		}
@@ -325,12 +325,12 @@ func TestCommitterPerEntryResults(t *testing.T) {
 		pending = append(pending, p)
 	}
 	env.release()
-	if res, err := first.wait(); err != nil || res.Err != nil || res.Message.Seq != 1 {
+	if res, err := waitOne(first); err != nil || res.Err != nil || res.Message.Seq != 1 {
 		t.Fatalf("first: %+v, %v", res, err)
 	}
 	res := make([]store.AppendResult, len(pending))
 	for i, p := range pending {
-		r, err := p.wait()
+		r, err := waitOne(p)
 		if err != nil {
 			t.Fatalf("entry %d: %v", i, err)
 		}
@@ -469,6 +469,18 @@ func TestCommitterEnqueueContext(t *testing.T) {
 	}
 }
 
+// waitOne waits for a request of one entry and returns its result.
+func waitOne(p *pendingAppend) (store.AppendResult, error) {
+	res, err := p.wait()
+	if err != nil {
+		return store.AppendResult{}, err
+	}
+	if len(res) != 1 {
+		return store.AppendResult{}, fmt.Errorf("%d results for one entry", len(res))
+	}
+	return res[0], nil
+}
+
 func waitResult(t *testing.T, p *pendingAppend) (store.AppendResult, error) {
 	t.Helper()
 	type r struct {
@@ -476,12 +488,80 @@ func waitResult(t *testing.T, p *pendingAppend) (store.AppendResult, error) {
 		err error
 	}
 	ch := make(chan r, 1)
-	go func() { res, err := p.wait(); ch <- r{res, err} }()
+	go func() { res, err := waitOne(p); ch <- r{res, err} }()
 	select {
 	case x := <-ch:
 		return x.res, x.err
 	case <-time.After(10 * time.Second):
 		t.Fatal("wait hung")
 		return store.AppendResult{}, nil
+	}
+}
+
+// TestCommitterMultiEntryRequests: the entries of one request share one
+// transaction and get consecutive seqs in order; batches stay within
+// maxBatch unless one request alone is larger, which then commits alone.
+func TestCommitterMultiEntryRequests(t *testing.T) {
+	t.Parallel()
+	env := newCommitterEnv(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	first, err := env.cm.enqueue(ctx, msg(env.conv, "alice", "first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-env.st.entered
+	sizes := []int{3, maxBatch - 2, 1, maxBatch + 10, 2}
+	var reqs []*pendingAppend
+	for r, n := range sizes {
+		var entries []store.Append
+		for i := range n {
+			entries = append(entries, msg(env.conv, "bob", fmt.Sprintf("r%d-%03d", r, i)))
+		}
+		p, err := env.cm.enqueue(ctx, entries...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, p)
+	}
+	env.release()
+	if _, err := waitOne(first); err != nil {
+		t.Fatal(err)
+	}
+	total := 1
+	for r, p := range reqs {
+		res, err := p.wait()
+		if err != nil {
+			t.Fatalf("request %d: %v", r, err)
+		}
+		if len(res) != sizes[r] {
+			t.Fatalf("request %d: %d results for %d entries", r, len(res), sizes[r])
+		}
+		for i, x := range res {
+			if x.Err != nil || x.Message.ClientMsgID != fmt.Sprintf("r%d-%03d", r, i) {
+				t.Fatalf("request %d entry %d: %+v", r, i, x)
+			}
+			if i > 0 && x.Message.Seq != res[i-1].Message.Seq+1 {
+				t.Fatalf("request %d: entry %d got seq %d after %d; one request's seqs must be consecutive",
+					r, i, x.Message.Seq, res[i-1].Message.Seq)
+			}
+		}
+		total += sizes[r]
+	}
+	batches := env.st.batches()
+	sum, sawHuge := 0, false
+	for _, b := range batches {
+		sum += b
+		if b == maxBatch+10 {
+			sawHuge = true
+		} else if b > maxBatch {
+			t.Errorf("batch of %d entries, over maxBatch %d", b, maxBatch)
+		}
+	}
+	if sum != total {
+		t.Errorf("batches %v hold %d entries, want %d", batches, sum, total)
+	}
+	if !sawHuge {
+		t.Errorf("batches %v: the request of %d entries was not committed in one transaction alone", batches, maxBatch+10)
 	}
 }

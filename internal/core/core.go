@@ -68,6 +68,11 @@ type Core struct {
 	acks     *ackBuffer
 	presence *presence
 
+	flushMu sync.Mutex // serializes ack flushes with device revocation
+
+	deliveredMu sync.Mutex
+	delivered   map[userConv]uint64 // highest delivered seq per user and direct conversation
+
 	closeOnce sync.Once
 	closed    chan struct{}
 	wg        sync.WaitGroup
@@ -102,7 +107,7 @@ func New(opts Options) (*Core, error) {
 		st: opts.Store, bus: opts.Bus, signer: opts.Signer, ext: opts.External,
 		log: opts.Logger, metrics: opts.Metrics, node: opts.NodeID,
 		limits: opts.Limits, to: opts.Timeouts, allowRegistration: opts.AllowRegistration,
-		now: opts.Now, closed: make(chan struct{}),
+		now: opts.Now, closed: make(chan struct{}), delivered: make(map[userConv]uint64),
 	}
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)
@@ -128,8 +133,9 @@ func (c *Core) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	c.wg.Add(4)
+	c.wg.Add(5)
 	go func() { defer c.wg.Done(); c.commit.run(ctx) }()
+	go func() { defer c.wg.Done(); c.runDeviceExpiry(ctx) }()
 	go func() { defer c.wg.Done(); c.runAckFlusher(ctx) }()
 	go func() { defer c.wg.Done(); c.presence.run(ctx) }()
 	busErr := make(chan error, 1)

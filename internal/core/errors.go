@@ -26,6 +26,15 @@ var (
 	ErrRateLimited = errors.New("rate limited")
 )
 
+// AuthError is an authentication failure with a reason the client may see
+// (never one that helps guess credentials).
+type AuthError struct{ Reason string }
+
+func (e *AuthError) Error() string { return "unauthorized: " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrUnauthorized) true.
+func (e *AuthError) Unwrap() error { return ErrUnauthorized }
+
 // FieldError is a bad request naming the field that was wrong.
 type FieldError struct {
 	Field  string
@@ -45,9 +54,12 @@ func badField(field, format string, args ...any) error {
 // Internal details never reach the client: unknown errors become 500.
 func ToProtocol(err error) *protocol.Error {
 	var fe *FieldError
+	var ae *AuthError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &ae):
+		return &protocol.Error{Code: protocol.CodeUnauthorized, Reason: "unauthorized", Message: ae.Reason}
 	case errors.As(err, &fe):
 		return &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Message: fe.Reason, Field: fe.Field}
 	case errors.Is(err, ErrBadRequest):

@@ -53,7 +53,7 @@ func (c *Core) CreateGroup(ctx context.Context, id Identity, name string, member
 		last = events[len(events)-1].Seq
 	}
 	return protocol.Conversation{ID: conv.ID, Kind: conv.Kind, Name: name, Role: protocol.RoleOwner,
-		LastSeq: last, ReadSeq: last, StartSeq: 1, UpdatedAt: now.UnixMilli()}, nil
+		LastSeq: last, StartSeq: 1, UpdatedAt: now.UnixMilli()}, nil
 }
 
 func (c *Core) checkUserExists(ctx context.Context, user, field string) error {
@@ -176,11 +176,23 @@ func (c *Core) SetRole(ctx context.Context, id Identity, conv, user, newRole str
 	if _, err := c.st.Member(ctx, conv, user); err != nil {
 		return protocol.Ack{}, fmt.Errorf("member %s: %w", user, err)
 	}
-	ack, err := c.memberEvent(ctx, conv, id.User, protocol.MemberChange{User: user, Action: protocol.MemberRole, Role: newRole}, protocol.KindMember, false)
-	if err != nil || newRole != protocol.RoleOwner {
-		return ack, err
+	entries := []store.Append{{Conv: conv, Sender: id.User, Kind: protocol.KindMember,
+		Member: &protocol.MemberChange{User: user, Action: protocol.MemberRole, Role: newRole}}}
+	if newRole == protocol.RoleOwner {
+		// Handing over ownership: both changes commit in one transaction.
+		entries = append(entries, store.Append{Conv: conv, Sender: id.User, Kind: protocol.KindMember,
+			Member: &protocol.MemberChange{User: id.User, Action: protocol.MemberRole, Role: protocol.RoleAdmin}})
 	}
-	return c.memberEvent(ctx, conv, id.User, protocol.MemberChange{User: id.User, Action: protocol.MemberRole, Role: protocol.RoleAdmin}, protocol.KindMember, false)
+	res, err := c.commit.appendAll(ctx, entries)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	for _, r := range res[1:] {
+		if r.Err != nil {
+			return protocol.Ack{}, r.Err
+		}
+	}
+	return c.afterAppend(res[0], nil)
 }
 
 // Rename renames a group; owners and admins may.

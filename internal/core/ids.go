@@ -47,6 +47,9 @@ func validateName(field, id string) error {
 	if !utf8.ValidString(id) {
 		return badField(field, "is not valid UTF-8")
 	}
+	if id == "." || id == ".." {
+		return badField(field, "%q is not allowed (it is a path segment)", id)
+	}
 	for _, r := range id {
 		if r == '/' || r == '+' || r == '#' || r == '$' || r == '@' || unicode.IsSpace(r) || unicode.IsControl(r) || r == utf8.RuneError ||
 			unicode.Is(unicode.Cf, r) {

@@ -47,7 +47,7 @@ func closeReason(code int) string {
 		return "shutdown"
 	case 3001:
 		return "slow_consumer"
-	case 3002:
+	case 3505:
 		return "takeover"
 	case 3003:
 		return "ping_timeout"

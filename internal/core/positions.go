@@ -78,10 +78,14 @@ func (b *ackBuffer) done(acks []store.DeviceAck, failed bool) {
 	defer b.mu.Unlock()
 	for _, a := range acks {
 		k := devKey{a.User, a.Device, a.Conv}
+		inflight, still := b.inflight[k]
+		if !still {
+			continue // the device was dropped during the flush
+		}
 		if failed && a.Seq > b.pend[k] {
 			b.pend[k] = a.Seq
 		}
-		if b.inflight[k] <= a.Seq {
+		if inflight <= a.Seq {
 			delete(b.inflight, k)
 		}
 	}
@@ -91,9 +95,11 @@ func (b *ackBuffer) done(acks []store.DeviceAck, failed bool) {
 func (b *ackBuffer) drop(user, device string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for k := range b.pend {
-		if k.user == user && (device == "" || k.device == device) {
-			delete(b.pend, k)
+	for _, m := range []map[devKey]uint64{b.pend, b.inflight} {
+		for k := range m {
+			if k.user == user && (device == "" || k.device == device) {
+				delete(m, k)
+			}
 		}
 	}
 }
@@ -117,6 +123,8 @@ func (c *Core) runAckFlusher(ctx context.Context) {
 
 // flushAcks writes the buffered device positions in one transaction.
 func (c *Core) flushAcks(ctx context.Context) error {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
 	acks := c.acks.take()
 	if len(acks) == 0 {
 		return nil
@@ -155,15 +163,55 @@ func (c *Core) Ack(ctx context.Context, id Identity, conv string, seq uint64) er
 	if !ok {
 		return fmt.Errorf("conversation %s: %w", conv, store.ErrNotFound)
 	}
-	if !c.acks.add(id.User, id.Device, conv, seq) {
+	cv, err := c.st.Conversation(ctx, conv)
+	if err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	// A device cannot acknowledge what does not exist yet.
+	seq = min(seq, cv.LastSeq)
+	if seq == 0 || !c.acks.add(id.User, id.Device, conv, seq) {
 		return nil
 	}
 	c.metrics.Acks.Inc()
-	if peer, ok := c.directPeer(ctx, conv, id.User); ok {
+	if peer, ok := c.directPeer(ctx, conv, id.User); ok && c.raiseDelivered(ctx, id.User, conv, seq) {
 		c.sendToUser(peer, protocol.TypeReceipt, &protocol.Receipt{Conv: conv, User: id.User, Delivered: seq})
 	}
 	return nil
 }
+
+// raiseDelivered records that one of user's devices has conv up to seq and
+// reports whether that raises the user's delivered position (the highest
+// over all their devices), so receipts never go backwards.
+func (c *Core) raiseDelivered(ctx context.Context, user, conv string, seq uint64) bool {
+	k := userConv{user, conv}
+	c.deliveredMu.Lock()
+	known, ok := c.delivered[k]
+	c.deliveredMu.Unlock()
+	if !ok {
+		if m, err := c.st.Member(ctx, conv, user); err == nil {
+			known = m.DeliveredSeq
+		}
+	}
+	c.deliveredMu.Lock()
+	defer c.deliveredMu.Unlock()
+	if cur := c.delivered[k]; cur > known {
+		known = cur
+	}
+	if seq <= known {
+		return false
+	}
+	if len(c.delivered) >= maxDeliveredCache {
+		c.delivered = make(map[userConv]uint64)
+	}
+	c.delivered[k] = seq
+	return true
+}
+
+type userConv struct{ user, conv string }
+
+// maxDeliveredCache bounds the in-memory delivered positions; past it the
+// cache starts over (and reloads from the store).
+const maxDeliveredCache = 1 << 20
 
 // directPeer returns the other member of a direct conversation.
 func (c *Core) directPeer(ctx context.Context, conv, user string) (string, bool) {

@@ -107,8 +107,8 @@ func (c *Core) directPeers(ctx context.Context, user string) ([]string, error) {
 	return out, nil
 }
 
-// Presence returns the presence of users who share a conversation with
-// user; the others are reported as not found.
+// Presence returns the presence of those of users who share a conversation
+// with user; the others are left out of the answer.
 func (c *Core) Presence(ctx context.Context, user string, users []string) ([]protocol.Presence, error) {
 	if len(users) > 100 {
 		return nil, badField("users", "at most 100 at once")

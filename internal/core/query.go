@@ -8,6 +8,9 @@ import (
 	"github.com/parley-im/parley/protocol"
 )
 
+// HistoryPageMax is the largest page a client may ask for.
+func (c *Core) HistoryPageMax() int { return c.limits.HistoryPageMax }
+
 // Conversations lists id's user's conversations, newest activity first.
 func (c *Core) Conversations(ctx context.Context, user, cursor string, limit int) (protocol.ConversationList, error) {
 	if limit <= 0 || limit > c.limits.HistoryPageMax {
@@ -54,6 +57,13 @@ func (c *Core) Conversation(ctx context.Context, user, conv string) (protocol.Co
 		ReadSeq: read, StartSeq: m.JoinedSeq + 1, Unread: unread, UpdatedAt: cv.UpdatedAt.UnixMilli()}
 	if peer, ok := c.directPeer(ctx, conv, user); ok {
 		out.Peer = peer
+	}
+	last, err := c.st.Range(ctx, conv, m.JoinedSeq, 0, 1, false)
+	if err != nil {
+		return protocol.Conversation{}, fmt.Errorf("last message: %w", err)
+	}
+	if len(last) == 1 {
+		out.LastMessage = &last[0]
 	}
 	return out, nil
 }

@@ -74,7 +74,10 @@ type PendingSend struct {
 // acknowledgement. It must be called exactly once.
 func (p *PendingSend) Wait() (protocol.Ack, error) {
 	res, err := p.p.wait()
-	return p.c.afterAppend(res, err)
+	if err != nil {
+		return protocol.Ack{}, err
+	}
+	return p.c.afterAppend(res[0], nil)
 }
 
 // SendAsync validates and authorizes a send and queues it for commit
@@ -205,6 +208,9 @@ func (c *Core) Delete(ctx context.Context, id Identity, conv string, target uint
 }
 
 func (c *Core) checkEditDelete(ctx context.Context, id Identity, conv string, target uint64, clientMsgID string) error {
+	if clientMsgID == "" {
+		return badField("client_msg_id", "is required, so that a retry is not stored twice")
+	}
 	if err := validClientMsgID(clientMsgID); err != nil {
 		return err
 	}

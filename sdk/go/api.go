@@ -23,8 +23,10 @@ type API struct {
 }
 
 // Register creates an account (if the server allows self-registration).
-func (a *API) Register(ctx context.Context, user, password string) error {
-	return a.do(ctx, "POST", "/v1/register", map[string]string{"user": user, "password": password}, nil)
+func (a *API) Register(ctx context.Context, user, password, displayName string) (protocol.User, error) {
+	var u protocol.User
+	err := a.do(ctx, "POST", "/v1/register", map[string]string{"user": user, "password": password, "display_name": displayName}, &u)
+	return u, err
 }
 
 // Login signs in on a device and returns tokens.
@@ -72,8 +74,13 @@ func (a *API) RemoveMember(ctx context.Context, conv, user string) (protocol.Ack
 	return ack, err
 }
 
-// Send sends a message to a conversation over HTTP.
+// Send sends a message over HTTP to conv, or to the direct conversation
+// with m.To if conv is empty. An empty m.ClientMsgID is generated; retry
+// with the same one after an error.
 func (a *API) Send(ctx context.Context, conv string, m SendOptions) (protocol.Ack, error) {
+	if m.ClientMsgID == "" {
+		m.ClientMsgID = NewClientMsgID()
+	}
 	var ack protocol.Ack
 	path := "/v1/conversations/" + url.PathEscape(conv) + "/messages"
 	if conv == "" {

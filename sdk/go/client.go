@@ -280,7 +280,9 @@ func (c *Client) run(conn *websocket.Conn) {
 		}
 		if ce := websocket.CloseStatus(err); ce >= 3500 && ce < 4000 {
 			c.log.Warn("parley: server closed the connection for good", "code", ce, "err", err)
-			if c.opt.TokenFunc == nil {
+			// Only an authentication problem can be mended by a new token;
+			// a takeover, kick or protocol mismatch needs the user.
+			if c.opt.TokenFunc == nil || (ce != protocol.CloseAuthFailed && ce != protocol.CloseRevoked) {
 				return
 			}
 		}

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-
-	"github.com/parley-im/parley/internal/core"
 )
 
 func (s *Server) adminListUsers(w http.ResponseWriter, r *http.Request) {
@@ -29,11 +27,12 @@ func (s *Server) adminCreateUser(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := s.core.CreateUser(r.Context(), c.User, c.Password, c.DisplayName); err != nil {
+	u, err := s.core.CreateUser(r.Context(), c.User, c.Password, c.DisplayName)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": c.User, "display_name": c.DisplayName})
+	writeJSON(w, http.StatusCreated, u)
 }
 
 func (s *Server) adminSetDisabled(disabled bool) http.HandlerFunc {
@@ -58,5 +57,3 @@ func (s *Server) adminKick(w http.ResponseWriter, r *http.Request) {
 	n := s.core.Kick(r.PathValue("user"))
 	writeJSON(w, http.StatusOK, map[string]int{"closed": n})
 }
-
-var _ = core.ErrUnauthorized

@@ -87,11 +87,12 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := s.core.Register(r.Context(), c.User, c.Password, c.DisplayName); err != nil {
+	u, err := s.core.Register(r.Context(), c.User, c.Password, c.DisplayName)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, protocol.User{ID: c.User, DisplayName: c.DisplayName})
+	writeJSON(w, http.StatusCreated, u)
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -167,7 +168,7 @@ func (s *Server) presence(w http.ResponseWriter, r *http.Request, id core.Identi
 }
 
 func (s *Server) listConversations(w http.ResponseWriter, r *http.Request, id core.Identity) {
-	limit, err := queryLimit(r, 300)
+	limit, err := queryLimit(r, s.core.HistoryPageMax())
 	if err != nil {
 		writeError(w, err)
 		return
@@ -188,8 +189,8 @@ func (s *Server) direct(w http.ResponseWriter, r *http.Request, id core.Identity
 		writeError(w, err)
 		return
 	}
-	if err := core.ValidateUserID(body.User); err != nil {
-		writeError(w, &core.FieldError{Field: "user", Reason: "is not a valid user id"})
+	if err := core.ValidateUserID(body.User); err != nil || body.User == id.User {
+		writeError(w, &core.FieldError{Field: "user", Reason: "must be a valid user id other than yours"})
 		return
 	}
 	conv, err := s.core.Direct(r.Context(), id.User, body.User)
@@ -243,7 +244,7 @@ func (s *Server) rename(w http.ResponseWriter, r *http.Request, id core.Identity
 func (s *Server) history(w http.ResponseWriter, r *http.Request, id core.Identity) {
 	before, err1 := queryUint(r, "before")
 	after, err2 := queryUint(r, "after")
-	limit, err3 := queryLimit(r, 300)
+	limit, err3 := queryLimit(r, s.core.HistoryPageMax())
 	for _, err := range []error{err1, err2, err3} {
 		if err != nil {
 			writeError(w, err)

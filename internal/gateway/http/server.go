@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/internal/gateway/jsonlimit"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -20,6 +21,8 @@ import (
 type Options struct {
 	// MaxBodyBytes bounds request bodies (decoded bytes).
 	MaxBodyBytes int64
+	// JSONMaxDepth bounds the nesting of objects and arrays in a body.
+	JSONMaxDepth int
 	// AdminKey authenticates the admin API; empty disables it.
 	AdminKey string
 	// Ready reports whether the server is ready to serve (for /readyz).
@@ -48,6 +51,9 @@ func New(c *core.Core, opt Options) *Server {
 	}
 	if opt.MaxBodyBytes <= 0 {
 		opt.MaxBodyBytes = 1 << 20
+	}
+	if opt.JSONMaxDepth <= 0 {
+		opt.JSONMaxDepth = 32
 	}
 	s := &Server{core: c, opt: opt, log: opt.Logger, mux: http.NewServeMux()}
 	s.routes()
@@ -129,6 +135,9 @@ func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 			return errBodyTooLarge
 		}
 		return &core.FieldError{Field: "body", Reason: "could not be read"}
+	}
+	if err := jsonlimit.CheckDepth(data, s.opt.JSONMaxDepth); err != nil {
+		return &core.FieldError{Field: "body", Reason: fmt.Sprintf("is nested deeper than %d levels", s.opt.JSONMaxDepth)}
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		var te *json.UnmarshalTypeError

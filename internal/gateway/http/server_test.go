@@ -79,10 +79,10 @@ func newEnv(t *testing.T, mutate ...func(*config.Config)) *env {
 	t.Cleanup(e.ts.Close)
 
 	bg := context.Background()
-	if err := c.CreateUser(bg, "alice", "alice-password", ""); err != nil {
+	if _, err := c.CreateUser(bg, "alice", "alice-password", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CreateUser(bg, "bob", "bob-password", ""); err != nil {
+	if _, err := c.CreateUser(bg, "bob", "bob-password", ""); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := c.OpenSession(bg, "alice", "phone", time.Hour)

@@ -159,6 +159,7 @@ var seedFrames = []string{
 	`{"op":"send","conv":"g_a"`,
 	`[]`,
 	``,
+	`{"op":"send","payload":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`,
 }
 
 func FuzzDecode(f *testing.F) {
@@ -167,6 +168,13 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		req, perr := decode(data)
+		// The depth-limited decoder the sessions use accepts a subset,
+		// with the same result.
+		if lreq, lerr := decodeLimited(data, 32); lerr == nil && (perr != nil || !reflect.DeepEqual(lreq, req)) {
+			t.Fatalf("decodeLimited(%q) = %+v but decode = %+v, %+v", data, lreq, req, perr)
+		} else if lerr != nil && lerr.Code != protocol.CodeBadRequest {
+			t.Fatalf("decodeLimited(%q) error %+v, want a 400", data, lerr)
+		}
 		if perr != nil {
 			if perr.Code != protocol.CodeBadRequest || perr.Reason == "" {
 				t.Fatalf("decode(%q) error %+v, want a 400 with a reason", data, perr)

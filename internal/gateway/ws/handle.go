@@ -10,7 +10,7 @@ import (
 // handle dispatches one request frame. Replies go through the client's
 // queue, so they are ordered with the pushes around them.
 func (s *session) handle(ctx context.Context, data []byte) {
-	req, perr := decode(data)
+	req, perr := decodeLimited(data, s.srv.opt.JSONMaxDepth)
 	if perr != nil {
 		s.cl.Enqueue(&core.Event{Type: protocol.TypeError, ID: req.ID, Err: perr})
 		return

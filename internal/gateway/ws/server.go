@@ -25,7 +25,11 @@ type Options struct {
 	PongTimeout    time.Duration
 	// MaxInflight bounds the sends of one connection waiting for commit.
 	MaxInflight int
-	Logger      *slog.Logger
+	// JSONMaxDepth bounds the nesting of objects and arrays in a frame.
+	JSONMaxDepth int
+	// ServerVersion is reported in the hello reply.
+	ServerVersion string
+	Logger        *slog.Logger
 }
 
 // Server is an http.Handler that serves WebSocket connections.
@@ -43,6 +47,9 @@ func New(ctx context.Context, c *core.Core, opt Options) *Server {
 	}
 	if opt.MaxInflight <= 0 {
 		opt.MaxInflight = 64
+	}
+	if opt.JSONMaxDepth <= 0 {
+		opt.JSONMaxDepth = 32
 	}
 	return &Server{core: c, opt: opt, log: opt.Logger, ctx: ctx}
 }

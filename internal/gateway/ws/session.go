@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/internal/gateway/jsonlimit"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -110,7 +111,7 @@ func (s *session) hello(ctx context.Context) bool {
 	if !s.checkFrame(typ, data) {
 		return false
 	}
-	req, perr := decode(data)
+	req, perr := decodeLimited(data, s.srv.opt.JSONMaxDepth)
 	if perr != nil {
 		s.writeNow(protocol.MarshalError(req.ID, perr))
 		s.t.Close(protocol.CloseAuthFailed, "first frame must be a valid hello")
@@ -137,7 +138,7 @@ func (s *session) hello(ctx context.Context) bool {
 	}
 	s.id = id
 	s.cl = s.srv.core.Attach(id, s.t)
-	s.cl.Reply(req.ID, protocol.TypeOK, &protocol.Hello{User: id.User, Device: id.Device, Version: protocol.Version})
+	s.cl.Reply(req.ID, protocol.TypeOK, &protocol.Hello{User: id.User, Device: id.Device, Version: protocol.Version, Server: s.srv.opt.ServerVersion})
 	return true
 }
 
@@ -162,6 +163,15 @@ func (s *session) pinger(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// decodeLimited refuses a frame nested deeper than maxDepth, then decodes it.
+func decodeLimited(data []byte, maxDepth int) (protocol.Request, *protocol.Error) {
+	if err := jsonlimit.CheckDepth(data, maxDepth); err != nil {
+		return protocol.Request{}, &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request",
+			Message: fmt.Sprintf("JSON nested deeper than %d levels", maxDepth)}
+	}
+	return decode(data)
 }
 
 // decode parses a request frame. A type error names the field.
