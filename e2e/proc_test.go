@@ -51,6 +51,7 @@ type proc struct {
 	addr    string // fixed after the first start, so clients reconnect to it
 	cmd     *exec.Cmd
 	exited  chan struct{}
+	exit    int // exit code of the last process that ended
 }
 
 func newProc(t *testing.T, env ...string) *proc {
@@ -123,7 +124,11 @@ func (p *proc) tryStart() error {
 			}
 		}
 	}()
-	go func() { cmd.Wait(); close(exited) }()
+	go func() {
+		_ = cmd.Wait()
+		p.exit = cmd.ProcessState.ExitCode()
+		close(exited)
+	}()
 	select {
 	case addr := <-found:
 		p.addr, p.cmd, p.exited = addr, cmd, exited
@@ -164,6 +169,9 @@ func (p *proc) stop(ctx context.Context) error {
 }
 
 func (p *proc) url() string { return "http://" + p.addr }
+
+// lastExit is the exit code of the process that ended last (-1: killed).
+func (p *proc) lastExit() int { return p.exit }
 
 type syncWriter struct {
 	mu sync.Mutex

@@ -39,6 +39,7 @@ type App struct {
 
 	ln      net.Listener
 	httpSrv *http.Server
+	ws      *ws.Server
 
 	ctx     context.Context // the gateways' context; cancelled at shutdown
 	cancel  context.CancelFunc
@@ -126,14 +127,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	go func() { a.coreErr <- a.core.Run(a.ctx) }()
 
-	wsSrv := ws.New(a.ctx, a.core, ws.Options{
+	a.ws = ws.New(a.ctx, a.core, ws.Options{
 		AllowedOrigins: cfg.HTTP.AllowedOrigins, MaxFrameBytes: int64(cfg.Limits.MaxFrameBytes),
 		AuthDeadline: cfg.Timeouts.AuthDeadline, PingInterval: cfg.Timeouts.PingInterval, PongTimeout: cfg.Timeouts.PongTimeout,
 		JSONMaxDepth: cfg.Limits.JSONMaxDepth, ServerVersion: Version, Logger: log.With("component", "ws"),
 	})
 	api := httpapi.New(a.core, httpapi.Options{
 		MaxBodyBytes: int64(cfg.Limits.MaxFrameBytes), JSONMaxDepth: cfg.Limits.JSONMaxDepth, AdminKey: cfg.Auth.AdminKey,
-		Ready: a.isReady, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), WebSocket: wsSrv,
+		Ready: a.isReady, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), WebSocket: a.ws,
 		Logger: log.With("component", "http"),
 	})
 	if a.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
@@ -208,6 +209,10 @@ func (a *App) shutdown(ctx context.Context) error {
 	}
 	cancel()
 	a.core.CloseAll(ctx, a.cfg.Timeouts.LameDuck)
+	// Let the close frames ("server restarting") reach the clients.
+	if err := a.ws.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("websocket connections did not close: %w", err))
+	}
 	a.rollback()
 	select {
 	case err := <-a.coreErr:

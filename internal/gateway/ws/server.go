@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -38,6 +39,20 @@ type Server struct {
 	opt  Options
 	log  *slog.Logger
 	ctx  context.Context // cancelled when the gateway shuts down
+	wg   sync.WaitGroup  // one per connection being served
+}
+
+// Wait waits until every connection has ended (its close handshake
+// included) or ctx is done.
+func (s *Server) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // New returns the gateway. ctx ends every connection when it is cancelled.
@@ -84,6 +99,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", "err", err, "remote", r.RemoteAddr)
 		return
 	}
+	s.wg.Add(1)
+	defer s.wg.Done()
 	conn.SetReadLimit(s.opt.MaxFrameBytes)
 	sess := &session{srv: s, conn: conn, remote: r.RemoteAddr, inflight: make(chan struct{}, s.opt.MaxInflight)}
 	sess.serve()
