@@ -63,17 +63,25 @@ func newProc(t *testing.T, env ...string) *proc {
 // run runs a one-shot CLI command on the data directory and returns stdout.
 func (p *proc) run(args ...string) string {
 	p.t.Helper()
+	out, err := p.runErr(args...)
+	if err != nil {
+		p.t.Fatalf("parley %v: %v", args, err)
+	}
+	return out
+}
+
+// runErr is run returning the error (with stderr) instead of failing.
+func (p *proc) runErr(args ...string) (string, error) {
 	cmd := exec.Command(p.bin, append(args, "--data-dir", p.dataDir)...)
 	cmd.Env = append(os.Environ(), p.env...)
 	out, err := cmd.Output()
 	if err != nil {
-		var stderr string
 		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
+			err = fmt.Errorf("%w: %s", err, ee.Stderr)
 		}
-		p.t.Fatalf("parley %v: %v\n%s", args, err, stderr)
+		return "", err
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
 
 var listenRE = regexp.MustCompile(`listening on http://(\S+)`)

@@ -23,7 +23,7 @@ func New(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(), configCmd(), userCmd(), tokenCmd(), versionCmd())
+	root.AddCommand(serveCmd(), configCmd(), userCmd(), tokenCmd(), checkCmd(), backupCmd(), restoreCmd(), versionCmd())
 	return root
 }
 

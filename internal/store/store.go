@@ -265,3 +265,13 @@ type Store interface {
 	// Close releases the store. It is safe to call once.
 	Close() error
 }
+
+// Maintenance is what a backend offers operators besides Store.
+type Maintenance interface {
+	// Check runs a full integrity check of the stored data; nil means no
+	// problem was found.
+	Check(ctx context.Context) error
+	// Backup writes a consistent copy of the data to path (which must not
+	// exist) while the store stays in use.
+	Backup(ctx context.Context, path string) error
+}

@@ -14,7 +14,10 @@ import (
 )
 
 // Interface guard.
-var _ store.Store = (*DB)(nil)
+var (
+	_ store.Store       = (*DB)(nil)
+	_ store.Maintenance = (*DB)(nil)
+)
 
 // defaultBusyTimeout is used when Options.BusyTimeout is zero.
 const defaultBusyTimeout = 5 * time.Second
