@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/parley-im/parley/internal/config"
-	parley "github.com/parley-im/parley/sdk/go"
 	"github.com/parley-im/parley/protocol"
+	parley "github.com/parley-im/parley/sdk/go"
 )
 
 // mountSmallFS mounts a tmpfs of size bytes for the test, or skips the test
