@@ -55,6 +55,9 @@ type Options struct {
 	AckInterval time.Duration
 	// HTTPHeader is added to the WebSocket upgrade request.
 	HTTPHeader http.Header
+	// HTTPClient makes the WebSocket upgrade request (for custom TLS
+	// settings, proxies); nil: http.DefaultClient.
+	HTTPClient *http.Client
 	Logger     *slog.Logger
 	// Trace, if set, observes the wire: it is called for every message
 	// frame as it arrives, repeats included, and just before an
@@ -207,7 +210,7 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 			return nil, fmt.Errorf("get token: %w", err)
 		}
 	}
-	conn, _, err := websocket.Dial(ctx, c.wsURL, &websocket.DialOptions{HTTPHeader: c.opt.HTTPHeader})
+	conn, _, err := websocket.Dial(ctx, c.wsURL, &websocket.DialOptions{HTTPHeader: c.opt.HTTPHeader, HTTPClient: c.opt.HTTPClient})
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", c.wsURL, err)
 	}
