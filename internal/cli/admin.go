@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,11 +77,20 @@ func userCmd() *cobra.Command {
 	}
 	l := bindLoader(add)
 	var password, display string
-	add.Flags().StringVar(&password, "password", "", "the user's password (or $PARLEY_PASSWORD)")
+	var fromStdin bool
+	add.Flags().StringVar(&password, "password", "", "the user's password (visible in the process list: prefer --password-stdin)")
+	add.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
 	add.Flags().StringVar(&display, "display-name", "", "display name")
 	add.RunE = func(cmd *cobra.Command, args []string) error {
-		if password == "" {
-			password = os.Getenv("PARLEY_PASSWORD")
+		if fromStdin {
+			if password != "" {
+				return errors.New("give --password or --password-stdin, not both")
+			}
+			line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("read password: %w", err)
+			}
+			password = strings.TrimRight(line, "\r\n")
 		}
 		return withCore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core) error {
 			if _, err := c.CreateUser(ctx, args[0], password, display); err != nil {

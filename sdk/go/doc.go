@@ -5,7 +5,11 @@
 //
 // The SDK depends on Parley's protocol package and a WebSocket library only.
 //
-// Concurrency: a Client is safe for concurrent use. Messages and Events are
-// delivered on channels that the application must drain; a client that stops
-// reading is eventually disconnected by the server and resumes later.
+// Concurrency: a Client is safe for concurrent use. Messages are delivered
+// on a channel the application must drain: a client that stops reading it
+// stops reading the connection, is eventually disconnected by the server as
+// a slow consumer, and resumes later without loss. Events (receipts, read
+// states, typing, presence, resume ends) are best-effort: when their channel
+// is full they are dropped and counted (Client.DroppedEvents), never holding
+// up messages; the state they carry can be queried again.
 package parley

@@ -68,7 +68,8 @@ func (c *Client) Typing(ctx context.Context, conv string) error {
 }
 
 // HistoryOptions page a conversation: Before or After a seq (neither: the
-// newest page), at most Limit messages (server maximum 300).
+// newest page), at most Limit messages (the server's limits.history_page_max,
+// 300 by default).
 type HistoryOptions struct {
 	Before, After uint64
 	Limit         int
