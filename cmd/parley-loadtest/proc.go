@@ -1,0 +1,386 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It
+// is 100 on every Linux architecture Go supports (the kernel exports a fixed
+// value to user space whatever CONFIG_HZ is).
+const clockTicks = 100
+
+// pinnedEnv marks a harness process that was re-executed under taskset.
+const pinnedEnv = "LOADTEST_PINNED_CPU" // not PARLEY_*: the server refuses unknown PARLEY_ variables
+
+// pinSelf re-executes the harness under "taskset -c cpu" (once), so that the
+// Go runtime starts with that one CPU and sets GOMAXPROCS to 1. It returns
+// only if no re-execution is needed or possible; otherwise it exits with the
+// child's status.
+func pinSelf(cpu int) {
+	if cpu < 0 || os.Getenv(pinnedEnv) != "" {
+		return
+	}
+	ts, err := exec.LookPath("taskset")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "taskset not found; the harness is not pinned")
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cannot find own executable; the harness is not pinned:", err)
+		return
+	}
+	cmd := exec.Command(ts, append([]string{"-c", strconv.Itoa(cpu), self}, os.Args[1:]...)...)
+	cmd.Env = append(os.Environ(), pinnedEnv+"="+strconv.Itoa(cpu))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		os.Exit(0)
+	case errors.As(err, &ee):
+		os.Exit(ee.ExitCode())
+	default:
+		fmt.Fprintln(os.Stderr, "re-exec under taskset failed:", err)
+		os.Exit(1)
+	}
+}
+
+// raiseNoFile raises the soft RLIMIT_NOFILE to the hard limit; children
+// (the server) inherit it. It returns the new soft limit.
+func raiseNoFile() (uint64, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	rl.Cur = rl.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	return rl.Cur, nil
+}
+
+// procCPU returns utime+stime of pid in clock ticks.
+func procCPU(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may contain spaces; fields after the
+	// closing parenthesis are space separated: state is field 3, utime 14,
+	// stime 15.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	return ut + st, nil
+}
+
+// procStatus returns a "kB" field (VmRSS, VmHWM, Threads...) of /proc/PID/status.
+func procStatus(pid int, key string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, key+":"); ok {
+			fs := strings.Fields(rest)
+			if len(fs) == 0 {
+				break
+			}
+			return strconv.ParseInt(fs[0], 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s not in /proc/%d/status", key, pid)
+}
+
+// selfCPU is the harness's own user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineCPU returns the busy and total jiffies of all CPUs (/proc/stat),
+// to tell how busy the machine was besides the server and the harness.
+func machineCPU() (busy, total int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, s := range f[1:] {
+		v, _ := strconv.ParseInt(s, 10, 64)
+		if i >= 8 { // guest time is already counted in user
+			break
+		}
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// server is a running "parley serve" child process.
+type server struct {
+	cmd     *exec.Cmd
+	pid     int
+	url     string // http://ADDR
+	dataDir string
+	logPath string
+	done    chan error
+}
+
+// startServer runs "BIN serve" on a loopback port with dataDir, optionally
+// under "taskset -c cpu", and waits for its "parley listening on" line.
+func startServer(bin, dataDir string, cpu int, env []string) (*server, error) {
+	args := []string{bin, "serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0"}
+	if cpu >= 0 {
+		ts, err := exec.LookPath("taskset")
+		if err != nil {
+			return nil, errors.New("taskset not found (util-linux); use -cpu-server -1")
+		}
+		args = append([]string{ts, "-c", strconv.Itoa(cpu)}, args...)
+	}
+	logPath := dataDir + ".server.log"
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(),
+		"PARLEY_LOG_LEVEL=warn",
+		"PARLEY_MQTT_ADDR=127.0.0.1:0", // loopback only, whenever MQTT is served
+	)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stderr = logf
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	s := &server{cmd: cmd, pid: cmd.Process.Pid, dataDir: dataDir, logPath: logPath, done: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			line := sc.Text()
+			if rest, ok := strings.CutPrefix(line, "parley listening on "); ok {
+				f := strings.Fields(rest)
+				if len(f) > 0 {
+					select {
+					case addr <- f[0]:
+					default:
+					}
+				}
+			}
+			fmt.Fprintln(logf, line)
+		}
+		io.Copy(io.Discard, out)
+	}()
+	go func() { s.done <- cmd.Wait(); logf.Close() }()
+	select {
+	case a := <-addr:
+		s.url = a
+	case err := <-s.done:
+		return nil, fmt.Errorf("server exited before listening (%v); see %s", err, logPath)
+	case <-time.After(30 * time.Second):
+		s.kill()
+		return nil, fmt.Errorf("server did not print its address within 30s; see %s", logPath)
+	}
+	// taskset execs the server, so the pid is the server's own.
+	return s, nil
+}
+
+// stop sends SIGTERM and waits up to 20 s, then kills.
+func (s *server) stop() error {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-s.done:
+		return err
+	case <-time.After(20 * time.Second):
+		s.kill()
+		return errors.New("server did not stop within 20s after SIGTERM; killed")
+	}
+}
+
+func (s *server) kill() {
+	_ = s.cmd.Process.Kill()
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// metrics scrapes the server's /metrics (Prometheus text format) into a map
+// from "name" or "name{labels}" to value.
+func (s *server) metrics(ctx context.Context) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", s.url+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("/metrics: %s", resp.Status)
+	}
+	m := map[string]float64{}
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 16<<20))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		m[line[:i]] = v
+	}
+	return m, sc.Err()
+}
+
+// gomaxprocs asks the server's Go collector for GOMAXPROCS (0 if absent).
+func gomaxprocsOf(m map[string]float64) int {
+	for _, k := range []string{"go_sched_gomaxprocs_threads", "go_gomaxprocs"} {
+		if v, ok := m[k]; ok {
+			return int(v)
+		}
+	}
+	return 0
+}
+
+// machine describes where the measurement ran.
+type machine struct {
+	Cores     int    `json:"cores"`
+	CPUModel  string `json:"cpu_model"`
+	MemTotal  string `json:"mem_total"`
+	Kernel    string `json:"kernel"`
+	GoVersion string `json:"go_version"`
+}
+
+func describeMachine() machine {
+	m := machine{Cores: runtime.NumCPU(), GoVersion: runtime.Version()}
+	if n, err := os.ReadFile("/sys/devices/system/cpu/online"); err == nil {
+		m.Cores = countCPUs(strings.TrimSpace(string(n)))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		m.MemTotal = strings.Join(strings.Fields(strings.TrimPrefix(line, "MemTotal:")), " ")
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	return m
+}
+
+// countCPUs counts a CPU list such as "0-1" or "0,2-3".
+func countCPUs(list string) int {
+	n := 0
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, ok := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			continue
+		}
+		b := a
+		if ok {
+			if b, err = strconv.Atoi(hi); err != nil {
+				continue
+			}
+		}
+		n += b - a + 1
+	}
+	if n == 0 {
+		return runtime.NumCPU()
+	}
+	return n
+}
+
+// emit prints one result as a JSON line.
+func emit(v map[string]any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "encode result:", err)
+		return
+	}
+	fmt.Println(string(b))
+}
+
+func round(v float64, digits int) float64 {
+	p := 1.0
+	for range digits {
+		p *= 10
+	}
+	if v >= 0 {
+		return float64(int64(v*p+0.5)) / p
+	}
+	return float64(int64(v*p-0.5)) / p
+}
