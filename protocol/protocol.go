@@ -94,6 +94,9 @@ type Conversation struct {
 	StartSeq  uint64 `json:"start_seq"`
 	Unread    int    `json:"unread"`
 	UpdatedAt int64  `json:"updated_at"`
+	// MaxAge is the conversation's own retention in seconds: its messages
+	// are deleted once they are older. Absent (0): the server's setting.
+	MaxAge int64 `json:"max_age,omitempty"`
 	// LastMessage is the newest message, absent in an empty conversation.
 	LastMessage *Message `json:"last_message,omitempty"`
 }
@@ -179,7 +182,12 @@ type User struct {
 	ID          string `json:"id"`
 	DisplayName string `json:"display_name,omitempty"`
 	Disabled    bool   `json:"disabled,omitempty"`
-	CreatedAt   int64  `json:"created_at"`
+	// Deleted marks an erased account: only the id is kept, and it is
+	// never given to anyone else.
+	Deleted   bool  `json:"deleted,omitempty"`
+	CreatedAt int64 `json:"created_at"`
+	// LastSeen is when the user was last online (Unix ms); admin API only.
+	LastSeen int64 `json:"last_seen,omitempty"`
 }
 
 // Tokens is the answer to a login or refresh.

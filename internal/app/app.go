@@ -100,6 +100,7 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 		Timeouts: core.Timeouts{AccessTTL: cfg.Auth.AccessTTL, RefreshTTL: cfg.Auth.RefreshTTL,
 			AckFlushInterval: cfg.Timeouts.AckFlushInterval, PresenceCoalesce: cfg.Timeouts.PresenceCoalesce,
 			WriteTimeout: cfg.Timeouts.WriteTimeout, DeviceExpiry: cfg.Timeouts.DeviceExpiry},
+		Retention:         core.Retention{MaxAge: cfg.Retention.MaxAge, CheckInterval: cfg.Retention.CheckInterval},
 		AllowRegistration: cfg.Auth.AllowRegistration,
 	})
 }
@@ -130,11 +131,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	a.ws = ws.New(a.ctx, a.core, ws.Options{
 		AllowedOrigins: cfg.HTTP.AllowedOrigins, MaxFrameBytes: int64(cfg.Limits.MaxFrameBytes),
 		AuthDeadline: cfg.Timeouts.AuthDeadline, PingInterval: cfg.Timeouts.PingInterval, PongTimeout: cfg.Timeouts.PongTimeout,
-		JSONMaxDepth: cfg.Limits.JSONMaxDepth, ServerVersion: Version, Logger: log.With("component", "ws"),
+		JSONMaxDepth: cfg.Limits.JSONMaxDepth, MaxConsecutiveErrors: cfg.Limits.MaxConsecutiveErrors,
+		ServerVersion: Version, Logger: log.With("component", "ws"),
 	})
 	api := httpapi.New(a.core, httpapi.Options{
 		MaxBodyBytes: int64(cfg.Limits.MaxFrameBytes), JSONMaxDepth: cfg.Limits.JSONMaxDepth, AdminKey: cfg.Auth.AdminKey,
 		Ready: a.isReady, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), WebSocket: a.ws,
+		AllowedOrigins:      cfg.HTTP.AllowedOrigins,
+		LoginPerIPPerMinute: cfg.RateLimits.LoginPerIPPerMinute, LoginPerAccountPerMinute: cfg.RateLimits.LoginPerAccountPerMinute,
 		Logger: log.With("component", "http"),
 	})
 	if a.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
@@ -142,7 +146,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	}
 	a.httpSrv = &http.Server{
 		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}

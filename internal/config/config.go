@@ -12,15 +12,17 @@ import (
 // behind "PARLEY_", its environment variable; the doc tag is the comment
 // DefaultYAML writes above it.
 type Config struct {
-	DataDir  string   `yaml:"data_dir" doc:"Directory for Parley's own files: the SQLite database and a generated token signing key."`
-	HTTP     HTTP     `yaml:"http" doc:"The HTTP listener, which serves the REST API and WebSocket connections on one port."`
-	Store    Store    `yaml:"store" doc:"Where messages and accounts are stored: the source of truth."`
-	Bus      Bus      `yaml:"bus" doc:"How nodes tell each other about committed messages (a latency path, never the source of truth)."`
-	Auth     Auth     `yaml:"auth" doc:"Tokens, registration, the admin API and external identity providers."`
-	Limits   Limits   `yaml:"limits" doc:"Size and count limits, shared by every gateway."`
-	Timeouts Timeouts `yaml:"timeouts" doc:"Deadlines and intervals, as Go durations such as 200ms, 10s, 15m or 720h."`
-	Log      Log      `yaml:"log" doc:"Logging."`
-	MQTT     MQTT     `yaml:"mqtt" doc:"The MQTT listener."`
+	DataDir    string     `yaml:"data_dir" doc:"Directory for Parley's own files: the SQLite database and a generated token signing key."`
+	HTTP       HTTP       `yaml:"http" doc:"The HTTP listener, which serves the REST API and WebSocket connections on one port."`
+	Store      Store      `yaml:"store" doc:"Where messages and accounts are stored: the source of truth."`
+	Bus        Bus        `yaml:"bus" doc:"How nodes tell each other about committed messages (a latency path, never the source of truth)."`
+	Auth       Auth       `yaml:"auth" doc:"Tokens, registration, the admin API and external identity providers."`
+	Limits     Limits     `yaml:"limits" doc:"Size and count limits, shared by every gateway."`
+	RateLimits RateLimits `yaml:"rate_limits" doc:"Rate limits of the HTTP API, each a token bucket per key that holds a minute's worth of attempts and refills evenly over the minute. Refused attempts answer 429 with a Retry-After header."`
+	Timeouts   Timeouts   `yaml:"timeouts" doc:"Deadlines and intervals, as Go durations such as 200ms, 10s, 15m or 720h."`
+	Retention  Retention  `yaml:"retention" doc:"How long messages are kept. Old messages are deleted from the start of each conversation; seqs are never reused, and history says where it starts (start_seq)."`
+	Log        Log        `yaml:"log" doc:"Logging."`
+	MQTT       MQTT       `yaml:"mqtt" doc:"The MQTT listener."`
 }
 
 // HTTP configures the HTTP and WebSocket listener.
@@ -29,6 +31,8 @@ type HTTP struct {
 	AllowedOrigins []string `yaml:"allowed_origins" doc:"Origins (such as https://chat.example.com) whose browsers may open WebSocket connections. Empty refuses every browser request that sends an Origin header; non-browser clients, which send none, are accepted."`
 	TLSCert        string   `yaml:"tls_cert" doc:"PEM certificate chain file for HTTPS. Set tls_cert and tls_key together, or neither for plain HTTP."`
 	TLSKey         string   `yaml:"tls_key" doc:"PEM private key file for HTTPS, paired with tls_cert."`
+	// ReadHeaderTimeout bounds slowloris clients (BAD_INPUTS W12).
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" doc:"Longest a client may take to send the request line and headers of a request, a WebSocket upgrade included; a slower connection is closed. Bounds clients that trickle headers to hold connections open."`
 }
 
 // Store configures the storage backend.
@@ -72,6 +76,13 @@ type Limits struct {
 	OutboundQueueMessages int `yaml:"outbound_queue_messages" doc:"Messages queued for one connection before it is closed as a slow consumer; it resumes from its position."`
 	OutboundQueueBytes    int `yaml:"outbound_queue_bytes" doc:"Bytes queued for one connection before it is closed as a slow consumer."`
 	JSONMaxDepth          int `yaml:"json_max_depth" doc:"Deepest nesting of objects and arrays accepted in a JSON frame."`
+	MaxConsecutiveErrors  int `yaml:"max_consecutive_errors" doc:"Malformed WebSocket request frames in a row (not JSON, a field of the wrong type, a duplicated key, an unknown op) after which the connection is closed with 1008; a well-formed frame starts the count again."`
+}
+
+// RateLimits holds the HTTP API's rate limits. All must be positive.
+type RateLimits struct {
+	LoginPerIPPerMinute      int `yaml:"login_per_ip_per_minute" doc:"Failed password logins allowed per client address (the connection's remote address; IPv6 per /64) per minute. Successful logins do not count."`
+	LoginPerAccountPerMinute int `yaml:"login_per_account_per_minute" doc:"Failed password logins allowed per account name, from all addresses together, per minute. Successful logins do not count."`
 }
 
 // Timeouts holds deadlines and intervals. All must be positive.
@@ -85,6 +96,12 @@ type Timeouts struct {
 	AckFlushInterval time.Duration `yaml:"ack_flush_interval" doc:"Longest a delivery ack waits before it is written with others in one batch."`
 	PresenceCoalesce time.Duration `yaml:"presence_coalesce" doc:"Window in which presence changes of one user are merged into one event."`
 	DeviceExpiry     time.Duration `yaml:"device_expiry" doc:"A device not seen for this long expires together with its positions."`
+}
+
+// Retention configures the deletion of old messages.
+type Retention struct {
+	MaxAge        time.Duration `yaml:"max_age" doc:"Messages older than this are deleted, unless their conversation sets its own retention (PATCH /v1/conversations/{conv}/retention). 0 keeps messages forever."`
+	CheckInterval time.Duration `yaml:"check_interval" doc:"How often old messages are looked for and deleted, in short batches."`
 }
 
 // Log configures logging.
@@ -103,7 +120,7 @@ type MQTT struct {
 func Default() Config {
 	return Config{
 		DataDir: "./data",
-		HTTP:    HTTP{Addr: "0.0.0.0:8080"},
+		HTTP:    HTTP{Addr: "0.0.0.0:8080", ReadHeaderTimeout: 10 * time.Second},
 		Store:   Store{Driver: "sqlite"},
 		Bus:     Bus{Driver: "local"},
 		Auth: Auth{
@@ -118,6 +135,11 @@ func Default() Config {
 			OutboundQueueMessages: 128,
 			OutboundQueueBytes:    1 << 20,
 			JSONMaxDepth:          32,
+			MaxConsecutiveErrors:  10,
+		},
+		RateLimits: RateLimits{
+			LoginPerIPPerMinute:      30,
+			LoginPerAccountPerMinute: 10,
 		},
 		Timeouts: Timeouts{
 			AuthDeadline:     10 * time.Second,
@@ -129,6 +151,9 @@ func Default() Config {
 			AckFlushInterval: 200 * time.Millisecond,
 			PresenceCoalesce: 2 * time.Second,
 			DeviceExpiry:     720 * time.Hour,
+		},
+		Retention: Retention{
+			CheckInterval: time.Hour,
 		},
 		Log:  Log{Level: "info", Format: "text"},
 		MQTT: MQTT{Addr: "0.0.0.0:1883"},

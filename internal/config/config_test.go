@@ -126,7 +126,8 @@ func TestValidate(t *testing.T) {
 		{"negative limit", func(c *Config) { c.Limits.JSONMaxDepth = -1 }, []string{"limits.json_max_depth"}},
 		{"every limit", func(c *Config) { c.Limits = Limits{} }, []string{
 			"limits.max_message_bytes", "limits.max_frame_bytes", "limits.history_page_max",
-			"limits.outbound_queue_messages", "limits.outbound_queue_bytes", "limits.json_max_depth"}},
+			"limits.outbound_queue_messages", "limits.outbound_queue_bytes", "limits.json_max_depth",
+			"limits.max_consecutive_errors"}},
 		{"history page too large", func(c *Config) { c.Limits.HistoryPageMax = 1001 }, []string{"limits.history_page_max"}},
 		{"history page at maximum", func(c *Config) { c.Limits.HistoryPageMax = 1000 }, nil},
 		{"unknown store driver", func(c *Config) { c.Store.Driver = "mysql" }, []string{"store.driver"}},
@@ -141,6 +142,7 @@ func TestValidate(t *testing.T) {
 		{"tls cert without key", func(c *Config) { c.HTTP.TLSCert = "cert.pem" }, []string{"http.tls_cert"}},
 		{"tls key without cert", func(c *Config) { c.HTTP.TLSKey = "key.pem" }, []string{"http.tls_cert"}},
 		{"tls both", func(c *Config) { c.HTTP.TLSCert, c.HTTP.TLSKey = "cert.pem", "key.pem" }, nil},
+		{"zero header timeout", func(c *Config) { c.HTTP.ReadHeaderTimeout = 0 }, []string{"http.read_header_timeout"}},
 		{"http addr without port", func(c *Config) { c.HTTP.Addr = "localhost" }, []string{"http.addr"}},
 		{"http addr bad port", func(c *Config) { c.HTTP.Addr = "localhost:http" }, []string{"http.addr"}},
 		{"http addr port too large", func(c *Config) { c.HTTP.Addr = ":65536" }, []string{"http.addr"}},
@@ -148,6 +150,10 @@ func TestValidate(t *testing.T) {
 		{"addr any interface, port 0", func(c *Config) { c.HTTP.Addr, c.MQTT.Addr = ":0", "[::1]:1883" }, nil},
 		{"empty data dir", func(c *Config) { c.DataDir = "" }, []string{"data_dir"}},
 		{"bad origin", func(c *Config) { c.HTTP.AllowedOrigins = []string{"https://a b"} }, []string{"http.allowed_origins"}},
+		{"retention off", func(c *Config) { c.Retention.MaxAge = 0 }, nil},
+		{"retention set", func(c *Config) { c.Retention.MaxAge = 720 * time.Hour }, nil},
+		{"negative retention", func(c *Config) { c.Retention.MaxAge = -time.Hour }, []string{"retention.max_age"}},
+		{"zero retention check", func(c *Config) { c.Retention.CheckInterval = 0 }, []string{"retention.check_interval"}},
 		{"several problems joined", func(c *Config) {
 			c.Store.Driver, c.Bus.Driver, c.Log.Format = "x", "y", "z"
 		}, []string{"store.driver", "bus.driver", "log.format"}},

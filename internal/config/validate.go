@@ -12,6 +12,12 @@ import (
 // MaxHistoryPage is the largest value limits.history_page_max may take.
 const MaxHistoryPage = 1000
 
+// zeroAllowed lists the durations and counts for which 0 means "off"; they
+// must not be negative. Every other one must be positive.
+var zeroAllowed = map[string]bool{
+	"retention.max_age": true,
+}
+
 // Validate checks the rules a loaded configuration must keep and returns
 // every violation joined with errors.Join, each naming its yaml key; nil
 // means c is usable. Call it after Load and Flags.Apply.
@@ -21,9 +27,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
 
-	// Every duration and every count must be positive.
+	// Every duration and every count must be positive, except those for
+	// which 0 means "off".
 	for _, f := range leaves(c) {
 		switch {
+		case zeroAllowed[f.key()]:
+			if f.value.Int() < 0 {
+				bad(f.key(), "must not be negative (0 turns it off), is %s", formatValue(f.value))
+			}
 		case f.value.Type() == durationType && f.value.Int() <= 0:
 			bad(f.key(), "must be a positive duration, is %s", formatValue(f.value))
 		case f.value.Kind() == reflect.Int && f.value.Int() <= 0:

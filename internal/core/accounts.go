@@ -71,7 +71,7 @@ func (c *Core) Login(ctx context.Context, user, password, device string) (protoc
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return protocol.Tokens{}, fmt.Errorf("login: %w", err)
 	}
-	if !auth.CheckPassword(u.PasswordHash, password) || u.Disabled {
+	if !auth.CheckPassword(u.PasswordHash, password) || u.Disabled || u.Deleted {
 		return protocol.Tokens{}, ErrUnauthorized
 	}
 	return c.OpenSession(ctx, u.ID, device, c.to.AccessTTL)
@@ -245,9 +245,19 @@ func (c *Core) ListUsers(ctx context.Context, after string, limit int) ([]protoc
 	}
 	out := make([]protocol.User, 0, len(us))
 	for _, u := range us {
-		out = append(out, protocol.User{ID: u.ID, DisplayName: u.DisplayName, Disabled: u.Disabled, CreatedAt: u.CreatedAt.UnixMilli()})
+		out = append(out, userToProtocol(u))
 	}
 	return out, nil
+}
+
+// userToProtocol is the admin view of a user.
+func userToProtocol(u store.User) protocol.User {
+	p := protocol.User{ID: u.ID, DisplayName: u.DisplayName, Disabled: u.Disabled, Deleted: u.Deleted,
+		CreatedAt: u.CreatedAt.UnixMilli()}
+	if !u.LastSeen.IsZero() {
+		p.LastSeen = u.LastSeen.UnixMilli()
+	}
+	return p
 }
 
 // SetDisabled disables (or re-enables) a user; disabling revokes their

@@ -235,27 +235,33 @@ func (cl *Client) deliver(ev *Event) error {
 
 // cursor returns the delivery cursor of conv, creating it if needed from
 // override, else the device's position (see startPosition), never below
-// where the user joined. ok is false if the user is not a member.
+// where the user joined nor below what retention purged. ok is false if
+// the user is not a member.
 func (cl *Client) cursor(conv string, override map[string]uint64) (cur uint64, ok bool, err error) {
 	if cur, ok := cl.cursors[conv]; ok {
 		return cur, true, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cl.core.to.WriteTimeout)
+	defer cancel()
 	m, err := cl.core.st.Member(ctx, conv, cl.id.User)
-	cancel()
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, false, nil
 	}
 	if err != nil {
 		return 0, false, fmt.Errorf("member %s: %w", conv, err)
 	}
+	cv, err := cl.core.st.Conversation(ctx, conv)
+	if err != nil {
+		return 0, false, fmt.Errorf("conversation %s: %w", conv, err)
+	}
 	pos, given := override[conv]
 	if !given {
 		pos = cl.startPosition(conv, m)
 	}
 	// A member never gets what was said before they joined, whatever
-	// position the client or a stale record names.
-	pos = max(pos, m.JoinedSeq)
+	// position the client or a stale record names; what was purged is gone
+	// (a purge after this point leaves a gap that catchUp steps over).
+	pos = max(pos, m.JoinedSeq, cv.PurgedSeq)
 	cl.setCursor(conv, pos)
 	return pos, true, nil
 }
@@ -309,6 +315,12 @@ func (cl *Client) resume(id string, override map[string]uint64) error {
 	}
 	cancel()
 	if err != nil {
+		// Nothing was resumed: back to waiting for a resume, so no live
+		// message is written out of order; the client retries.
+		cl.live.Store(false)
+		cl.syncMu.Lock()
+		cl.syncing, cl.dirty = false, nil
+		cl.syncMu.Unlock()
 		cl.ReplyErrorNow(id, err)
 		return nil
 	}

@@ -43,6 +43,7 @@ type Options struct {
 	NodeID            string
 	Limits            Limits
 	Timeouts          Timeouts
+	Retention         Retention
 	AllowRegistration bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -59,6 +60,7 @@ type Core struct {
 	node              string
 	limits            Limits
 	to                Timeouts
+	retention         Retention
 	allowRegistration bool
 	now               func() time.Time
 
@@ -69,6 +71,8 @@ type Core struct {
 	presence *presence
 
 	flushMu sync.Mutex // serializes ack flushes with device revocation
+
+	purgeNow chan struct{} // asks the retention job for a pass now
 
 	deliveredMu sync.Mutex
 	delivered   map[userConv]uint64 // highest delivered seq per user and direct conversation
@@ -103,11 +107,15 @@ func New(opts Options) (*Core, error) {
 	if t.AccessTTL <= 0 || t.RefreshTTL <= 0 || t.AckFlushInterval <= 0 || t.PresenceCoalesce <= 0 || t.WriteTimeout <= 0 {
 		return nil, fmt.Errorf("core: timeouts must be positive: %+v", *t)
 	}
+	if err := opts.Retention.withDefaults(); err != nil {
+		return nil, err
+	}
 	c := &Core{
 		st: opts.Store, bus: opts.Bus, signer: opts.Signer, ext: opts.External,
 		log: opts.Logger, metrics: opts.Metrics, node: opts.NodeID,
-		limits: opts.Limits, to: opts.Timeouts, allowRegistration: opts.AllowRegistration,
+		limits: opts.Limits, to: opts.Timeouts, retention: opts.Retention, allowRegistration: opts.AllowRegistration,
 		now: opts.Now, closed: make(chan struct{}), delivered: make(map[userConv]uint64),
+		purgeNow: make(chan struct{}, 1),
 	}
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)
@@ -121,8 +129,8 @@ func New(opts Options) (*Core, error) {
 func (c *Core) NodeID() string { return c.node }
 
 // Run starts the core's goroutines (committer, ack flusher, bus receiver,
-// presence) and blocks until ctx is done or Close is called; it then flushes
-// pending acks and returns.
+// presence, device expiry, retention) and blocks until ctx is done or Close
+// is called; it then flushes pending acks and returns.
 func (c *Core) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -133,9 +141,10 @@ func (c *Core) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	c.wg.Add(5)
+	c.wg.Add(6)
 	go func() { defer c.wg.Done(); c.commit.run(ctx) }()
 	go func() { defer c.wg.Done(); c.runDeviceExpiry(ctx) }()
+	go func() { defer c.wg.Done(); c.runRetention(ctx) }()
 	go func() { defer c.wg.Done(); c.runAckFlusher(ctx) }()
 	go func() { defer c.wg.Done(); c.presence.run(ctx) }()
 	busErr := make(chan error, 1)

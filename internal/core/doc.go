@@ -2,7 +2,7 @@
 // sessions, conversations, the send path (authorize, group commit, seq,
 // acknowledge after commit), fan-out to connected devices, delivery
 // positions and resume, read positions and derived unread counts, receipts,
-// typing and presence.
+// typing and presence, retention, and the erasure and export of accounts.
 //
 // Gateways (WebSocket, HTTP, later MQTT) authenticate with Authenticate,
 // attach a connection with Attach (giving a Transport) and call the methods
@@ -13,5 +13,7 @@
 // one writer goroutine that owns its delivery cursors; everything written to
 // a connection goes through it, so frames of one connection are ordered.
 // Sends are batched by one committer goroutine into one store transaction
-// per flush.
+// per flush. A retention goroutine started by Run deletes old messages in
+// short store transactions (Retention); an account's erasure (DeleteUser)
+// is one store transaction of its own.
 package core

@@ -15,6 +15,7 @@ type Metrics struct {
 	CommitErrors   prometheus.Counter
 	QueueOverflows prometheus.Counter
 	BusErrors      prometheus.Counter
+	Purged         prometheus.Counter
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: none).
@@ -33,10 +34,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		CommitErrors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_commit_errors_total", Help: "Failed store commits (no ack was sent)."}),
 		QueueOverflows: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_queue_overflows_total", Help: "Connections closed because their outbound queue overflowed."}),
 		BusErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_bus_errors_total", Help: "Failed bus publishes (receivers repair from the store)."}),
+		Purged:         prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_messages_purged_total", Help: "Messages deleted by retention."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Connections, m.Disconnects, m.Sends, m.Duplicates, m.Acks, m.Deliveries,
-			m.CommitBatch, m.CommitLatency, m.CommitErrors, m.QueueOverflows, m.BusErrors)
+			m.CommitBatch, m.CommitLatency, m.CommitErrors, m.QueueOverflows, m.BusErrors, m.Purged)
 	}
 	return m
 }

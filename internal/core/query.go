@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
@@ -30,9 +31,21 @@ func (c *Core) Conversations(ctx context.Context, user, cursor string, limit int
 func summaryToProtocol(s store.Summary) protocol.Conversation {
 	return protocol.Conversation{
 		ID: s.ID, Kind: s.Kind, Name: s.Name, Peer: s.Peer, Role: s.Role,
-		LastSeq: s.LastSeq, ReadSeq: max(s.ReadSeq, s.JoinedSeq), StartSeq: s.JoinedSeq + 1,
-		Unread: s.Unread, UpdatedAt: s.UpdatedAt.UnixMilli(), LastMessage: s.Last,
+		LastSeq: s.LastSeq, ReadSeq: max(s.ReadSeq, s.JoinedSeq), StartSeq: startSeq(s.JoinedSeq, s.PurgedSeq),
+		Unread: s.Unread, UpdatedAt: s.UpdatedAt.UnixMilli(), MaxAge: maxAgeSeconds(s.MaxAge), LastMessage: s.Last,
 	}
+}
+
+// startSeq is the first seq a member sees: after the one they joined at
+// and after what retention deleted.
+func startSeq(joined, purged uint64) uint64 { return max(joined, purged) + 1 }
+
+// maxAgeSeconds is a conversation's own retention as the protocol gives it.
+func maxAgeSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return max(int64(d/time.Second), 1)
 }
 
 // Conversation returns one of the user's conversations.
@@ -54,11 +67,12 @@ func (c *Core) Conversation(ctx context.Context, user, conv string) (protocol.Co
 		return protocol.Conversation{}, fmt.Errorf("unread: %w", err)
 	}
 	out := protocol.Conversation{ID: cv.ID, Kind: cv.Kind, Name: cv.Name, Role: m.Role, LastSeq: cv.LastSeq,
-		ReadSeq: read, StartSeq: m.JoinedSeq + 1, Unread: unread, UpdatedAt: cv.UpdatedAt.UnixMilli()}
+		ReadSeq: read, StartSeq: startSeq(m.JoinedSeq, cv.PurgedSeq), Unread: unread, UpdatedAt: cv.UpdatedAt.UnixMilli(),
+		MaxAge: maxAgeSeconds(cv.MaxAge)}
 	if peer, ok := c.directPeer(ctx, conv, user); ok {
 		out.Peer = peer
 	}
-	last, err := c.st.Range(ctx, conv, m.JoinedSeq, 0, 1, false)
+	last, err := c.st.Range(ctx, conv, out.StartSeq-1, 0, 1, false)
 	if err != nil {
 		return protocol.Conversation{}, fmt.Errorf("last message: %w", err)
 	}
@@ -78,7 +92,8 @@ type HistoryRequest struct {
 }
 
 // History returns a page of conv in ascending seq order, limited to what the
-// user may see (messages after they joined).
+// user may see (messages after they joined) and what retention kept; the
+// page's StartSeq says where that begins.
 func (c *Core) History(ctx context.Context, user string, r HistoryRequest) (protocol.Page, error) {
 	if err := ValidateConvID(r.Conv); err != nil {
 		return protocol.Page{}, err
@@ -96,8 +111,12 @@ func (c *Core) History(ctx context.Context, user string, r HistoryRequest) (prot
 	if err != nil {
 		return protocol.Page{}, fmt.Errorf("conversation %s: %w", r.Conv, err)
 	}
-	page := protocol.Page{Conv: r.Conv, StartSeq: m.JoinedSeq + 1, Messages: []protocol.Message{}}
-	after := max(r.After, m.JoinedSeq)
+	cv, err := c.st.Conversation(ctx, r.Conv)
+	if err != nil {
+		return protocol.Page{}, fmt.Errorf("conversation %s: %w", r.Conv, err)
+	}
+	page := protocol.Page{Conv: r.Conv, StartSeq: startSeq(m.JoinedSeq, cv.PurgedSeq), Messages: []protocol.Message{}}
+	after := max(r.After, page.StartSeq-1)
 	asc := r.After > 0
 	msgs, err := c.st.Range(ctx, r.Conv, after, r.Before, r.Limit+1, asc)
 	if err != nil {

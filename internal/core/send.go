@@ -57,11 +57,7 @@ func (c *Core) checkBody(body string, payload json.RawMessage, contentType strin
 // durable; then fans it out. A repeated (sender, client message id) returns
 // the original acknowledgement with Duplicate set and stores nothing.
 func (c *Core) Send(ctx context.Context, id Identity, r SendRequest) (protocol.Ack, error) {
-	p, err := c.SendAsync(ctx, id, r)
-	if err != nil {
-		return protocol.Ack{}, err
-	}
-	return p.Wait()
+	return waitPending(c.SendAsync(ctx, id, r))
 }
 
 // PendingSend is a send queued for commit; Wait returns its acknowledgement.
@@ -102,14 +98,10 @@ func (c *Core) SendAsync(ctx context.Context, id Identity, r SendRequest) (*Pend
 	if ct == "" {
 		ct = "text/plain"
 	}
-	p, err := c.commit.enqueue(ctx, store.Append{
+	return c.enqueueSend(ctx, store.Append{
 		Conv: conv, Sender: id.User, ClientMsgID: r.ClientMsgID, Kind: protocol.KindMessage,
 		ContentType: ct, Body: r.Body, Payload: r.Payload, Encrypted: r.Encrypted,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &PendingSend{c: c, p: p}, nil
 }
 
 // afterAppend turns a commit result into an acknowledgement (the committer
@@ -186,25 +178,49 @@ func (c *Core) Direct(ctx context.Context, user, peer string) (string, error) {
 // Edit replaces the body of the author's own message target in conv. The
 // edit is an event with its own seq.
 func (c *Core) Edit(ctx context.Context, id Identity, conv string, target uint64, clientMsgID, body string) (protocol.Ack, error) {
+	return waitPending(c.EditAsync(ctx, id, conv, target, clientMsgID, body))
+}
+
+// EditAsync is Edit queued for commit without waiting (see SendAsync for
+// the ordering this gives a connection).
+func (c *Core) EditAsync(ctx context.Context, id Identity, conv string, target uint64, clientMsgID, body string) (*PendingSend, error) {
 	if err := c.checkEditDelete(ctx, id, conv, target, clientMsgID); err != nil {
-		return protocol.Ack{}, err
+		return nil, err
 	}
 	if err := c.checkBody(body, nil, ""); err != nil {
-		return protocol.Ack{}, err
+		return nil, err
 	}
-	res, err := c.commit.append(ctx, store.Append{Conv: conv, Sender: id.User, ClientMsgID: clientMsgID,
+	return c.enqueueSend(ctx, store.Append{Conv: conv, Sender: id.User, ClientMsgID: clientMsgID,
 		Kind: protocol.KindEdit, Target: target, Body: body})
-	return c.afterAppend(res, err)
 }
 
 // Delete deletes the author's own message target in conv for everyone.
 func (c *Core) Delete(ctx context.Context, id Identity, conv string, target uint64, clientMsgID string) (protocol.Ack, error) {
+	return waitPending(c.DeleteAsync(ctx, id, conv, target, clientMsgID))
+}
+
+// DeleteAsync is Delete queued for commit without waiting.
+func (c *Core) DeleteAsync(ctx context.Context, id Identity, conv string, target uint64, clientMsgID string) (*PendingSend, error) {
 	if err := c.checkEditDelete(ctx, id, conv, target, clientMsgID); err != nil {
+		return nil, err
+	}
+	return c.enqueueSend(ctx, store.Append{Conv: conv, Sender: id.User, ClientMsgID: clientMsgID,
+		Kind: protocol.KindDelete, Target: target})
+}
+
+func (c *Core) enqueueSend(ctx context.Context, e store.Append) (*PendingSend, error) {
+	p, err := c.commit.enqueue(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	return &PendingSend{c: c, p: p}, nil
+}
+
+func waitPending(p *PendingSend, err error) (protocol.Ack, error) {
+	if err != nil {
 		return protocol.Ack{}, err
 	}
-	res, err := c.commit.append(ctx, store.Append{Conv: conv, Sender: id.User, ClientMsgID: clientMsgID,
-		Kind: protocol.KindDelete, Target: target})
-	return c.afterAppend(res, err)
+	return p.Wait()
 }
 
 func (c *Core) checkEditDelete(ctx context.Context, id Identity, conv string, target uint64, clientMsgID string) error {

@@ -38,6 +38,12 @@ type User struct {
 	Disabled     bool
 	CreatedAt    time.Time
 	LastSeen     time.Time // zero if never seen
+	// Deleted marks the tombstone DeleteUser leaves: the id stays taken
+	// forever (CreateUser fails with ErrExists), nothing else of the account
+	// is kept, and Disabled is set too. CreateUser ignores it.
+	Deleted bool
+	// DeletedAt is when the user was deleted; zero unless Deleted.
+	DeletedAt time.Time
 }
 
 // Session is a login of one device: it owns a refresh token. Access tokens
@@ -71,6 +77,13 @@ type Conversation struct {
 	LastSeq uint64
 	// UpdatedAt is the time of the newest message (or creation).
 	UpdatedAt time.Time
+	// MaxAge is the conversation's own retention (see Retention); 0 means
+	// the global setting applies.
+	MaxAge time.Duration
+	// PurgedSeq is the highest seq that retention deleted: the messages with
+	// seq <= PurgedSeq are gone, every one above it up to LastSeq is stored.
+	// 0 if nothing was purged. It never decreases, and never exceeds LastSeq.
+	PurgedSeq uint64
 }
 
 // Member is a current member of a conversation.
@@ -87,7 +100,8 @@ type Member struct {
 	DeliveredSeq uint64
 }
 
-// Summary is one conversation as listed for a user.
+// Summary is one conversation as listed for a user. The embedded
+// Conversation carries MaxAge and PurgedSeq.
 type Summary struct {
 	Conversation
 	Role      string
@@ -146,23 +160,30 @@ type DeviceAck struct {
 
 // Users stores accounts.
 type Users interface {
-	// CreateUser stores u; ErrExists if the id is taken.
+	// CreateUser stores u; ErrExists if the id is taken, also by a deleted
+	// user (ids are never reused).
 	CreateUser(ctx context.Context, u User) error
-	// User returns the user; ErrNotFound if absent.
+	// User returns the user, a deleted one as its tombstone (Deleted set);
+	// ErrNotFound if absent.
 	User(ctx context.Context, id string) (User, error)
-	// ListUsers returns up to limit users with id > after, ordered by id.
+	// ListUsers returns up to limit users with id > after, ordered by id,
+	// tombstones included.
 	ListUsers(ctx context.Context, after string, limit int) ([]User, error)
-	// SetDisabled disables or re-enables a user; ErrNotFound if absent.
+	// SetDisabled disables or re-enables a user; ErrNotFound if absent or
+	// deleted (a tombstone stays disabled).
 	SetDisabled(ctx context.Context, id string, disabled bool) error
-	// SetPassword replaces the password hash; ErrNotFound if absent.
+	// SetPassword replaces the password hash; ErrNotFound if absent or
+	// deleted.
 	SetPassword(ctx context.Context, id, hash string) error
-	// TouchUser records that the user was seen at t (last-seen for presence).
+	// TouchUser records that the user was seen at t (last-seen for
+	// presence). A deleted user's tombstone is left as it is.
 	TouchUser(ctx context.Context, id string, t time.Time) error
 }
 
 // Sessions stores logins and devices.
 type Sessions interface {
-	// CreateSession stores s and registers its device if new.
+	// CreateSession stores s and registers its device if new. ErrNotFound
+	// if s.User is a deleted user: nobody logs into a tombstone.
 	CreateSession(ctx context.Context, s Session) error
 	// Session returns the session; ErrNotFound if absent.
 	Session(ctx context.Context, id string) (Session, error)
@@ -174,6 +195,8 @@ type Sessions interface {
 	// RevokeUser revokes every session of the user.
 	RevokeUser(ctx context.Context, user string) error
 	// TouchDevice registers the device if new and sets its last-seen time.
+	// It does nothing for a deleted user (no device comes back after
+	// DeleteUser).
 	TouchDevice(ctx context.Context, user, device string, t time.Time) error
 	// Devices lists the user's devices ordered by id.
 	Devices(ctx context.Context, user string) ([]Device, error)
@@ -189,12 +212,13 @@ type Sessions interface {
 type Conversations interface {
 	// EnsureDirect returns the direct conversation of a and b (a != b),
 	// creating it with id newID if it does not exist. The same conversation is
-	// returned for (a, b) and (b, a).
+	// returned for (a, b) and (b, a). It does not create one with a deleted
+	// user (ErrNotFound).
 	EnsureDirect(ctx context.Context, newID, a, b string, now time.Time) (Conversation, error)
 	// CreateGroup stores a group with its members (creator first, as owner)
 	// and, in the same transaction, one KindMember "added" event per member
 	// other than the creator (seq 1..n, sender = creator). ErrExists if the
-	// id is taken.
+	// id is taken; ErrNotFound if a member is a deleted user.
 	CreateGroup(ctx context.Context, c Conversation, members []Member) ([]protocol.Message, error)
 	// Conversation returns the conversation; ErrNotFound if absent.
 	Conversation(ctx context.Context, id string) (Conversation, error)
@@ -228,8 +252,9 @@ type Messages interface {
 	// ReadSeq to its seq (sending reads everything before it); a KindMember
 	// "added"/"joined" inserts the member with JoinedSeq = seq-1 (so the
 	// member sees the event of its own joining) and role Member.Role (default
-	// member); "removed"/"left" deletes the member and its device positions;
-	// "role" changes the role. A KindSystem with Member.Name renames the group.
+	// member), or fails with ErrNotFound for a deleted user; "removed"/"left"
+	// deletes the member and its device positions; "role" changes the role.
+	// A KindSystem with Member.Name renames the group.
 	// Every entry updates the conversation's LastSeq and UpdatedAt.
 	Append(ctx context.Context, entries []Append, now time.Time) ([]AppendResult, error)
 	// Range returns up to limit messages of conv with after < seq < before
@@ -255,6 +280,57 @@ type Positions interface {
 	SetRead(ctx context.Context, conv, user string, seq uint64) (uint64, error)
 }
 
+// Retention deletes old messages. Purging removes whole rows, but only a
+// prefix of each conversation in seq order, so what stays is still
+// gap-free from PurgedSeq+1 to LastSeq; seqs are never reused (LastSeq is
+// untouched, the next message gets LastSeq+1).
+type Retention interface {
+	// SetRetention sets the conversation's own retention (MaxAge); 0 goes
+	// back to the global setting. It deletes nothing by itself: the next
+	// Purge applies it. ErrNotFound if conv is absent; ErrInvalid if maxAge
+	// is negative.
+	SetRetention(ctx context.Context, conv string, maxAge time.Duration) error
+	// Purge deletes messages older than their conversation's retention: the
+	// conversation's MaxAge if set, else global (global 0: kept forever).
+	// A message is older when its time is before now minus that age. Per
+	// conversation it deletes only the longest prefix (from PurgedSeq+1 in
+	// seq order) of such messages: it stops at the first younger one, so no
+	// hole is ever left below a kept message, even if the clock went back.
+	// It deletes at most limit messages (limit <= 0: none) in one
+	// transaction, raises PurgedSeq to the highest deleted seq, and returns
+	// how many it deleted. Fewer than limit means that nothing more was due
+	// at now when it ran, so a caller repeats the call until then. LastSeq,
+	// UpdatedAt, members, positions and read positions are not changed.
+	Purge(ctx context.Context, now time.Time, global time.Duration, limit int) (purged int, err error)
+}
+
+// Erasure removes and exports a user's personal data.
+type Erasure interface {
+	// DeleteUser erases a user in one transaction: the user row becomes a
+	// tombstone (DisplayName, PasswordHash and LastSeen cleared; Disabled,
+	// Deleted and DeletedAt = now set), the user's sessions, devices and
+	// positions are deleted, and every message the user sent that carries
+	// content (KindMessage and KindEdit) gets its body and payload cleared
+	// and Deleted set; the rows stay, so seqs stay gap-free and other
+	// members' positions and unread counts stay consistent (a tombstone is
+	// not unread). The user leaves every conversation: in a direct one the
+	// membership is simply removed; in a group a KindMember "left" event
+	// (sender: the user) is appended as Append would, preceded, if the user
+	// was the group's only owner and others remain, by a "role" event
+	// making the successor owner (the admin, else the member, who joined first; ties by
+	// user id). It returns those events in commit order, for fan-out.
+	// Deleting a deleted user again changes nothing and returns no events;
+	// ErrNotFound for an unknown user.
+	DeleteUser(ctx context.Context, user string, now time.Time) ([]protocol.Message, error)
+	// SentMessages returns up to limit messages (any kind) whose sender is
+	// user, in their current state, ordered by (Conv, Seq) and starting
+	// strictly after (afterConv, afterSeq) (both zero: from the start),
+	// including those in conversations the user has left since. Pages are
+	// read independently: a user who keeps sending may see a later page
+	// with messages newer than an earlier one. limit <= 0 returns none.
+	SentMessages(ctx context.Context, user, afterConv string, afterSeq uint64, limit int) ([]protocol.Message, error)
+}
+
 // Store is the whole storage contract.
 type Store interface {
 	Users
@@ -262,6 +338,8 @@ type Store interface {
 	Conversations
 	Messages
 	Positions
+	Retention
+	Erasure
 	// Close releases the store. It is safe to call once.
 	Close() error
 }

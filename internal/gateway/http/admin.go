@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+
+	"github.com/parley-im/parley/internal/core"
 )
 
 func (s *Server) adminListUsers(w http.ResponseWriter, r *http.Request) {
@@ -13,7 +15,14 @@ func (s *Server) adminListUsers(w http.ResponseWriter, r *http.Request) {
 	if limit == 0 {
 		limit = 100
 	}
-	us, err := s.core.ListUsers(r.Context(), r.URL.Query().Get("after"), limit)
+	after := r.URL.Query().Get("after")
+	// after is a user id: the same characters as device ids, which
+	// ValidateDeviceID checks without the rules only new user ids follow.
+	if after != "" && core.ValidateDeviceID(after) != nil {
+		writeError(w, &core.FieldError{Field: "after", Reason: "must be a user id (the last id of the previous page)"})
+		return
+	}
+	us, err := s.core.ListUsers(r.Context(), after, limit)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -3,5 +3,14 @@
 // positions, presence, devices, the admin API, health and metrics. Every
 // error response has one JSON shape, {"error": protocol.Error}.
 //
-// Handlers are stateless; the core does the work and is safe for concurrent use.
+// Hostile input is refused at the edge, in one place each: query strings
+// against a per-route whitelist (handle and checkQuery), credentials in the
+// URL (credentialParam), request bodies by media type, encoding, size and
+// nesting (readJSON), browser origins by the allow-list (cors), and failed
+// password logins by a per-address and per-account token bucket
+// (loginLimiter).
+//
+// Handlers keep no per-request state; the core does the work and is safe
+// for concurrent use. The one piece of shared state, the login limiter, is
+// guarded by its own mutex and bounded in size.
 package httpapi

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/parley-im/parley/protocol"
 )
 
+// routes registers every endpoint. The names after a handler are the query
+// parameters it accepts; any other is refused (see handle).
 func (s *Server) routes() {
 	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.handle("GET /readyz", s.readyz)
@@ -30,18 +33,18 @@ func (s *Server) routes() {
 	s.handle("GET /v1/me", s.authed(s.me))
 	s.handle("GET /v1/devices", s.authed(s.devices))
 	s.handle("DELETE /v1/devices/{device}", s.authed(s.revokeDevice))
-	s.handle("GET /v1/presence", s.authed(s.presence))
+	s.handle("GET /v1/presence", s.authed(s.presence), "users")
 
-	s.handle("GET /v1/conversations", s.authed(s.listConversations))
+	s.handle("GET /v1/conversations", s.authed(s.listConversations), "cursor", "limit")
 	s.handle("POST /v1/conversations/direct", s.authed(s.direct))
 	s.handle("POST /v1/groups", s.authed(s.createGroup))
 	s.handle("GET /v1/conversations/{conv}", s.authed(s.conversation))
 	s.handle("PATCH /v1/conversations/{conv}", s.authed(s.rename))
-	s.handle("GET /v1/conversations/{conv}/messages", s.authed(s.history))
+	s.handle("GET /v1/conversations/{conv}/messages", s.authed(s.history), "before", "after", "limit")
 	s.handle("POST /v1/conversations/{conv}/messages", s.authed(s.sendToConv))
 	s.handle("POST /v1/users/{user}/messages", s.authed(s.sendToUser))
 	s.handle("PATCH /v1/conversations/{conv}/messages/{seq}", s.authed(s.edit))
-	s.handle("DELETE /v1/conversations/{conv}/messages/{seq}", s.authed(s.deleteMessage))
+	s.handle("DELETE /v1/conversations/{conv}/messages/{seq}", s.authed(s.deleteMessage), "client_msg_id")
 	s.handle("POST /v1/conversations/{conv}/read", s.authed(s.read))
 	s.handle("POST /v1/conversations/{conv}/ack", s.authed(s.ack))
 	s.handle("POST /v1/conversations/{conv}/typing", s.authed(s.typing))
@@ -50,17 +53,39 @@ func (s *Server) routes() {
 	s.handle("PATCH /v1/conversations/{conv}/members/{user}", s.authed(s.setRole))
 	s.handle("DELETE /v1/conversations/{conv}/members/{user}", s.authed(s.removeMember))
 	s.handle("POST /v1/conversations/{conv}/leave", s.authed(s.leave))
+	s.handle("PATCH /v1/conversations/{conv}/retention", s.authed(s.setRetention))
 
-	s.handle("GET /v1/admin/users", s.admin(s.adminListUsers))
+	s.handle("GET /v1/admin/users", s.admin(s.adminListUsers), "after", "limit")
 	s.handle("POST /v1/admin/users", s.admin(s.adminCreateUser))
 	s.handle("POST /v1/admin/users/{user}/disable", s.admin(s.adminSetDisabled(true)))
 	s.handle("POST /v1/admin/users/{user}/enable", s.admin(s.adminSetDisabled(false)))
 	s.handle("POST /v1/admin/users/{user}/revoke", s.admin(s.adminRevoke))
 	s.handle("POST /v1/admin/users/{user}/kick", s.admin(s.adminKick))
+	s.handle("DELETE /v1/admin/users/{user}", s.admin(s.adminDeleteUser))
+	s.handle("GET /v1/admin/users/{user}/export", s.admin(s.adminExportUser))
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &protocol.Error{Code: http.StatusNotFound, Reason: "not_found", Message: "no such endpoint"})
 	})
+}
+
+// maxCursor bounds a conversation-list cursor (an issued one is far shorter).
+const maxCursor = 512
+
+// validCursor checks the shape every issued cursor has (URL-safe base64
+// without padding, bounded length); the store decodes the rest. Empty is
+// valid: the first page.
+func validCursor(c string) bool {
+	if len(c) > maxCursor {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		b := c[i]
+		if !('a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // PrometheusHandler serves the default registry's metrics.
@@ -101,11 +126,28 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	t, err := s.core.Login(r.Context(), c.User, c.Password, c.Device)
+	// Checked before the password, so a refused guess costs no hashing;
+	// unknown and existing names are limited alike (no enumeration).
+	attempt, err := s.logins.take(r.RemoteAddr, c.User)
 	if err != nil {
+		var rl *rateLimitError
+		if errors.As(err, &rl) && rl.first {
+			// Once per lockout, not per attempt. Not the account name:
+			// people type passwords into that field.
+			s.log.Warn("login rate limit reached", "limit", rl.by, "remote", r.RemoteAddr)
+		}
 		writeError(w, err)
 		return
 	}
+	t, err := s.core.Login(r.Context(), c.User, c.Password, c.Device)
+	if err != nil {
+		if !errors.Is(err, core.ErrUnauthorized) {
+			attempt.refund() // refused before any password was checked
+		}
+		writeError(w, err)
+		return
+	}
+	attempt.refund() // only failures count
 	writeJSON(w, http.StatusOK, t)
 }
 
@@ -173,7 +215,12 @@ func (s *Server) listConversations(w http.ResponseWriter, r *http.Request, id co
 		writeError(w, err)
 		return
 	}
-	l, err := s.core.Conversations(r.Context(), id.User, r.URL.Query().Get("cursor"), limit)
+	cursor := r.URL.Query().Get("cursor")
+	if !validCursor(cursor) {
+		writeError(w, &core.FieldError{Field: "cursor", Reason: "is not a cursor this server issued (pass the next value of a previous page)"})
+		return
+	}
+	l, err := s.core.Conversations(r.Context(), id.User, cursor, limit)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/gateway/jsonlimit"
@@ -31,7 +32,15 @@ type Options struct {
 	Metrics http.Handler
 	// WebSocket serves /v1/ws; nil: not served.
 	WebSocket http.Handler
-	Logger    *slog.Logger
+	// AllowedOrigins lists the browser origins (scheme://host[:port]) that
+	// get CORS access; "*" allows any. Empty: no CORS headers at all.
+	AllowedOrigins []string
+	// LoginPerIPPerMinute and LoginPerAccountPerMinute bound failed
+	// password logins per client address and per account name (token
+	// buckets); zero or less: 30 and 10.
+	LoginPerIPPerMinute      int
+	LoginPerAccountPerMinute int
+	Logger                   *slog.Logger
 }
 
 // Server is the HTTP API.
@@ -40,6 +49,8 @@ type Server struct {
 	opt  Options
 	log  *slog.Logger
 	mux  *http.ServeMux
+	// logins limits failed password logins.
+	logins *loginLimiter
 	// patterns lists the served "METHOD /path" patterns.
 	patterns []string
 }
@@ -55,18 +66,47 @@ func New(c *core.Core, opt Options) *Server {
 	if opt.JSONMaxDepth <= 0 {
 		opt.JSONMaxDepth = 32
 	}
-	s := &Server{core: c, opt: opt, log: opt.Logger, mux: http.NewServeMux()}
+	if opt.LoginPerIPPerMinute <= 0 {
+		opt.LoginPerIPPerMinute = 30
+	}
+	if opt.LoginPerAccountPerMinute <= 0 {
+		opt.LoginPerAccountPerMinute = 10
+	}
+	s := &Server{core: c, opt: opt, log: opt.Logger, mux: http.NewServeMux(),
+		logins: newLoginLimiter(opt.LoginPerIPPerMinute, opt.LoginPerAccountPerMinute, time.Now)}
 	s.routes()
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP answers CORS preflights, refuses credentials in the URL on
+// every path (the WebSocket endpoint included) and routes the rest.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/v1/ws" && s.cors(w, r) {
+		return
+	}
+	if name, ok := credentialParam(r); ok {
+		// Log the parameter's name, never its value or the query string.
+		s.log.Warn("credentials in the URL refused", "method", r.Method, "path", r.URL.Path, "param", name, "remote", r.RemoteAddr)
+		writeError(w, errTokenInURL)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 // Routes lists the served "METHOD /path" patterns (for the OpenAPI check).
 func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
 
-func (s *Server) handle(pattern string, h http.HandlerFunc) {
-	s.mux.HandleFunc(pattern, h)
+// handle routes pattern to h. query lists the query parameters the
+// endpoint accepts: a request with any other, a repeated one or a malformed
+// query string is refused with 400 before h runs (checkQuery).
+func (s *Server) handle(pattern string, h http.HandlerFunc, query ...string) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := checkQuery(r, query); err != nil {
+			writeError(w, err)
+			return
+		}
+		h(w, r)
+	})
 	s.patterns = append(s.patterns, pattern)
 }
 
@@ -111,7 +151,7 @@ func bearer(r *http.Request) (string, bool) {
 // errBodyTooLarge and errMediaType are request-body failures.
 var (
 	errBodyTooLarge = errors.New("request body too large")
-	errMediaType    = errors.New("content type must be application/json")
+	errMediaType    = errors.New("content type must be application/json, without content encoding")
 )
 
 // readJSON decodes the request body into v. Unknown fields are ignored.
@@ -124,8 +164,14 @@ func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	} else {
 		return errMediaType
 	}
-	if enc := r.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
+	// Compressed bodies are refused, not decoded: the size limit then
+	// always applies to the bytes that are parsed, and no decompression
+	// bomb is ever inflated.
+	if enc := r.Header.Values("Content-Encoding"); len(enc) > 1 || len(enc) == 1 && !strings.EqualFold(strings.TrimSpace(enc[0]), "identity") {
 		return errMediaType
+	}
+	if r.ContentLength > s.opt.MaxBodyBytes {
+		return errBodyTooLarge // refused before reading a byte
 	}
 	body := http.MaxBytesReader(w, r.Body, s.opt.MaxBodyBytes)
 	data, err := io.ReadAll(body)
@@ -164,7 +210,12 @@ type errorBody struct {
 
 func writeError(w http.ResponseWriter, err error) {
 	var pe *protocol.Error
+	var rl *rateLimitError
 	switch {
+	case errors.As(err, &rl):
+		pe = core.ToProtocol(err)
+		pe.Message = rl.Error()
+		w.Header().Set("Retry-After", strconv.Itoa(rl.seconds()))
 	case errors.Is(err, errBodyTooLarge):
 		pe = &protocol.Error{Code: protocol.CodeTooLarge, Reason: "too_large", Message: err.Error()}
 	case errors.Is(err, errMediaType):

@@ -203,3 +203,59 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeLimitedRefusesDuplicateKeys: a request naming a field twice
+// (in any case or escaping) is refused with the field named, so the
+// authorization check and the router can never read different values
+// (BAD_INPUTS J3); the request id is still echoed when it is unambiguous.
+func TestDecodeLimitedRefusesDuplicateKeys(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		frame, field, id string
+	}{
+		{`{"id":"1","op":"send","to":"alice","to":"mallory","client_msg_id":"c","body":"x"}`, "to", "1"},
+		{`{"id":"2","op":"send","to":"alice","TO":"mallory","client_msg_id":"c","body":"x"}`, "to", "2"},
+		{`{"id":"3","op":"send","conv":"g_a","c\u006fnv":"g_b","client_msg_id":"c","body":"x"}`, "conv", "3"},
+		{`{"id":"4","op":"ack","conv":"g_a","seq":1,"ſeq":99}`, "seq", "4"},
+		{`{"op":"ping","op":"send"}`, "op", ""},
+		{`{"id":"5","id":"6","op":"ping"}`, "id", "6"},
+	} {
+		req, perr := decodeLimited([]byte(tc.frame), 32)
+		if perr == nil || perr.Code != protocol.CodeBadRequest || perr.Field != tc.field || !strings.Contains(perr.Message, tc.field) {
+			t.Errorf("decodeLimited(%s) = %+v, want 400 naming %q", tc.frame, perr, tc.field)
+		}
+		if req.ID != tc.id {
+			t.Errorf("decodeLimited(%s) id %q, want %q", tc.frame, req.ID, tc.id)
+		}
+	}
+	// Repeated keys that are not request fields, and keys repeated inside
+	// payload or positions, are not refused.
+	for _, frame := range []string{
+		`{"op":"ping","x":1,"x":2}`,
+		`{"op":"send","payload":{"to":1,"to":2}}`,
+		`{"op":"resume","positions":{"g_a":1,"g_a":2}}`,
+	} {
+		if _, perr := decodeLimited([]byte(frame), 32); perr != nil {
+			t.Errorf("decodeLimited(%s) = %+v, want it accepted", frame, perr)
+		}
+	}
+}
+
+func TestRequestFieldsListsEveryKey(t *testing.T) {
+	t.Parallel()
+	b, _ := json.Marshal(protocol.Request{ID: "x", Op: "x", Version: 1, Token: "x", Device: "x", Conv: "x", To: "x",
+		ClientMsgID: "x", ContentType: "x", Body: "x", Payload: json.RawMessage(`1`), Encrypted: true, Seq: 1, Target: 1,
+		Before: 1, After: 1, Limit: 1, Positions: map[string]uint64{"x": 1}, Cursor: "x", Users: []string{"x"}})
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m) != len(requestFields) {
+		t.Fatalf("requestFields = %v, the frame has %d keys: %s", requestFields, len(m), b)
+	}
+	for _, f := range requestFields {
+		if _, ok := m[f]; !ok {
+			t.Errorf("requestFields has %q, not a key of %s", f, b)
+		}
+	}
+}

@@ -5,4 +5,9 @@
 // Concurrency: each connection has one read goroutine (this package), one
 // writer goroutine (the core's Client) and one pinger. Sends are queued for
 // commit in the order they are read and answered as their commits finish.
+// The WebSocket library reads the client's bytes through a frameGuard
+// (guard.go), which enforces the RFC 6455 rules the library leaves to the
+// application; only the read goroutine reads from it, and any goroutine may
+// stop it. The rules for malformed input are in docs/protocol.md, "Parsing
+// rules".
 package ws

@@ -3,6 +3,8 @@ package ws
 import (
 	"context"
 
+	"github.com/coder/websocket"
+
 	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/protocol"
 )
@@ -11,26 +13,31 @@ import (
 // queue, so they are ordered with the pushes around them.
 func (s *session) handle(ctx context.Context, data []byte) {
 	req, perr := decodeLimited(data, s.srv.opt.JSONMaxDepth)
+	switch {
+	case perr != nil:
+	case req.Op == protocol.OpHello:
+		perr = &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Field: "op", Message: "already authenticated"}
+	case !knownOps[req.Op]:
+		perr = &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Field: "op", Message: "unknown op " + quoteShort(req.Op)}
+	}
 	if perr != nil {
-		s.cl.Enqueue(&core.Event{Type: protocol.TypeError, ID: req.ID, Err: perr})
+		s.refuse(req.ID, perr)
 		return
 	}
+	s.errs = 0
 	c := s.srv.core
 	cl := s.cl
 	var err error
 	switch req.Op {
 	case protocol.OpSend:
 		err = s.send(ctx, req)
-	case protocol.OpEdit, protocol.OpDelete:
-		s.async(req.ID, func(ctx context.Context) (string, any, error) {
-			var ack protocol.Ack
-			var err error
-			if req.Op == protocol.OpEdit {
-				ack, err = c.Edit(ctx, s.id, req.Conv, req.Target, req.ClientMsgID, req.Body)
-			} else {
-				ack, err = c.Delete(ctx, s.id, req.Conv, req.Target, req.ClientMsgID)
-			}
-			return protocol.TypeAck, &ack, err
+	case protocol.OpEdit:
+		err = s.pipeline(req.ID, func() (*core.PendingSend, error) {
+			return c.EditAsync(ctx, s.id, req.Conv, req.Target, req.ClientMsgID, req.Body)
+		})
+	case protocol.OpDelete:
+		err = s.pipeline(req.ID, func() (*core.PendingSend, error) {
+			return c.DeleteAsync(ctx, s.id, req.Conv, req.Target, req.ClientMsgID)
 		})
 	case protocol.OpAck:
 		if err = c.Ack(ctx, s.id, req.Conv, req.Seq); err == nil && req.ID != "" {
@@ -69,15 +76,29 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		}
 	case protocol.OpPing:
 		cl.Reply(req.ID, protocol.TypePong, nil)
-	case protocol.OpHello:
-		cl.Enqueue(&core.Event{Type: protocol.TypeError, ID: req.ID,
-			Err: &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Field: "op", Message: "already authenticated"}})
-	default:
-		cl.Enqueue(&core.Event{Type: protocol.TypeError, ID: req.ID,
-			Err: &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Field: "op", Message: "unknown op " + quoteShort(req.Op)}})
 	}
 	if err != nil {
 		cl.ReplyError(req.ID, err)
+	}
+}
+
+// knownOps are the ops handle serves after hello.
+var knownOps = map[string]bool{
+	protocol.OpSend: true, protocol.OpEdit: true, protocol.OpDelete: true, protocol.OpAck: true,
+	protocol.OpRead: true, protocol.OpTyping: true, protocol.OpResume: true, protocol.OpHistory: true,
+	protocol.OpConvs: true, protocol.OpMembers: true, protocol.OpPresence: true, protocol.OpPing: true,
+}
+
+// refuse answers a malformed request frame (one a correct client never
+// sends). After MaxConsecutiveErrors of them in a row the connection is
+// closed with 1008; the last error reply may not be written before the
+// close frame.
+func (s *session) refuse(id string, perr *protocol.Error) {
+	s.cl.Enqueue(&core.Event{Type: protocol.TypeError, ID: id, Err: perr})
+	s.errs++
+	if s.errs >= s.srv.opt.MaxConsecutiveErrors {
+		s.srv.log.Debug("websocket closed after consecutive malformed frames", "remote", s.remote, "user", s.id.User, "errors", s.errs)
+		s.cl.Close(int(websocket.StatusPolicyViolation), "too many consecutive malformed frames")
 	}
 }
 
@@ -87,9 +108,19 @@ func (s *session) send(ctx context.Context, req protocol.Request) error {
 	if req.ClientMsgID == "" {
 		return &core.FieldError{Field: "client_msg_id", Reason: "is required (a UUID chosen by the client)"}
 	}
+	return s.pipeline(req.ID, func() (*core.PendingSend, error) {
+		return s.srv.core.SendAsync(ctx, s.id, core.SendRequest{Conv: req.Conv, To: req.To, ClientMsgID: req.ClientMsgID,
+			ContentType: req.ContentType, Body: req.Body, Payload: req.Payload, Encrypted: req.Encrypted})
+	})
+}
+
+// pipeline queues a commit from the read loop, so the connection's sends,
+// edits and deletes commit in the order they were read, and answers with
+// the acknowledgement when the commit is done. At most MaxInflight wait at
+// once; past that the read loop waits (backpressure).
+func (s *session) pipeline(id string, enqueue func() (*core.PendingSend, error)) error {
 	s.inflight <- struct{}{}
-	p, err := s.srv.core.SendAsync(ctx, s.id, core.SendRequest{Conv: req.Conv, To: req.To, ClientMsgID: req.ClientMsgID,
-		ContentType: req.ContentType, Body: req.Body, Payload: req.Payload, Encrypted: req.Encrypted})
+	p, err := enqueue()
 	if err != nil {
 		<-s.inflight
 		return err
@@ -98,27 +129,12 @@ func (s *session) send(ctx context.Context, req protocol.Request) error {
 		defer func() { <-s.inflight }()
 		ack, err := p.Wait()
 		if err != nil {
-			s.cl.ReplyError(req.ID, err)
-			return
-		}
-		s.cl.Reply(req.ID, protocol.TypeAck, &ack)
-	}()
-	return nil
-}
-
-// async runs a request that waits for a commit off the read loop, bounded
-// by the in-flight limit.
-func (s *session) async(id string, fn func(context.Context) (string, any, error)) {
-	s.inflight <- struct{}{}
-	go func() {
-		defer func() { <-s.inflight }()
-		typ, data, err := fn(s.srv.ctx)
-		if err != nil {
 			s.cl.ReplyError(id, err)
 			return
 		}
-		s.cl.Reply(id, typ, data)
+		s.cl.Reply(id, protocol.TypeAck, &ack)
 	}()
+	return nil
 }
 
 func quoteShort(s string) string {

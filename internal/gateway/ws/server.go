@@ -28,6 +28,14 @@ type Options struct {
 	MaxInflight int
 	// JSONMaxDepth bounds the nesting of objects and arrays in a frame.
 	JSONMaxDepth int
+	// MaxConsecutiveErrors is how many malformed request frames in a row
+	// close the connection (1008). Zero means 10.
+	MaxConsecutiveErrors int
+	// PingRate is how many WebSocket pings per second a client may send on
+	// average, PingBurst how many at once; one more closes the connection
+	// (1008). Zero means 2 per second, 10 at once.
+	PingRate  float64
+	PingBurst int
 	// ServerVersion is reported in the hello reply.
 	ServerVersion string
 	Logger        *slog.Logger
@@ -66,6 +74,15 @@ func New(ctx context.Context, c *core.Core, opt Options) *Server {
 	if opt.JSONMaxDepth <= 0 {
 		opt.JSONMaxDepth = 32
 	}
+	if opt.MaxConsecutiveErrors <= 0 {
+		opt.MaxConsecutiveErrors = 10
+	}
+	if opt.PingRate <= 0 {
+		opt.PingRate = 2
+	}
+	if opt.PingBurst <= 0 {
+		opt.PingBurst = 10
+	}
 	return &Server{core: c, opt: opt, log: opt.Logger, ctx: ctx}
 }
 
@@ -90,7 +107,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	if v := r.Header.Get("Sec-WebSocket-Version"); v != "13" && hasToken(r.Header, "Upgrade", "websocket") {
+		// RFC 6455 §4.4: name the version this server speaks.
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, "unsupported WebSocket version: this server speaks version 13", http.StatusUpgradeRequired)
+		return
+	}
+	// The library reads the client's frames through a frameGuard.
+	gw := &guardedWriter{ResponseWriter: w, opt: guardOptions{pingRate: s.opt.PingRate, pingBurst: float64(s.opt.PingBurst)}}
+	conn, err := websocket.Accept(gw, r, &websocket.AcceptOptions{
 		// The origin was checked above against our own allow-list.
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,
@@ -102,6 +127,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	defer s.wg.Done()
 	conn.SetReadLimit(s.opt.MaxFrameBytes)
-	sess := &session{srv: s, conn: conn, remote: r.RemoteAddr, inflight: make(chan struct{}, s.opt.MaxInflight)}
+	sess := &session{srv: s, conn: conn, guard: gw.guard, remote: r.RemoteAddr, inflight: make(chan struct{}, s.opt.MaxInflight)}
 	sess.serve()
+}
+
+// hasToken reports whether a comma-separated header lists token
+// (case-insensitively).
+func hasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -19,11 +21,14 @@ import (
 type session struct {
 	srv      *Server
 	conn     *websocket.Conn
+	guard    *frameGuard // the client's stream, read by conn
 	remote   string
 	t        *transport
 	cl       *core.Client
 	id       core.Identity
 	inflight chan struct{}
+	// errs counts malformed request frames in a row (read loop only).
+	errs int
 }
 
 func (s *session) serve() {
@@ -74,10 +79,20 @@ func (s *session) closeWith(code int, reason string) {
 }
 
 // closeFor closes after a read error: a too-large frame gets 1009, a
-// client's close or a dropped socket just ends the session.
+// client's close or a dropped socket just ends the session. Unless the
+// client closed cleanly the connection has failed: the library (or
+// frameGuard) refused what the client sent, and nothing after it is read,
+// not even a close frame; the close frame with the code is still sent.
 func (s *session) closeFor(err error) {
 	var ce websocket.CloseError
+	var fe *frameError
+	if !errors.As(err, &ce) && s.guard != nil {
+		s.guard.stop()
+	}
 	switch {
+	case errors.As(err, &fe):
+		s.srv.log.Debug("websocket frame refused", "remote", s.remote, "user", s.id.User, "code", int(fe.Code), "reason", fe.Reason)
+		s.closeWith(int(fe.Code), fe.Reason)
 	case errors.As(err, &ce):
 		s.closeWith(int(websocket.StatusNormalClosure), "")
 	case errors.Is(err, websocket.ErrMessageTooBig):
@@ -165,13 +180,42 @@ func (s *session) pinger(ctx context.Context) {
 	}
 }
 
-// decodeLimited refuses a frame nested deeper than maxDepth, then decodes it.
+// requestFields are the keys of a request frame (protocol.Request's JSON
+// names), none of which may appear twice in one frame.
+var requestFields = func() []string {
+	var names []string
+	t := reflect.TypeFor[protocol.Request]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	if len(names) > jsonlimit.MaxFields {
+		panic("ws: protocol.Request has more fields than jsonlimit.Check can watch")
+	}
+	return names
+}()
+
+// decodeLimited refuses a frame nested deeper than maxDepth, then decodes
+// it, then refuses a frame that names one field twice (docs/protocol.md,
+// "Parsing rules": encoding/json would keep the last value silently, and
+// another parser on the way might keep the first).
 func decodeLimited(data []byte, maxDepth int) (protocol.Request, *protocol.Error) {
-	if err := jsonlimit.CheckDepth(data, maxDepth); err != nil {
+	checkErr := jsonlimit.Check(data, maxDepth, requestFields)
+	if errors.Is(checkErr, jsonlimit.ErrTooDeep) {
 		return protocol.Request{}, &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request",
 			Message: fmt.Sprintf("JSON nested deeper than %d levels", maxDepth)}
 	}
-	return decode(data)
+	req, perr := decode(data)
+	if perr != nil {
+		return req, perr
+	}
+	var dup *jsonlimit.DuplicateKeyError
+	if errors.As(checkErr, &dup) {
+		return req, &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Field: dup.Field,
+			Message: fmt.Sprintf("%s appears more than once (keys match case-insensitively)", dup.Field)}
+	}
+	return req, nil
 }
 
 // decode parses a request frame. A type error names the field.

@@ -256,6 +256,13 @@ func (b *batch) applyMember(m *protocol.Message) (fail, err error) {
 		if isMember {
 			return fmt.Errorf("%w: the user is a member already", store.ErrExists), nil
 		}
+		deleted, err := anyDeleted(b.ctx, b.tx, mc.User)
+		if err != nil {
+			return nil, err
+		}
+		if deleted {
+			return fmt.Errorf("%w: the user is deleted", store.ErrNotFound), nil
+		}
 		if mc.Role == "" {
 			mc.Role = protocol.RoleMember
 		}
@@ -270,6 +277,9 @@ func (b *batch) applyMember(m *protocol.Message) (fail, err error) {
 			 VALUES (?, ?, ?, ?, ?, ?)`,
 			m.Conv, mc.User, mc.Role, joined, joined, joined); err != nil {
 			return nil, classify(err)
+		}
+		if err := addParticipant(b.ctx, b.tx, m.Conv, mc.User); err != nil {
+			return nil, err
 		}
 		b.members[k] = true
 	case protocol.MemberRemoved, protocol.MemberLeft:

@@ -58,3 +58,51 @@ func BenchmarkAppend(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendManySenders is BenchmarkAppend (batch=256) with 1,000
+// senders, one per conversation, as a busy server sees them: an index
+// keyed by sender is then touched at 1,000 places per batch rather than 2.
+// docs/adr/0004-erasure-without-sender-index.md used it to price a sender
+// index on messages.
+func BenchmarkAppendManySenders(b *testing.B) {
+	const convs, size = 1000, 256
+	body := strings.Repeat("x", 100)
+	db := openDB(b, filepath.Join(b.TempDir(), "bench.db"))
+	ctx := b.Context()
+	now := time.UnixMilli(1_767_225_600_000)
+	for i := range convs {
+		members := []string{fmt.Sprint("u", i), fmt.Sprint("v", i)}
+		if err := db.SeedGroups(ctx, fmt.Sprint("g_", i, "_"), 1, members, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	entries := make([]store.Append, size)
+	next, rows := 0, 0
+	cpu0 := cpuTime()
+	for b.Loop() {
+		for i := range entries {
+			c := next % convs
+			entries[i] = store.Append{
+				Conv:        fmt.Sprint("g_", c, "_0"),
+				Sender:      fmt.Sprint("u", c),
+				ClientMsgID: fmt.Sprint("c", next),
+				Kind:        protocol.KindMessage,
+				ContentType: "text/plain",
+				Body:        body,
+			}
+			next++
+		}
+		res, err := db.Append(ctx, entries, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res[0].Err != nil || res[0].Duplicate {
+			b.Fatalf("append: %+v", res[0])
+		}
+		rows += size
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+	if cpu := cpuTime() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(rows), "cpu-µs/row")
+	}
+}

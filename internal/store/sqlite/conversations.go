@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -11,7 +12,7 @@ import (
 	"github.com/parley-im/parley/protocol"
 )
 
-const convCols = "id, kind, name, created_by, created_at, last_seq, updated_at"
+const convCols = "id, kind, name, created_by, created_at, last_seq, updated_at, max_age, purged_seq"
 
 const memberCols = "conv_id, user_id, role, joined_seq, read_seq, delivered_seq"
 
@@ -19,7 +20,8 @@ const memberCols = "conv_id, user_id, role, joined_seq, read_seq, delivered_seq"
 // id newID (both users members with role "member", created by a) if it does
 // not exist. The pair is stored sorted, so (a, b) and (b, a) find the same
 // conversation; concurrent calls create it once. store.ErrInvalid if a == b
-// or an id is empty; store.ErrExists if newID names another conversation.
+// or an id is empty; store.ErrExists if newID names another conversation;
+// store.ErrNotFound if it would be created with a deleted user.
 func (db *DB) EnsureDirect(ctx context.Context, newID, a, b string, now time.Time) (store.Conversation, error) {
 	if a == "" || b == "" || a == b {
 		return store.Conversation{}, fmt.Errorf("sqlite: ensure direct: %w: need two different users", store.ErrInvalid)
@@ -40,6 +42,9 @@ func (db *DB) EnsureDirect(ctx context.Context, newID, a, b string, now time.Tim
 		}
 		if newID == "" {
 			return fmt.Errorf("%w: empty conversation id", store.ErrInvalid)
+		}
+		if deleted, err := anyDeleted(ctx, tx, a, b); err != nil || deleted {
+			return cmp.Or(err, fmt.Errorf("%w: a deleted user", store.ErrNotFound))
 		}
 		t := fromMS(ms(now))
 		c = store.Conversation{ID: newID, Kind: protocol.ConvDirect, CreatedBy: a, CreatedAt: t, UpdatedAt: t}
@@ -64,7 +69,7 @@ func (db *DB) EnsureDirect(ctx context.Context, newID, a, b string, now time.Tim
 // directConv finds the direct conversation of the sorted pair (lo, hi).
 func directConv(ctx context.Context, q querier, lo, hi string) (store.Conversation, error) {
 	return scanConv(q.QueryRowContext(ctx,
-		"SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.updated_at "+
+		"SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.updated_at, c.max_age, c.purged_seq "+
 			"FROM directs AS d JOIN conversations AS c ON c.id = d.conv_id "+
 			"WHERE d.user_lo = ? AND d.user_hi = ?", lo, hi))
 }
@@ -119,7 +124,14 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 	}
 	c.LastSeq = uint64(len(events))
 
+	users := make([]string, len(all))
+	for i, m := range all {
+		users[i] = m.User
+	}
 	err := db.update(ctx, func(tx *sql.Tx) error {
+		if deleted, err := anyDeleted(ctx, tx, users...); err != nil || deleted {
+			return cmp.Or(err, fmt.Errorf("%w: a member is a deleted user", store.ErrNotFound))
+		}
 		if err := insertConversation(ctx, tx, c); err != nil {
 			return err
 		}
@@ -140,13 +152,14 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 
 // insertConversation stores c; store.ErrExists if the id is taken.
 func insertConversation(ctx context.Context, tx *sql.Tx, c store.Conversation) error {
-	_, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+convCols+") VALUES (?, ?, ?, ?, ?, ?, ?)",
-		c.ID, c.Kind, c.Name, c.CreatedBy, ms(c.CreatedAt), int64(c.LastSeq), ms(c.UpdatedAt))
+	_, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+convCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		c.ID, c.Kind, c.Name, c.CreatedBy, ms(c.CreatedAt), int64(c.LastSeq), ms(c.UpdatedAt),
+		max(c.MaxAge.Milliseconds(), 0), int64(c.PurgedSeq))
 	return classify(err)
 }
 
 // insertMembers stores the initial members of a new conversation (JoinedSeq
-// and positions 0) with multi-row INSERTs.
+// and positions 0), and their participants rows, with multi-row INSERTs.
 func insertMembers(ctx context.Context, tx *sql.Tx, conv string, members []store.Member) error {
 	var args []any
 	for _, size := range chunkSizes(len(members)) {
@@ -159,8 +172,20 @@ func insertMembers(ctx context.Context, tx *sql.Tx, conv string, members []store
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("insert members: %w", classify(err))
 		}
+		q = "INSERT OR IGNORE INTO participants (conv_id, user_id) SELECT column1, column2 FROM (VALUES " +
+			valuesList(size, 3) + ")"
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("insert participants: %w", classify(err))
+		}
 	}
 	return nil
+}
+
+// addParticipant records that user is (and so was) a member of conv.
+func addParticipant(ctx context.Context, tx *sql.Tx, conv, user string) error {
+	_, err := tx.ExecContext(ctx,
+		"INSERT OR IGNORE INTO participants (user_id, conv_id) VALUES (?, ?)", user, conv)
+	return classify(err)
 }
 
 // Conversation returns the conversation; store.ErrNotFound if absent.
@@ -175,13 +200,15 @@ func (db *DB) Conversation(ctx context.Context, id string) (store.Conversation, 
 // scanConv reads the convCols of one row; store.ErrNotFound if none.
 func scanConv(r rowScanner) (store.Conversation, error) {
 	var c store.Conversation
-	var created, updated, last int64
-	if err := r.Scan(&c.ID, &c.Kind, &c.Name, &c.CreatedBy, &created, &last, &updated); err != nil {
+	var created, updated, last, maxAge, purged int64
+	if err := r.Scan(&c.ID, &c.Kind, &c.Name, &c.CreatedBy, &created, &last, &updated, &maxAge, &purged); err != nil {
 		return store.Conversation{}, classify(err)
 	}
 	c.CreatedAt = fromMS(created)
 	c.UpdatedAt = fromMS(updated)
 	c.LastSeq = uint64(last)
+	c.MaxAge = time.Duration(maxAge) * time.Millisecond
+	c.PurgedSeq = uint64(purged)
 	return c, nil
 }
 
@@ -249,18 +276,5 @@ func (db *DB) UserConversations(ctx context.Context, user string) ([]string, err
 
 // strings runs a query of one text column on a reader.
 func (db *DB) strings(ctx context.Context, q string, args ...any) ([]string, error) {
-	rows, err := db.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, classify(err)
-		}
-		out = append(out, s)
-	}
-	return out, classify(rows.Err())
+	return queryStrings(ctx, db.r, q, args...)
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // TouchDevice registers the device if new (created at t) and sets its
-// last-seen time to t; the last-seen time never moves backwards.
+// last-seen time to t; the last-seen time never moves backwards. It does
+// nothing for a deleted user.
 func (db *DB) TouchDevice(ctx context.Context, user, device string, t time.Time) error {
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		return touchDevice(ctx, tx, user, device, t)
@@ -21,12 +22,13 @@ func (db *DB) TouchDevice(ctx context.Context, user, device string, t time.Time)
 	return nil
 }
 
-// touchDevice upserts a device row in tx.
+// touchDevice upserts a device row in tx, unless the user is deleted.
 func touchDevice(ctx context.Context, tx *sql.Tx, user, device string, t time.Time) error {
 	_, err := tx.ExecContext(ctx,
-		`INSERT INTO devices (user_id, id, created_at, last_seen) VALUES (?, ?, ?, ?)
+		`INSERT INTO devices (user_id, id, created_at, last_seen)
+		 SELECT ?1, ?2, ?3, ?3 WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND deleted <> 0)
 		 ON CONFLICT (user_id, id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
-		user, device, ms(t), ms(t))
+		user, device, ms(t))
 	return classify(err)
 }
 

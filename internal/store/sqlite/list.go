@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
@@ -82,7 +83,7 @@ func totalUnread(ctx context.Context, tx *sql.Tx, user string) (int, error) {
 
 // listPage reads up to n of the user's conversations after the cursor.
 func listPage(ctx context.Context, tx *sql.Tx, user string, from *listCursor, n int) ([]store.Summary, error) {
-	q := `SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.updated_at,
+	q := `SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.updated_at, c.max_age, c.purged_seq,
 		m.role, m.joined_seq, m.read_seq,
 		CASE WHEN d.conv_id IS NULL THEN '' WHEN d.user_lo = ?1 THEN d.user_hi ELSE d.user_lo END
 		FROM members AS m
@@ -103,12 +104,13 @@ func listPage(ctx context.Context, tx *sql.Tx, user string, from *listCursor, n 
 	var page []store.Summary
 	for rows.Next() {
 		var s store.Summary
-		var created, updated, last, joined, read int64
-		if err := rows.Scan(&s.ID, &s.Kind, &s.Name, &s.CreatedBy, &created, &last, &updated,
+		var created, updated, last, maxAge, purged, joined, read int64
+		if err := rows.Scan(&s.ID, &s.Kind, &s.Name, &s.CreatedBy, &created, &last, &updated, &maxAge, &purged,
 			&s.Role, &joined, &read, &s.Peer); err != nil {
 			return nil, fmt.Errorf("page: %w", classify(err))
 		}
 		s.CreatedAt, s.UpdatedAt, s.LastSeq = fromMS(created), fromMS(updated), uint64(last)
+		s.MaxAge, s.PurgedSeq = time.Duration(maxAge)*time.Millisecond, uint64(purged)
 		s.JoinedSeq, s.ReadSeq = uint64(joined), uint64(read)
 		page = append(page, s)
 	}

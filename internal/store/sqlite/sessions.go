@@ -14,9 +14,17 @@ const sessionCols = "id, user_id, device_id, refresh_hash, created_at, expires_a
 
 // CreateSession stores s and registers its device if new (created and seen
 // at s.CreatedAt; a known device's last-seen time is raised to it), in one
-// transaction. store.ErrExists if the session id is taken.
+// transaction. store.ErrExists if the session id is taken; store.ErrNotFound
+// if the user is deleted (a user that does not exist is not checked).
 func (db *DB) CreateSession(ctx context.Context, s store.Session) error {
 	err := db.update(ctx, func(tx *sql.Tx) error {
+		deleted, err := anyDeleted(ctx, tx, s.User)
+		if err != nil {
+			return err
+		}
+		if deleted {
+			return fmt.Errorf("%w: the user is deleted", store.ErrNotFound)
+		}
 		if _, err := tx.ExecContext(ctx,
 			"INSERT INTO sessions ("+sessionCols+") VALUES (?, ?, ?, ?, ?, ?, ?)",
 			s.ID, s.User, s.Device, s.RefreshHash, ms(s.CreatedAt), ms(s.ExpiresAt), boolInt(s.Revoked),

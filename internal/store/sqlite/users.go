@@ -10,13 +10,14 @@ import (
 	"github.com/parley-im/parley/internal/store"
 )
 
-const userCols = "id, display_name, password_hash, disabled, created_at, last_seen"
+const userCols = "id, display_name, password_hash, disabled, created_at, last_seen, deleted, deleted_at"
 
-// CreateUser stores u; store.ErrExists if the id is taken.
+// CreateUser stores u (ignoring Deleted and DeletedAt); store.ErrExists if
+// the id is taken, by a tombstone too.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx,
-			"INSERT INTO users ("+userCols+") VALUES (?, ?, ?, ?, ?, ?)",
+			"INSERT INTO users (id, display_name, password_hash, disabled, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
 			u.ID, u.DisplayName, u.PasswordHash, boolInt(u.Disabled), ms(u.CreatedAt), ms(u.LastSeen))
 		return classify(err)
 	})
@@ -61,26 +62,31 @@ func (db *DB) ListUsers(ctx context.Context, after string, limit int) ([]store.U
 	return users, nil
 }
 
-// SetDisabled disables or re-enables a user; store.ErrNotFound if absent.
+// SetDisabled disables or re-enables a user; store.ErrNotFound if absent or
+// deleted.
 func (db *DB) SetDisabled(ctx context.Context, id string, disabled bool) error {
-	if err := db.updateUser(ctx, "UPDATE users SET disabled = ? WHERE id = ?", boolInt(disabled), id); err != nil {
+	if err := db.updateUser(ctx, "UPDATE users SET disabled = ? WHERE id = ? AND deleted = 0", boolInt(disabled), id); err != nil {
 		return fmt.Errorf("sqlite: set disabled: %w", err)
 	}
 	return nil
 }
 
-// SetPassword replaces the password hash; store.ErrNotFound if absent.
+// SetPassword replaces the password hash; store.ErrNotFound if absent or
+// deleted.
 func (db *DB) SetPassword(ctx context.Context, id, hash string) error {
-	if err := db.updateUser(ctx, "UPDATE users SET password_hash = ? WHERE id = ?", hash, id); err != nil {
+	if err := db.updateUser(ctx, "UPDATE users SET password_hash = ? WHERE id = ? AND deleted = 0", hash, id); err != nil {
 		return fmt.Errorf("sqlite: set password: %w", err)
 	}
 	return nil
 }
 
 // TouchUser records that the user was seen at t. The last-seen time never
-// moves backwards (an older t is ignored); store.ErrNotFound if absent.
+// moves backwards (an older t is ignored); a tombstone keeps its cleared
+// last-seen time; store.ErrNotFound if absent.
 func (db *DB) TouchUser(ctx context.Context, id string, t time.Time) error {
-	if err := db.updateUser(ctx, "UPDATE users SET last_seen = max(last_seen, ?) WHERE id = ?", ms(t), id); err != nil {
+	if err := db.updateUser(ctx,
+		"UPDATE users SET last_seen = CASE WHEN deleted THEN last_seen ELSE max(last_seen, ?) END WHERE id = ?",
+		ms(t), id); err != nil {
 		return fmt.Errorf("sqlite: touch user: %w", err)
 	}
 	return nil
@@ -118,8 +124,8 @@ type rowScanner interface {
 // scanUser reads the userCols of one row.
 func scanUser(r rowScanner) (store.User, error) {
 	var u store.User
-	var disabled, created, seen int64
-	if err := r.Scan(&u.ID, &u.DisplayName, &u.PasswordHash, &disabled, &created, &seen); err != nil {
+	var disabled, created, seen, deleted, deletedAt int64
+	if err := r.Scan(&u.ID, &u.DisplayName, &u.PasswordHash, &disabled, &created, &seen, &deleted, &deletedAt); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.User{}, store.ErrNotFound
 		}
@@ -128,5 +134,23 @@ func scanUser(r rowScanner) (store.User, error) {
 	u.Disabled = disabled != 0
 	u.CreatedAt = fromMS(created)
 	u.LastSeen = fromMS(seen)
+	u.Deleted = deleted != 0
+	u.DeletedAt = fromMS(deletedAt)
 	return u, nil
+}
+
+// anyDeleted reports whether one of users is a deleted user (absent users
+// are not deleted).
+func anyDeleted(ctx context.Context, q querier, users ...string) (bool, error) {
+	for _, u := range users {
+		var deleted bool
+		err := q.QueryRowContext(ctx, "SELECT deleted <> 0 FROM users WHERE id = ?", u).Scan(&deleted)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return false, classify(err)
+		}
+		if deleted {
+			return true, nil
+		}
+	}
+	return false, nil
 }

@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, positionTests...)
 	all = append(all, listTests...)
 	all = append(all, concurrencyTests...)
+	all = append(all, retentionTests...)
+	all = append(all, erasureTests...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,122 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+// DeleteUser erases an account (the admin API's DELETE): it closes the
+// user's connections (3502), then, in one store transaction, leaves a
+// tombstone that keeps the id taken forever, deletes sessions, devices and
+// positions, clears the bodies of everything the user wrote (the rows and
+// their seqs stay) and takes the user out of every conversation; the
+// groups' members get the "left" (and, for an owner, "role") events. A
+// deleted user can neither log in nor be registered again. Deleting a
+// deleted user again succeeds and changes nothing; store.ErrNotFound for
+// an unknown user.
+func (c *Core) DeleteUser(ctx context.Context, user string) error {
+	if _, err := c.st.User(ctx, user); err != nil {
+		return fmt.Errorf("user %s: %w", user, err)
+	}
+	convs, err := c.st.UserConversations(ctx, user)
+	if err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	closeAll := func(*Client) bool { return true }
+	c.closeWhere(user, closeAll, protocol.CloseRevoked, "account deleted")
+	// No flush may write positions of the user once they are gone.
+	c.flushMu.Lock()
+	c.acks.drop(user, "")
+	events, err := c.st.DeleteUser(ctx, user, c.now())
+	c.flushMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	// A connection that authenticated just before the deletion and
+	// attached after the first round is closed now.
+	c.closeWhere(user, closeAll, protocol.CloseRevoked, "account deleted")
+	for _, conv := range convs {
+		c.members.invalidate(conv)
+	}
+	for i := range events {
+		c.publish(&events[i])
+	}
+	c.log.Info("user deleted", "user", user, "conversations", len(convs))
+	return nil
+}
+
+// exportPage is how many messages one store read of an export returns.
+const exportPage = 500
+
+// UserExport is a user's data for the admin export: the profile, devices
+// and memberships, read when the export starts, and the messages the user
+// sent, streamed by Messages.
+type UserExport struct {
+	User          protocol.User
+	Devices       []protocol.Device
+	Conversations []protocol.Conversation
+
+	c    *Core
+	user string
+}
+
+// ExportUser starts an export of user's data (a tombstone for a deleted
+// user); store.ErrNotFound for an unknown user. Conversations are those the
+// user is a member of, as the user sees them but without their last
+// message (which may be someone else's).
+func (c *Core) ExportUser(ctx context.Context, user string) (*UserExport, error) {
+	u, err := c.st.User(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("user %s: %w", user, err)
+	}
+	devs, err := c.Devices(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := c.st.UserConversations(ctx, user)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	e := &UserExport{User: userToProtocol(u), Devices: devs, Conversations: make([]protocol.Conversation, 0, len(ids)),
+		c: c, user: user}
+	for _, id := range ids {
+		cv, err := c.Conversation(ctx, user, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // left meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
+		}
+		cv.LastMessage = nil
+		e.Conversations = append(e.Conversations, cv)
+	}
+	return e, nil
+}
+
+// Messages calls fn with every message the user sent (edits, deletions and
+// membership events included, in conversations they left too), ordered by
+// conversation and seq, in their current state, reading the store a page
+// at a time. It stops at fn's first error and returns it.
+func (e *UserExport) Messages(ctx context.Context, fn func(*protocol.Message) error) error {
+	conv, seq := "", uint64(0)
+	for {
+		page, err := e.c.st.SentMessages(ctx, e.user, conv, seq, exportPage)
+		if err != nil {
+			return fmt.Errorf("export messages: %w", err)
+		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return err
+			}
+		}
+		if len(page) < exportPage {
+			return nil
+		}
+		last := page[len(page)-1]
+		conv, seq = last.Conv, last.Seq
+	}
+}

@@ -1,0 +1,87 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/internal/store/sqlite"
+	"github.com/parley-im/parley/protocol"
+)
+
+// TestMigrateFromVersion1 opens a file written with schema version 1 only
+// and checks what migration 2 adds: no retention and no deletion on the
+// existing rows, and participants filled from members and from the senders
+// of stored messages (carol left the group, her message stays hers).
+func TestMigrateFromVersion1(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.UnixMilli(1_767_225_600_000).UTC()
+	for _, q := range []string{
+		string(v1),
+		"PRAGMA user_version = 1",
+		`INSERT INTO users (id, display_name, created_at) VALUES ('alice', 'Alice', 1), ('bob', 'Bob', 1), ('carol', 'Carol', 1)`,
+		`INSERT INTO conversations (id, kind, name, created_by, created_at, last_seq, updated_at)
+		 VALUES ('g_1', 'group', 'G', 'alice', 1, 3, 1)`,
+		`INSERT INTO members (conv_id, user_id, role) VALUES ('g_1', 'alice', 'owner'), ('g_1', 'bob', 'member')`,
+		`INSERT INTO messages (conv_id, seq, id, sender, kind, body, created_at) VALUES
+		 ('g_1', 1, 'm1', 'carol', 'msg', 'from carol', 1),
+		 ('g_1', 2, 'm2', 'carol', 'member', '', 1),
+		 ('g_1', 3, 'm3', 'alice', 'msg', 'from alice', 1)`,
+	} {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("build a version 1 file: %v", err)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db := openDB(t, path)
+	ctx := t.Context()
+	c, err := db.Conversation(ctx, "g_1")
+	if err != nil || c.MaxAge != 0 || c.PurgedSeq != 0 || c.LastSeq != 3 {
+		t.Fatalf("migrated conversation = %+v, %v", c, err)
+	}
+	u, err := db.User(ctx, "carol")
+	if err != nil || u.Deleted || !u.DeletedAt.IsZero() || u.DisplayName != "Carol" {
+		t.Fatalf("migrated user = %+v, %v", u, err)
+	}
+	sent, err := db.SentMessages(ctx, "carol", "", 0, 10)
+	if err != nil || len(sent) != 2 || sent[0].ID != "m1" || sent[1].ID != "m2" {
+		t.Fatalf("carol's messages after migration = %+v, %v", sent, err)
+	}
+	if _, err := db.DeleteUser(ctx, "carol", now); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := db.Range(ctx, "g_1", 0, 0, 10, true)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("messages = %+v, %v", msgs, err)
+	}
+	if m := msgs[0]; !m.Deleted || m.Body != "" {
+		t.Fatalf("carol's message after her deletion = %+v", m)
+	}
+	if m := msgs[1]; m.Deleted || m.Kind != protocol.KindMember {
+		t.Fatalf("carol's membership event = %+v", m)
+	}
+	if m := msgs[2]; m.Deleted || m.Body != "from alice" {
+		t.Fatalf("alice's message = %+v", m)
+	}
+	// Purging works on the migrated rows (times in ms since 1970).
+	if n, err := db.Purge(ctx, now, time.Hour, 10); err != nil || n != 3 {
+		t.Fatalf("purge = %d, %v", n, err)
+	}
+	if got := sqlite.SchemaVersion(); got < 2 {
+		t.Fatalf("SchemaVersion = %d, want at least 2", got)
+	}
+}
