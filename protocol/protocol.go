@@ -37,6 +37,19 @@ const (
 	RoleMember = "member"
 )
 
+// RoleRank orders roles, strongest highest; 0 is not a role.
+func RoleRank(role string) int {
+	switch role {
+	case RoleOwner:
+		return 3
+	case RoleAdmin:
+		return 2
+	case RoleMember:
+		return 1
+	}
+	return 0
+}
+
 // Member actions recorded by KindMember messages.
 const (
 	MemberJoined  = "joined" // reserved for joining by invitation link (not produced yet)

@@ -86,20 +86,12 @@ func (c *Core) groupRole(ctx context.Context, user, conv string) (string, error)
 	return m.Role, nil
 }
 
-func rank(role string) int {
-	switch role {
-	case protocol.RoleOwner:
-		return 3
-	case protocol.RoleAdmin:
-		return 2
-	case protocol.RoleMember:
-		return 1
-	}
-	return 0
-}
-
+// memberEvent commits a membership or system event by actor. Except for
+// leaving, the store re-checks the role rules at commit time (Authorize),
+// so a check made here before the commit cannot be raced.
 func (c *Core) memberEvent(ctx context.Context, conv, actor string, ch protocol.MemberChange, kind string, skipCheck bool) (protocol.Ack, error) {
-	res, err := c.commit.append(ctx, store.Append{Conv: conv, Sender: actor, Kind: kind, Member: &ch, SkipMemberCheck: skipCheck})
+	authorize := !(kind == protocol.KindMember && ch.Action == protocol.MemberLeft && ch.User == actor)
+	res, err := c.commit.append(ctx, store.Append{Conv: conv, Sender: actor, Kind: kind, Member: &ch, SkipMemberCheck: skipCheck, Authorize: authorize})
 	return c.afterAppend(res, err)
 }
 
@@ -109,7 +101,7 @@ func (c *Core) AddMember(ctx context.Context, id Identity, conv, user string) (p
 	if err != nil {
 		return protocol.Ack{}, err
 	}
-	if rank(role) < rank(protocol.RoleAdmin) {
+	if protocol.RoleRank(role) < protocol.RoleRank(protocol.RoleAdmin) {
 		return protocol.Ack{}, fmt.Errorf("add member: %w", store.ErrForbidden)
 	}
 	if err := c.checkUserExists(ctx, user, "user"); err != nil {
@@ -135,7 +127,7 @@ func (c *Core) RemoveMember(ctx context.Context, id Identity, conv, user string)
 	if err != nil {
 		return protocol.Ack{}, fmt.Errorf("member %s: %w", user, err)
 	}
-	if rank(role) < rank(protocol.RoleAdmin) || rank(target.Role) >= rank(role) {
+	if protocol.RoleRank(role) < protocol.RoleRank(protocol.RoleAdmin) || protocol.RoleRank(target.Role) >= protocol.RoleRank(role) {
 		return protocol.Ack{}, fmt.Errorf("remove member: %w", store.ErrForbidden)
 	}
 	return c.memberEvent(ctx, conv, id.User, protocol.MemberChange{User: user, Action: protocol.MemberRemoved}, protocol.KindMember, false)
@@ -163,7 +155,7 @@ func (c *Core) Leave(ctx context.Context, id Identity, conv string) (protocol.Ac
 // SetRole changes a member's role. Only the owner may; making another
 // member owner hands ownership over (the old owner becomes admin).
 func (c *Core) SetRole(ctx context.Context, id Identity, conv, user, newRole string) (protocol.Ack, error) {
-	if rank(newRole) == 0 {
+	if protocol.RoleRank(newRole) == 0 {
 		return protocol.Ack{}, badField("role", "must be owner, admin or member")
 	}
 	role, err := c.groupRole(ctx, id.User, conv)
@@ -176,11 +168,13 @@ func (c *Core) SetRole(ctx context.Context, id Identity, conv, user, newRole str
 	if _, err := c.st.Member(ctx, conv, user); err != nil {
 		return protocol.Ack{}, fmt.Errorf("member %s: %w", user, err)
 	}
-	entries := []store.Append{{Conv: conv, Sender: id.User, Kind: protocol.KindMember,
+	entries := []store.Append{{Conv: conv, Sender: id.User, Kind: protocol.KindMember, Authorize: true,
 		Member: &protocol.MemberChange{User: user, Action: protocol.MemberRole, Role: newRole}}}
 	if newRole == protocol.RoleOwner {
-		// Handing over ownership: both changes commit in one transaction.
-		entries = append(entries, store.Append{Conv: conv, Sender: id.User, Kind: protocol.KindMember,
+		// Handing over ownership: both changes commit in one transaction,
+		// and the store checks at commit time that the sender still owns
+		// the group, so two concurrent hand-overs cannot both succeed.
+		entries = append(entries, store.Append{Conv: conv, Sender: id.User, Kind: protocol.KindMember, Authorize: true,
 			Member: &protocol.MemberChange{User: id.User, Action: protocol.MemberRole, Role: protocol.RoleAdmin}})
 	}
 	res, err := c.commit.appendAll(ctx, entries)
@@ -204,7 +198,7 @@ func (c *Core) Rename(ctx context.Context, id Identity, conv, name string) (prot
 	if err != nil {
 		return protocol.Ack{}, err
 	}
-	if rank(role) < rank(protocol.RoleAdmin) {
+	if protocol.RoleRank(role) < protocol.RoleRank(protocol.RoleAdmin) {
 		return protocol.Ack{}, fmt.Errorf("rename: %w", store.ErrForbidden)
 	}
 	return c.memberEvent(ctx, conv, id.User, protocol.MemberChange{User: id.User, Action: "renamed", Name: name}, protocol.KindSystem, false)

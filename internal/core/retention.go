@@ -100,7 +100,7 @@ func (c *Core) SetRetention(ctx context.Context, id Identity, conv string, maxAg
 	if err != nil {
 		return protocol.Conversation{}, fmt.Errorf("conversation %s: %w", conv, err)
 	}
-	if isGroup(conv) && rank(m.Role) < rank(protocol.RoleAdmin) {
+	if isGroup(conv) && protocol.RoleRank(m.Role) < protocol.RoleRank(protocol.RoleAdmin) {
 		return protocol.Conversation{}, fmt.Errorf("set retention: %w", store.ErrForbidden)
 	}
 	if err := c.st.SetRetention(ctx, conv, maxAge); err != nil {

@@ -136,6 +136,15 @@ type Append struct {
 	// no longer) a member: a join, or a removal/leave of the sender itself is
 	// checked by the caller.
 	SkipMemberCheck bool
+	// Authorize asks the store to check a group's role rules for a
+	// KindMember or KindSystem entry at commit time, with the roles as they
+	// are at that point of the transaction (so two concurrent changes cannot
+	// both pass a check made before either committed): adding and renaming
+	// need an owner or admin; removing another member needs a higher rank
+	// than theirs and at least admin; changing a role needs the owner.
+	// Leaving (removing oneself) is always allowed. A violation fails the
+	// entry with ErrForbidden.
+	Authorize bool
 }
 
 // AppendResult is the outcome of one Append.

@@ -29,6 +29,7 @@ type batch struct {
 	convs     map[string]*convState
 	convOrder []string // conversations in order of first use
 	members   map[memberKey]bool
+	roles     map[memberKey]string  // roles read or changed in this batch
 	targets   map[targetKey]*target // nil value: looked up, absent
 	prior     map[dedupeKey]protocol.Message
 	seen      map[dedupeKey]*protocol.Message
@@ -68,6 +69,7 @@ func newBatch(ctx context.Context, tx *sql.Tx, now int64, size int) *batch {
 		now:     now,
 		convs:   make(map[string]*convState),
 		members: make(map[memberKey]bool),
+		roles:   make(map[memberKey]string),
 		targets: make(map[targetKey]*target),
 		prior:   make(map[dedupeKey]protocol.Message),
 		seen:    make(map[dedupeKey]*protocol.Message),
@@ -151,9 +153,13 @@ func (b *batch) apply(e *store.Append) (store.AppendResult, error) {
 	case protocol.KindEdit, protocol.KindDelete:
 		fail, err = b.applyEdit(e)
 	case protocol.KindMember:
-		fail, err = b.applyMember(m)
+		if fail, err = b.authorize(e); err == nil && fail == nil {
+			fail, err = b.applyMember(m)
+		}
 	case protocol.KindSystem:
-		fail, err = b.applySystem(e)
+		if fail, err = b.authorize(e); err == nil && fail == nil {
+			fail, err = b.applySystem(e)
+		}
 	default:
 		fail = fmt.Errorf("%w: unknown message kind", store.ErrInvalid)
 	}
@@ -282,6 +288,7 @@ func (b *batch) applyMember(m *protocol.Message) (fail, err error) {
 			return nil, err
 		}
 		b.members[k] = true
+		b.roles[k] = mc.Role
 	case protocol.MemberRemoved, protocol.MemberLeft:
 		if !isMember {
 			return fmt.Errorf("%w: the user is not a member", store.ErrNotFound), nil
@@ -295,6 +302,7 @@ func (b *batch) applyMember(m *protocol.Message) (fail, err error) {
 			return nil, classify(err)
 		}
 		b.members[k] = false
+		b.roles[k] = ""
 	case protocol.MemberRole:
 		if !isMember {
 			return fmt.Errorf("%w: the user is not a member", store.ErrNotFound), nil
@@ -306,6 +314,7 @@ func (b *batch) applyMember(m *protocol.Message) (fail, err error) {
 			"UPDATE members SET role = ? WHERE conv_id = ? AND user_id = ?", mc.Role, m.Conv, mc.User); err != nil {
 			return nil, classify(err)
 		}
+		b.roles[k] = mc.Role
 	default:
 		return fmt.Errorf("%w: unknown membership action", store.ErrInvalid), nil
 	}
@@ -319,6 +328,68 @@ func (b *batch) applySystem(e *store.Append) (fail, err error) {
 	}
 	_, err = b.tx.ExecContext(b.ctx, "UPDATE conversations SET name = ? WHERE id = ?", e.Member.Name, e.Conv)
 	return nil, classify(err)
+}
+
+// authorize checks the role rules of store.Append.Authorize against the
+// roles at this point of the batch.
+func (b *batch) authorize(e *store.Append) (fail, err error) {
+	if !e.Authorize {
+		return nil, nil
+	}
+	forbidden := fmt.Errorf("%w: the sender's role does not allow this", store.ErrForbidden)
+	actor, err := b.role(e.Conv, e.Sender)
+	if err != nil {
+		return nil, err
+	}
+	if e.Kind == protocol.KindSystem {
+		if protocol.RoleRank(actor) < protocol.RoleRank(protocol.RoleAdmin) {
+			return forbidden, nil
+		}
+		return nil, nil
+	}
+	if e.Member == nil {
+		return nil, nil // applyMember refuses it
+	}
+	switch e.Member.Action {
+	case protocol.MemberAdded, protocol.MemberJoined:
+		if protocol.RoleRank(actor) < protocol.RoleRank(protocol.RoleAdmin) {
+			return forbidden, nil
+		}
+	case protocol.MemberRemoved, protocol.MemberLeft:
+		if e.Member.User == e.Sender {
+			return nil, nil
+		}
+		target, err := b.role(e.Conv, e.Member.User)
+		if err != nil {
+			return nil, err
+		}
+		if protocol.RoleRank(actor) < protocol.RoleRank(protocol.RoleAdmin) || protocol.RoleRank(target) >= protocol.RoleRank(actor) {
+			return forbidden, nil
+		}
+	case protocol.MemberRole:
+		if actor != protocol.RoleOwner {
+			return forbidden, nil
+		}
+	}
+	return nil, nil
+}
+
+// role returns user's role in conv at this point of the batch ("" if not a
+// member). Roles change inside a batch only through membership entries,
+// which keep b.roles current.
+func (b *batch) role(conv, user string) (string, error) {
+	k := memberKey{conv, user}
+	if r, ok := b.roles[k]; ok {
+		return r, nil
+	}
+	var r string
+	err := b.tx.QueryRowContext(b.ctx,
+		"SELECT role FROM members WHERE conv_id = ? AND user_id = ?", conv, user).Scan(&r)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", classify(err)
+	}
+	b.roles[k] = r
+	return r, nil
 }
 
 // validRole reports whether r is a known member role.

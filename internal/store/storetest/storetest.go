@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, concurrencyTests...)
 	all = append(all, retentionTests...)
 	all = append(all, erasureTests...)
+	all = append(all, authorizeTests...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
