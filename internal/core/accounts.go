@@ -170,17 +170,61 @@ func (c *Core) Authenticate(ctx context.Context, token, device string) (Identity
 		if err := ValidateUserID(claims.User); err != nil {
 			return Identity{}, &AuthError{Reason: "the token's sub is not a valid Parley user id: " + err.Error()}
 		}
-		return id, c.ensureExternalUser(ctx, claims.User)
+		if err := c.ensureExternalUser(ctx, claims.User); err != nil {
+			return Identity{}, err
+		}
+		c.seen(id)
+		return id, nil
 	}
+	// A store that fails is not a reason to sign anyone out: only a missing
+	// or revoked session or user is 401; a failing lookup is 503 and the
+	// client retries.
 	s, err := c.st.Session(ctx, claims.Session)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Identity{}, fmt.Errorf("%w: session lookup: %v", ErrUnavailable, err)
+	}
 	if err != nil || s.Revoked || s.User != claims.User {
 		return Identity{}, ErrUnauthorized
 	}
 	u, err := c.st.User(ctx, claims.User)
-	if err != nil || u.Disabled {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Identity{}, fmt.Errorf("%w: user lookup: %v", ErrUnavailable, err)
+	}
+	if err != nil || u.Disabled || u.Deleted {
 		return Identity{}, ErrUnauthorized
 	}
+	c.seen(id)
 	return id, nil
+}
+
+// seenEvery is how often an authenticated request marks its device seen:
+// often enough that a device used only over HTTP never reaches the expiry,
+// rarely enough to cost nothing per request.
+const seenEvery = time.Hour
+
+// seen marks the device of an authenticated request as seen, at most once
+// per seenEvery, in the background.
+func (c *Core) seen(id Identity) {
+	k := devKey{user: id.User, device: id.Device}
+	now := c.now()
+	c.seenMu.Lock()
+	last, ok := c.lastSeen[k]
+	if ok && now.Sub(last) < seenEvery {
+		c.seenMu.Unlock()
+		return
+	}
+	if len(c.lastSeen) >= maxDeliveredCache {
+		c.lastSeen = make(map[devKey]time.Time)
+	}
+	c.lastSeen[k] = now
+	c.seenMu.Unlock()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
+		defer cancel()
+		if err := c.st.TouchDevice(ctx, id.User, id.Device, now); err != nil {
+			c.log.Warn("mark device seen", "user", id.User, "err", err)
+		}
+	}()
 }
 
 // ensureExternalUser creates the user of an application-signed token on

@@ -72,6 +72,9 @@ type Core struct {
 
 	flushMu sync.Mutex // serializes ack flushes with device revocation
 
+	seenMu   sync.Mutex
+	lastSeen map[devKey]time.Time // when a device was last marked seen by an authenticated request
+
 	purgeNow chan struct{} // asks the retention job for a pass now
 
 	deliveredMu sync.Mutex
@@ -114,7 +117,7 @@ func New(opts Options) (*Core, error) {
 		st: opts.Store, bus: opts.Bus, signer: opts.Signer, ext: opts.External,
 		log: opts.Logger, metrics: opts.Metrics, node: opts.NodeID,
 		limits: opts.Limits, to: opts.Timeouts, retention: opts.Retention, allowRegistration: opts.AllowRegistration,
-		now: opts.Now, closed: make(chan struct{}), delivered: make(map[userConv]uint64),
+		now: opts.Now, closed: make(chan struct{}), delivered: make(map[userConv]uint64), lastSeen: make(map[devKey]time.Time),
 		purgeNow: make(chan struct{}, 1),
 	}
 	c.hub = newHub()
