@@ -58,7 +58,7 @@ func OpenStore(cfg config.Config, log *slog.Logger) (store.Store, error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
-		db, err := sqlite.Open(cfg.SQLitePath(), sqlite.Options{Unsafe: cfg.Store.Unsafe, Logger: log})
+		db, err := sqlite.Open(cfg.SQLitePath(), sqlite.Options{Unsafe: cfg.Store.Unsafe, BusyTimeout: cfg.Store.BusyTimeout, Logger: log})
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite store %s: %w", cfg.SQLitePath(), err)
 		}

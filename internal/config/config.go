@@ -37,10 +37,11 @@ type HTTP struct {
 
 // Store configures the storage backend.
 type Store struct {
-	Driver      string `yaml:"driver" doc:"Storage backend: sqlite (embedded, one node) or postgres (cluster mode)."`
-	SQLitePath  string `yaml:"sqlite_path" doc:"SQLite database file. Empty means parley.db inside data_dir."`
-	PostgresURL string `yaml:"postgres_url" doc:"PostgreSQL connection URL, required when driver is postgres."`
-	Unsafe      bool   `yaml:"unsafe" doc:"Allow lowered durability (no fsync per commit) for benchmarks and tests. Acknowledged messages may be lost on a crash; Parley logs a loud warning at startup."`
+	Driver      string        `yaml:"driver" doc:"Storage backend: sqlite (embedded, one node) or postgres (cluster mode)."`
+	SQLitePath  string        `yaml:"sqlite_path" doc:"SQLite database file. Empty means parley.db inside data_dir."`
+	PostgresURL string        `yaml:"postgres_url" doc:"PostgreSQL connection URL, required when driver is postgres."`
+	Unsafe      bool          `yaml:"unsafe" doc:"Allow lowered durability (no fsync per commit) for benchmarks and tests. Acknowledged messages may be lost on a crash; Parley logs a loud warning at startup."`
+	BusyTimeout time.Duration `yaml:"busy_timeout" doc:"How long a SQLite write waits for a lock held by another process (a backup, an operator's sqlite3 shell) before the send fails with 503."`
 }
 
 // Bus configures how nodes notify each other.
@@ -121,7 +122,7 @@ func Default() Config {
 	return Config{
 		DataDir: "./data",
 		HTTP:    HTTP{Addr: "0.0.0.0:8080", ReadHeaderTimeout: 10 * time.Second},
-		Store:   Store{Driver: "sqlite"},
+		Store:   Store{Driver: "sqlite", BusyTimeout: 5 * time.Second},
 		Bus:     Bus{Driver: "local"},
 		Auth: Auth{
 			AccessTTL:         15 * time.Minute,
