@@ -11,8 +11,8 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/parley-im/parley/internal/config"
-	parley "github.com/parley-im/parley/sdk/go"
 	"github.com/parley-im/parley/protocol"
+	parley "github.com/parley-im/parley/sdk/go"
 )
 
 // BAD_INPUTS S3: while another process holds SQLite's write lock longer
