@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	parley "github.com/parley-im/parley/sdk/go"
 	"github.com/parley-im/parley/protocol"
+	parley "github.com/parley-im/parley/sdk/go"
 )
 
 // Observability: an end-to-end run logged at debug level carries a request
