@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -37,14 +38,22 @@ func HashPassword(password string) (string, error) {
 }
 
 // dummyHash is verified against when a user does not exist, so that a login
-// for an unknown user costs the same time as one with a wrong password.
-var dummyHash, _ = HashPassword("parley-timing-equalizer")
+// for an unknown user costs the same time as one with a wrong password. It
+// is computed on first use, not at start (argon2 takes 19 MiB and
+// milliseconds, which every CLI call would pay).
+var dummyHash = sync.OnceValue(func() string {
+	h, err := HashPassword("parley-timing-equalizer")
+	if err != nil {
+		panic("auth: hash the timing equalizer: " + err.Error())
+	}
+	return h
+})
 
 // CheckPassword reports whether password matches hash. An empty hash (a user
 // without a password) never matches, after spending the same time.
 func CheckPassword(hash, password string) bool {
 	if hash == "" {
-		_, _ = verify(dummyHash, password)
+		_, _ = verify(dummyHash(), password)
 		return false
 	}
 	ok, err := verify(hash, password)

@@ -37,3 +37,10 @@ type Bus interface {
 	// Close stops the bus. It is safe to call more than once.
 	Close() error
 }
+
+// SingleNode is implemented by buses that connect no other node (the
+// in-process bus). The core skips encoding and publishing for them: every
+// receiver is on this node and was served directly.
+type SingleNode interface {
+	SingleNode() bool
+}

@@ -70,6 +70,8 @@ type Core struct {
 	acks     *ackBuffer
 	presence *presence
 
+	singleNode bool // the bus connects no other node: skip publishing
+
 	flushMu sync.Mutex // serializes ack flushes with device revocation
 
 	seenMu   sync.Mutex
@@ -119,6 +121,9 @@ func New(opts Options) (*Core, error) {
 		limits: opts.Limits, to: opts.Timeouts, retention: opts.Retention, allowRegistration: opts.AllowRegistration,
 		now: opts.Now, closed: make(chan struct{}), delivered: make(map[userConv]uint64), lastSeen: make(map[devKey]time.Time),
 		purgeNow: make(chan struct{}, 1),
+	}
+	if sn, ok := c.bus.(bus.SingleNode); ok && sn.SingleNode() {
+		c.singleNode = true
 	}
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)

@@ -40,6 +40,9 @@ func (c *Core) publish(m *protocol.Message) {
 }
 
 func (c *Core) busPublish(topic string, env envelope) {
+	if c.singleNode {
+		return // every receiver is on this node and was served directly
+	}
 	data, err := json.Marshal(env)
 	if err != nil {
 		c.log.Error("encode bus envelope", "err", err)

@@ -150,3 +150,8 @@ func (b *Bus) Close() error {
 func (b *Bus) Dropped() uint64 {
 	return b.dropped.Load()
 }
+
+// SingleNode reports true: the in-process bus connects no other node.
+func (b *Bus) SingleNode() bool { return true }
+
+var _ bus.SingleNode = (*Bus)(nil)
