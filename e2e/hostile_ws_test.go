@@ -337,7 +337,9 @@ func TestHostileWSBinaryFrame(t *testing.T) {
 // valid close is echoed.
 func TestHostileWSBadClosePayload(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	// runCases reconnects one device per case: more than the default
+	// flapping limit (15 connects a minute) would ban it.
+	s := startServer(t, func(c *config.Config) { c.RateLimits.FlappingConnectsPerMinute = 100 })
 	w := witness(t, s)
 	closeFrame := func(p []byte) func(c *wsrConn) { return frames(wsrFrameBytes(true, 0, wsrClose, true, p)) }
 	code := func(c uint16, reason string) []byte { return append([]byte{byte(c >> 8), byte(c)}, reason...) }

@@ -15,6 +15,10 @@ type Error struct {
 	Message string `json:"message,omitempty"`
 	// Field names the request field that was wrong, when one was.
 	Field string `json:"field,omitempty"`
+	// RetryAfterMS, on a 429 refused by a send or connection limit, is how
+	// many milliseconds to wait before retrying (HTTP also sends it, in
+	// whole seconds, as Retry-After). Omitted on other errors.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
 }
 
 func (e *Error) Error() string {
@@ -32,7 +36,7 @@ const (
 	CodeNotFound      = 404 // absent, or not visible to this user (the two are not told apart)
 	CodeConflict      = 409 // already exists
 	CodeTooLarge      = 413 // body over the message-size limit
-	CodeTooMany       = 429 // rate limited: retry after a pause
+	CodeTooMany       = 429 // rate limited: retry after retry_after_ms (HTTP: Retry-After)
 	CodeInternal      = 500 // server failure: retry with the same client message id
 	CodeUnavailable   = 503 // server shutting down or storage unavailable: retry later
 	CodeNotReady      = 425 // operation before hello/resume
@@ -57,4 +61,18 @@ const (
 	// reconnected automatically, or two copies of one device would keep
 	// ending each other.
 	CloseTakeover = 3505
+)
+
+// Close codes of the connection limits, in the reconnect range: a limit is
+// temporary. The error frame sent just before the close (429 rate_limited)
+// carries retry_after_ms; reconnect with backoff, and not sooner than that.
+const (
+	// CloseTooManyConnections: the user already has as many connections
+	// as allowed (rate_limits.connections_per_user). A slot frees when
+	// another of the user's connections closes.
+	CloseTooManyConnections = 3004
+	// CloseFlapping: this device connected too often and is banned for a
+	// while (rate_limits.flapping_connects_per_minute, flapping_ban);
+	// retry_after_ms is when the ban ends.
+	CloseFlapping = 3005
 )

@@ -196,6 +196,14 @@ func startServer(bin, dataDir string, cpu int, env []string) (*server, error) {
 	cmd.Env = append(os.Environ(),
 		"PARLEY_LOG_LEVEL=warn",
 		"PARLEY_MQTT_ADDR=127.0.0.1:0", // loopback only, whenever MQTT is served
+		// A load generator is one address with many users and connections:
+		// lift the per-user and per-address limits meant for real clients.
+		"PARLEY_RATE_LIMITS_SENDS_PER_USER_PER_SECOND=1000000",
+		"PARLEY_RATE_LIMITS_SEND_BURST=1000000",
+		"PARLEY_RATE_LIMITS_CONNECTIONS_PER_USER=100000",
+		"PARLEY_RATE_LIMITS_CONNECTIONS_PER_IP=1000000",
+		"PARLEY_RATE_LIMITS_CONNECTS_PER_IP_PER_MINUTE=1000000",
+		"PARLEY_RATE_LIMITS_FLAPPING_IP_CONNECTS_PER_MINUTE=1000000",
 	)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = logf

@@ -22,6 +22,7 @@ import (
 	"github.com/parley-im/parley/internal/core"
 	httpapi "github.com/parley-im/parley/internal/gateway/http"
 	"github.com/parley-im/parley/internal/gateway/ws"
+	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/internal/store/sqlite"
 )
@@ -100,7 +101,10 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 		Timeouts: core.Timeouts{AccessTTL: cfg.Auth.AccessTTL, RefreshTTL: cfg.Auth.RefreshTTL,
 			AckFlushInterval: cfg.Timeouts.AckFlushInterval, PresenceCoalesce: cfg.Timeouts.PresenceCoalesce,
 			WriteTimeout: cfg.Timeouts.WriteTimeout, DeviceExpiry: cfg.Timeouts.DeviceExpiry},
-		Retention:         core.Retention{MaxAge: cfg.Retention.MaxAge, CheckInterval: cfg.Retention.CheckInterval},
+		Retention: core.Retention{MaxAge: cfg.Retention.MaxAge, CheckInterval: cfg.Retention.CheckInterval},
+		RateLimits: core.RateLimits{SendsPerSecond: cfg.RateLimits.SendsPerUserPerSecond, SendBurst: cfg.RateLimits.SendBurst,
+			ConnectionsPerUser: cfg.RateLimits.ConnectionsPerUser, FlappingPerMinute: cfg.RateLimits.FlappingConnectsPerMinute,
+			FlappingBan: cfg.RateLimits.FlappingBan},
 		AllowRegistration: cfg.Auth.AllowRegistration,
 	})
 }
@@ -128,10 +132,21 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	go func() { a.coreErr <- a.core.Run(a.ctx) }()
 
+	proxies, err := ratelimit.ParseProxies(cfg.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	// One gate for every gateway that holds connections (MQTT too), so
+	// that the per-address limits hold across protocols.
+	conns := ratelimit.NewIPGate(ratelimit.ConnLimits{
+		PerIP: cfg.RateLimits.ConnectionsPerIP, PerIPPerMinute: cfg.RateLimits.ConnectsPerIPPerMinute,
+		FlappingPerMinute: cfg.RateLimits.FlappingIPConnectsPerMinute, Ban: cfg.RateLimits.FlappingBan,
+	}, nil)
 	a.ws = ws.New(a.ctx, a.core, ws.Options{
 		AllowedOrigins: cfg.HTTP.AllowedOrigins, MaxFrameBytes: int64(cfg.Limits.MaxFrameBytes),
 		AuthDeadline: cfg.Timeouts.AuthDeadline, PingInterval: cfg.Timeouts.PingInterval, PongTimeout: cfg.Timeouts.PongTimeout,
 		JSONMaxDepth: cfg.Limits.JSONMaxDepth, MaxConsecutiveErrors: cfg.Limits.MaxConsecutiveErrors,
+		Proxies: proxies, Conns: conns,
 		ServerVersion: Version, Logger: log.With("component", "ws"),
 	})
 	api := httpapi.New(a.core, httpapi.Options{
@@ -139,13 +154,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		Ready: a.isReady, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), WebSocket: a.ws,
 		AllowedOrigins:      cfg.HTTP.AllowedOrigins,
 		LoginPerIPPerMinute: cfg.RateLimits.LoginPerIPPerMinute, LoginPerAccountPerMinute: cfg.RateLimits.LoginPerAccountPerMinute,
-		Logger: log.With("component", "http"),
+		Proxies: proxies, Logger: log.With("component", "http"),
 	})
 	if a.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
 	a.httpSrv = &http.Server{
-		Handler:           httpapi.WithRequestLog(api, log.With("component", "http")),
+		Handler:           httpapi.WithRequestLog(api, log.With("component", "http"), proxies),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

@@ -18,7 +18,7 @@ type Config struct {
 	Bus        Bus        `yaml:"bus" doc:"How nodes tell each other about committed messages (a latency path, never the source of truth)."`
 	Auth       Auth       `yaml:"auth" doc:"Tokens, registration, the admin API and external identity providers."`
 	Limits     Limits     `yaml:"limits" doc:"Size and count limits, shared by every gateway."`
-	RateLimits RateLimits `yaml:"rate_limits" doc:"Rate limits of the HTTP API, each a token bucket per key that holds a minute's worth of attempts and refills evenly over the minute. Refused attempts answer 429 with a Retry-After header."`
+	RateLimits RateLimits `yaml:"rate_limits" doc:"Rate and connection limits, shared by every gateway and kept per node. The client address is the TCP peer's, or behind a trusted proxy (http.trusted_proxies) the one it forwarded; IPv6 addresses count per /64. Refusals answer 429 with a Retry-After header (HTTP, WebSocket upgrade) or an error with retry_after_ms (WebSocket), and are counted in parley_rate_limited_total."`
 	Timeouts   Timeouts   `yaml:"timeouts" doc:"Deadlines and intervals, as Go durations such as 200ms, 10s, 15m or 720h."`
 	Retention  Retention  `yaml:"retention" doc:"How long messages are kept. Old messages are deleted from the start of each conversation; seqs are never reused, and history says where it starts (start_seq)."`
 	Log        Log        `yaml:"log" doc:"Logging."`
@@ -31,6 +31,7 @@ type HTTP struct {
 	AllowedOrigins []string `yaml:"allowed_origins" doc:"Origins (such as https://chat.example.com) whose browsers may open WebSocket connections. Empty refuses every browser request that sends an Origin header; non-browser clients, which send none, are accepted."`
 	TLSCert        string   `yaml:"tls_cert" doc:"PEM certificate chain file for HTTPS. Set tls_cert and tls_key together, or neither for plain HTTP."`
 	TLSKey         string   `yaml:"tls_key" doc:"PEM private key file for HTTPS, paired with tls_cert."`
+	TrustedProxies []string `yaml:"trusted_proxies" doc:"IP addresses and CIDR prefixes (such as 10.0.0.0/8) of reverse proxies and load balancers in front of Parley. A request from one of them is taken to come from the rightmost address in its X-Forwarded-For header that is not itself a trusted proxy; the rate limits and the logs use that address. X-Forwarded-For from any other peer is ignored. Empty trusts no proxy: behind one, every client then shares the proxy's address."`
 	// ReadHeaderTimeout bounds slowloris clients (BAD_INPUTS W12).
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" doc:"Longest a client may take to send the request line and headers of a request, a WebSocket upgrade included; a slower connection is closed. Bounds clients that trickle headers to hold connections open."`
 }
@@ -80,10 +81,18 @@ type Limits struct {
 	MaxConsecutiveErrors  int `yaml:"max_consecutive_errors" doc:"Malformed WebSocket request frames in a row (not JSON, a field of the wrong type, a duplicated key, an unknown op) after which the connection is closed with 1008; a well-formed frame starts the count again."`
 }
 
-// RateLimits holds the HTTP API's rate limits. All must be positive.
+// RateLimits holds the rate and connection limits. All must be positive.
 type RateLimits struct {
-	LoginPerIPPerMinute      int `yaml:"login_per_ip_per_minute" doc:"Failed password logins allowed per client address (the connection's remote address; IPv6 per /64) per minute. Successful logins do not count."`
-	LoginPerAccountPerMinute int `yaml:"login_per_account_per_minute" doc:"Failed password logins allowed per account name, from all addresses together, per minute. Successful logins do not count."`
+	LoginPerIPPerMinute         int           `yaml:"login_per_ip_per_minute" doc:"Failed password logins allowed per client address per minute (a token bucket holding a minute's worth, refilling evenly). Successful logins do not count."`
+	LoginPerAccountPerMinute    int           `yaml:"login_per_account_per_minute" doc:"Failed password logins allowed per account name, from all addresses together, per minute. Successful logins do not count."`
+	SendsPerUserPerSecond       int           `yaml:"sends_per_user_per_second" doc:"Sends, edits and deletes allowed per user per second, from all the user's connections and the HTTP API together (a token bucket refilling at this rate). A refused send is not stored; the client retries it with the same client_msg_id after retry_after_ms."`
+	SendBurst                   int           `yaml:"send_burst" doc:"Sends a user may make at once before sends_per_user_per_second applies (the size of the bucket)."`
+	ConnectionsPerUser          int           `yaml:"connections_per_user" doc:"Open connections allowed per user. A further device is refused after hello with close code 3004; a device reconnecting replaces its own connection and is not refused."`
+	ConnectionsPerIP            int           `yaml:"connections_per_ip" doc:"Open WebSocket connections allowed per client address. Further upgrades are refused with 429 before the WebSocket exists."`
+	ConnectsPerIPPerMinute      int           `yaml:"connects_per_ip_per_minute" doc:"New WebSocket connections allowed per client address per minute (a token bucket holding a minute's worth, refilling evenly); further upgrades are refused with 429 and a Retry-After until a connection is allowed again."`
+	FlappingConnectsPerMinute   int           `yaml:"flapping_connects_per_minute" doc:"A device (user and device id) that connects more often than this within a minute is banned for flapping_ban: its connections are refused after hello with close code 3005. Stops reconnect loops, such as two clients fighting over one device id."`
+	FlappingIPConnectsPerMinute int           `yaml:"flapping_ip_connects_per_minute" doc:"A client address that attempts more WebSocket connections than this within a minute, refused attempts included, is banned for flapping_ban: its upgrades are refused with 429 until the ban ends. Keep it above connects_per_ip_per_minute, so that a client first gets the gentler refusal."`
+	FlappingBan                 time.Duration `yaml:"flapping_ban" doc:"How long a flapping device or address stays banned."`
 }
 
 // Timeouts holds deadlines and intervals. All must be positive.
@@ -139,8 +148,16 @@ func Default() Config {
 			MaxConsecutiveErrors:  10,
 		},
 		RateLimits: RateLimits{
-			LoginPerIPPerMinute:      30,
-			LoginPerAccountPerMinute: 10,
+			LoginPerIPPerMinute:         30,
+			LoginPerAccountPerMinute:    10,
+			SendsPerUserPerSecond:       50,
+			SendBurst:                   500,
+			ConnectionsPerUser:          64,
+			ConnectionsPerIP:            1000,
+			ConnectsPerIPPerMinute:      1000,
+			FlappingConnectsPerMinute:   15,
+			FlappingIPConnectsPerMinute: 3000,
+			FlappingBan:                 5 * time.Minute,
 		},
 		Timeouts: Timeouts{
 			AuthDeadline:     10 * time.Second,

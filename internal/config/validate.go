@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+
+	"github.com/parley-im/parley/internal/ratelimit"
 )
 
 // MaxHistoryPage is the largest value limits.history_page_max may take.
@@ -54,6 +56,11 @@ func (c *Config) Validate() error {
 	for _, o := range c.HTTP.AllowedOrigins {
 		if o == "" || strings.ContainsAny(o, " \t\r\n") {
 			bad("http.allowed_origins", "invalid origin %q", o)
+		}
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := ratelimit.ParseProxies([]string{p}); err != nil {
+			bad("http.trusted_proxies", "%q is neither an IP address nor a CIDR prefix (such as 10.0.0.0/8)", p)
 		}
 	}
 

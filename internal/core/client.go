@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
 )
@@ -67,7 +68,22 @@ func (cl *Client) Identity() Identity { return cl.id }
 
 // Attach registers a connection for id. The writer goroutine runs until the
 // client is closed. Message events start flowing after Resume.
-func (c *Core) Attach(id Identity, t Transport) *Client {
+//
+// Attach refuses, with a *ratelimit.Error and without touching t, a device
+// that is banned for connecting too often (ratelimit.LimitFlapping) and a
+// user who already has rate_limits.connections_per_user connections on this
+// node (ratelimit.LimitConnUser); the gateway tells the client and closes.
+// A connection of a device that is already connected takes its place (the
+// older one is closed with CloseTakeover) and is not refused for the count.
+func (c *Core) Attach(id Identity, t Transport) (*Client, error) {
+	if c.flapping != nil {
+		if wait := c.flapping.Connect(id.User + "/" + id.Device); wait > 0 {
+			c.metrics.RateLimited.WithLabelValues(ratelimit.LimitFlapping).Inc()
+			return nil, &ratelimit.Error{Limit: ratelimit.LimitFlapping, RetryAfter: wait,
+				Msg: fmt.Sprintf("this device connected more than %d times in a minute and may not connect again before retry_after_ms",
+					c.rateLimits.FlappingPerMinute)}
+		}
+	}
 	cl := &Client{
 		core: c, id: id, t: t,
 		queue:   make(chan *Event, c.limits.OutboundQueueMessages),
@@ -76,7 +92,12 @@ func (c *Core) Attach(id Identity, t Transport) *Client {
 		cursors: make(map[string]uint64),
 		subs:    make(map[string]bool),
 	}
-	n, replaced := c.hub.add(cl)
+	n, replaced, ok := c.hub.add(cl, c.rateLimits.ConnectionsPerUser)
+	if !ok {
+		c.metrics.RateLimited.WithLabelValues(ratelimit.LimitConnUser).Inc()
+		return nil, &ratelimit.Error{Limit: ratelimit.LimitConnUser, RetryAfter: ratelimit.BusyRetry,
+			Msg: fmt.Sprintf("this user already has %d connections, the most allowed; close one or retry later", n)}
+	}
 	if replaced != nil {
 		replaced.Close(protocol.CloseTakeover, "another connection of this device took over")
 	}
@@ -94,7 +115,7 @@ func (c *Core) Attach(id Identity, t Transport) *Client {
 			c.log.Warn("touch device", "user", id.User, "err", err)
 		}
 	}()
-	return cl
+	return cl, nil
 }
 
 // Close detaches the client and closes its transport with code and reason.

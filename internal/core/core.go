@@ -10,6 +10,7 @@ import (
 
 	"github.com/parley-im/parley/internal/auth"
 	"github.com/parley-im/parley/internal/bus"
+	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
 )
@@ -20,6 +21,22 @@ type Limits struct {
 	HistoryPageMax        int
 	OutboundQueueMessages int
 	OutboundQueueBytes    int
+}
+
+// RateLimits bound how fast one user may act, on this node; a zero field
+// turns its limit off. Refusals are *ratelimit.Error (ErrRateLimited).
+type RateLimits struct {
+	// SendsPerSecond and SendBurst are a token bucket per user shared by
+	// sends, edits and deletes from all the user's connections and HTTP.
+	SendsPerSecond int
+	SendBurst      int
+	// ConnectionsPerUser bounds the user's attached connections (a
+	// takeover of the same device does not add one).
+	ConnectionsPerUser int
+	// FlappingPerMinute bans a (user, device) that attaches more often
+	// than this within a minute for FlappingBan.
+	FlappingPerMinute int
+	FlappingBan       time.Duration
 }
 
 // Timeouts are every wait in the core; tests set them short.
@@ -44,6 +61,7 @@ type Options struct {
 	Limits            Limits
 	Timeouts          Timeouts
 	Retention         Retention
+	RateLimits        RateLimits
 	AllowRegistration bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -61,8 +79,12 @@ type Core struct {
 	limits            Limits
 	to                Timeouts
 	retention         Retention
+	rateLimits        RateLimits
 	allowRegistration bool
 	now               func() time.Time
+
+	sendLimit *ratelimit.Limiter  // per user; nil: off
+	flapping  *ratelimit.Flapping // per (user, device); nil: off
 
 	commit   *committer
 	hub      *hub
@@ -118,12 +140,18 @@ func New(opts Options) (*Core, error) {
 	c := &Core{
 		st: opts.Store, bus: opts.Bus, signer: opts.Signer, ext: opts.External,
 		log: opts.Logger, metrics: opts.Metrics, node: opts.NodeID,
-		limits: opts.Limits, to: opts.Timeouts, retention: opts.Retention, allowRegistration: opts.AllowRegistration,
+		limits: opts.Limits, to: opts.Timeouts, retention: opts.Retention, rateLimits: opts.RateLimits, allowRegistration: opts.AllowRegistration,
 		now: opts.Now, closed: make(chan struct{}), delivered: make(map[userConv]uint64), lastSeen: make(map[devKey]time.Time),
 		purgeNow: make(chan struct{}, 1),
 	}
 	if sn, ok := c.bus.(bus.SingleNode); ok && sn.SingleNode() {
 		c.singleNode = true
+	}
+	if rl := opts.RateLimits; rl.SendsPerSecond > 0 {
+		c.sendLimit = ratelimit.NewLimiter(float64(rl.SendsPerSecond), time.Second, max(1, rl.SendBurst), c.now)
+	}
+	if rl := opts.RateLimits; rl.FlappingPerMinute > 0 && rl.FlappingBan > 0 {
+		c.flapping = ratelimit.NewFlapping(rl.FlappingPerMinute, time.Minute, rl.FlappingBan, c.now)
 	}
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)

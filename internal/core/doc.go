@@ -7,7 +7,10 @@
 // Gateways (WebSocket, HTTP, later MQTT) authenticate with Authenticate,
 // attach a connection with Attach (giving a Transport) and call the methods
 // of Core on behalf of an Identity. The core never knows which protocol a
-// connection speaks.
+// connection speaks. The per-user limits live here, so every gateway gets
+// them: the send rate (SendAsync, EditAsync, DeleteAsync) and the
+// connections per user and the flapping ban of a device (Attach); each
+// refusal is a *ratelimit.Error, counted in Metrics.RateLimited.
 //
 // Concurrency: Core's methods are safe for concurrent use. Each Client has
 // one writer goroutine that owns its delivery cursors; everything written to

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
 )
@@ -22,8 +23,10 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrRegistrationClosed: self-registration is turned off.
 	ErrRegistrationClosed = errors.New("registration is closed")
-	// ErrRateLimited: too many attempts; retry later.
-	ErrRateLimited = errors.New("rate limited")
+	// ErrRateLimited: too many attempts; retry later. Every refusal by a
+	// limit is one; a *ratelimit.Error also says which limit and how long
+	// to wait.
+	ErrRateLimited = ratelimit.ErrLimited
 )
 
 // AuthError is an authentication failure with a reason the client may see
@@ -55,6 +58,7 @@ func badField(field, format string, args ...any) error {
 func ToProtocol(err error) *protocol.Error {
 	var fe *FieldError
 	var ae *AuthError
+	var le *ratelimit.Error
 	switch {
 	case err == nil:
 		return nil
@@ -79,6 +83,8 @@ func ToProtocol(err error) *protocol.Error {
 		return &protocol.Error{Code: protocol.CodeUnprocessable, Reason: "invalid"}
 	case errors.Is(err, ErrTooLarge):
 		return &protocol.Error{Code: protocol.CodeTooLarge, Reason: "too_large"}
+	case errors.As(err, &le):
+		return &protocol.Error{Code: protocol.CodeTooMany, Reason: "rate_limited", Message: le.Msg, RetryAfterMS: le.RetryAfterMillis()}
 	case errors.Is(err, ErrRateLimited):
 		return &protocol.Error{Code: protocol.CodeTooMany, Reason: "rate_limited"}
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

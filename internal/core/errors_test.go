@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
 )
@@ -38,6 +40,8 @@ func TestToProtocol(t *testing.T) {
 		{"canceled", context.Canceled, protocol.CodeUnavailable, "unavailable", ""},
 		{"registration closed", ErrRegistrationClosed, protocol.CodeForbidden, "registration_closed", ""},
 		{"rate limited", ErrRateLimited, protocol.CodeTooMany, "rate_limited", ""},
+		{"limit refusal", &ratelimit.Error{Limit: ratelimit.LimitSend, RetryAfter: time.Second, Msg: "too many"}, protocol.CodeTooMany, "rate_limited", ""},
+		{"wrapped limit refusal", wrap(&ratelimit.Error{Limit: ratelimit.LimitConnUser, RetryAfter: time.Second}), protocol.CodeTooMany, "rate_limited", ""},
 		{"store forbidden", store.ErrForbidden, protocol.CodeForbidden, "forbidden", ""},
 		{"wrapped store forbidden", wrap(store.ErrForbidden), protocol.CodeForbidden, "forbidden", ""},
 		{"store not found", store.ErrNotFound, protocol.CodeNotFound, "not_found", ""},

@@ -12,23 +12,32 @@ type hub struct {
 func newHub() *hub { return &hub{users: make(map[string][]*Client)} }
 
 // add registers cl and returns how many clients the user has now, and the
-// client it replaced (same device), if any.
-func (h *hub) add(cl *Client) (n int, replaced *Client) {
+// client it replaced (same device), if any. If the user already has
+// maxPerUser clients (0: no limit) and cl replaces none of them, nothing is
+// registered and ok is false.
+func (h *hub) add(cl *Client, maxPerUser int) (n int, replaced *Client, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	list := h.users[cl.id.User]
+	at := -1
 	for i, o := range list {
 		if o.id.Device == cl.id.Device {
-			replaced = o
-			list = append(list[:i:i], list[i+1:]...)
-			h.n--
+			at = i
 			break
 		}
+	}
+	if at < 0 && maxPerUser > 0 && len(list) >= maxPerUser {
+		return len(list), nil, false
+	}
+	if at >= 0 {
+		replaced = list[at]
+		list = append(list[:at:at], list[at+1:]...)
+		h.n--
 	}
 	list = append(list, cl)
 	h.users[cl.id.User] = list
 	h.n++
-	return len(list), replaced
+	return len(list), replaced, true
 }
 
 // remove unregisters cl and returns how many clients the user has left.

@@ -1,6 +1,11 @@
 package core
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/parley-im/parley/internal/ratelimit"
+	"github.com/parley-im/parley/protocol"
+)
 
 // Metrics are the core's Prometheus metrics.
 type Metrics struct {
@@ -16,6 +21,10 @@ type Metrics struct {
 	QueueOverflows prometheus.Counter
 	BusErrors      prometheus.Counter
 	Purged         prometheus.Counter
+	// RateLimited counts refusals by limit (the ratelimit.Limit* names):
+	// the core counts sends and per-user connections, the gateways the
+	// rest.
+	RateLimited *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: none).
@@ -35,36 +44,53 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		QueueOverflows: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_queue_overflows_total", Help: "Connections closed because their outbound queue overflowed."}),
 		BusErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_bus_errors_total", Help: "Failed bus publishes (receivers repair from the store)."}),
 		Purged:         prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_messages_purged_total", Help: "Messages deleted by retention."}),
+		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_rate_limited_total",
+			Help: "Attempts refused by a rate or connection limit, by limit."}, []string{"limit"}),
+	}
+	for _, name := range ratelimit.Names {
+		m.RateLimited.WithLabelValues(name) // every limit is exported from zero
 	}
 	if reg != nil {
 		reg.MustRegister(m.Connections, m.Disconnects, m.Sends, m.Duplicates, m.Acks, m.Deliveries,
-			m.CommitBatch, m.CommitLatency, m.CommitErrors, m.QueueOverflows, m.BusErrors, m.Purged)
+			m.CommitBatch, m.CommitLatency, m.CommitErrors, m.QueueOverflows, m.BusErrors, m.Purged, m.RateLimited)
 	}
 	return m
 }
 
+// closeReason is the reason label of parley_disconnects_total for a close
+// code.
 func closeReason(code int) string {
 	switch code {
-	case 3000:
+	case protocol.CloseShutdown:
 		return "shutdown"
-	case 3001:
+	case protocol.CloseSlowConsumer:
 		return "slow_consumer"
-	case 3505:
+	case protocol.CloseTakeover:
 		return "takeover"
-	case 3003:
+	case protocol.ClosePingTimeout:
 		return "ping_timeout"
-	case 3500:
+	case protocol.CloseAuthTimeout:
 		return "auth_timeout"
-	case 3501:
+	case protocol.CloseAuthFailed:
 		return "auth_failed"
-	case 3502:
+	case protocol.CloseRevoked:
 		return "revoked"
-	case 3503:
+	case protocol.CloseKicked:
 		return "kicked"
-	case 3504:
+	case protocol.CloseBadProtocol:
 		return "bad_protocol"
-	case 1000, 1001:
+	case protocol.CloseTooManyConnections:
+		return "conn_limit"
+	case protocol.CloseFlapping:
+		return "flapping"
+	case 1000, 1001: // normal closure, going away
 		return "client"
+	case 1002, 1003, 1007: // protocol error, unsupported data, invalid payload (RFC 6455 7.4.1)
+		return "protocol_error"
+	case 1008: // policy violation: ping flood, consecutive malformed frames
+		return "policy"
+	case 1009: // message too big
+		return "too_big"
 	}
 	return "other"
 }

@@ -55,7 +55,7 @@ func (e *coreEnv) advance(d time.Duration) {
 	e.mu.Unlock()
 }
 
-func newCoreEnv(t *testing.T, r Retention) *coreEnv {
+func newCoreEnv(t *testing.T, r Retention, opts ...func(*Options)) *coreEnv {
 	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -67,13 +67,13 @@ func newCoreEnv(t *testing.T, r Retention) *coreEnv {
 		t.Fatal(err)
 	}
 	e := &coreEnv{t: t, st: &purgeCounter{Store: db}, ctx: t.Context(), now: time.UnixMilli(1_767_225_600_000)}
-	c, err := New(Options{
+	c, err := newWith(Options{
 		Store: e.st, Bus: local.New(), Signer: signer, Now: e.clock, AllowRegistration: true,
 		Limits: Limits{MaxMessageBytes: 1 << 16, HistoryPageMax: 100, OutboundQueueMessages: 1000, OutboundQueueBytes: 1 << 24},
 		Timeouts: Timeouts{AccessTTL: time.Hour, RefreshTTL: 2 * time.Hour, AckFlushInterval: 10 * time.Millisecond,
 			PresenceCoalesce: 10 * time.Millisecond, WriteTimeout: 5 * time.Second},
 		Retention: r,
-	})
+	}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +100,14 @@ func newCoreEnv(t *testing.T, r Retention) *coreEnv {
 		return len(e.st.calls) > 0
 	})
 	return e
+}
+
+// newWith is New with opts applied to o first.
+func newWith(o Options, opts ...func(*Options)) (*Core, error) {
+	for _, f := range opts {
+		f(&o)
+	}
+	return New(o)
 }
 
 func (e *coreEnv) send(from, conv, to string) protocol.Ack {
@@ -224,7 +232,10 @@ func TestResumeAndCatchUpOverPurgedRange(t *testing.T) {
 
 	// A device resuming from 0 (below the purge) gets what remains.
 	tr := newFakeTransport()
-	cl := e.c.Attach(Identity{User: "bob", Device: "tablet"}, tr)
+	cl, err := e.c.Attach(Identity{User: "bob", Device: "tablet"}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer cl.Close(protocol.CloseShutdown, "test over")
 	cl.Resume("r1", map[string]uint64{conv: 0})
 	if got := pageSeqs(t, tr.next(t, protocol.TypePage)); len(got) != 2 || got[0] != 4 || got[1] != 5 {
@@ -351,8 +362,13 @@ func TestDeleteUserClosesAndErases(t *testing.T) {
 	}
 
 	aliceTr, bobTr := newFakeTransport(), newFakeTransport()
-	e.c.Attach(aliceID, aliceTr)
-	bob := e.c.Attach(Identity{User: "bob", Device: "phone"}, bobTr)
+	if _, err := e.c.Attach(aliceID, aliceTr); err != nil {
+		t.Fatal(err)
+	}
+	bob, err := e.c.Attach(Identity{User: "bob", Device: "phone"}, bobTr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer bob.Close(protocol.CloseShutdown, "test over")
 	bob.Resume("r", nil)
 	bobTr.next(t, protocol.TypeResumed)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
 )
@@ -90,6 +91,9 @@ func (c *Core) SendAsync(ctx context.Context, id Identity, r SendRequest) (*Pend
 	if r.Body == "" && len(r.Payload) == 0 {
 		return nil, badField("body", "is empty (and so is payload)")
 	}
+	if err := c.allowSend(id.User); err != nil {
+		return nil, err
+	}
 	conv, err := c.resolveConv(ctx, id.User, r.Conv, r.To)
 	if err != nil {
 		return nil, err
@@ -102,6 +106,25 @@ func (c *Core) SendAsync(ctx context.Context, id Identity, r SendRequest) (*Pend
 		Conv: conv, Sender: id.User, ClientMsgID: r.ClientMsgID, Kind: protocol.KindMessage,
 		ContentType: ct, Body: r.Body, Payload: r.Payload, Encrypted: r.Encrypted,
 	})
+}
+
+// allowSend takes a token from user's send bucket (rate_limits.sends_*):
+// sends, edits and deletes from every connection of the user and from HTTP
+// share it. It is checked after the request's own fields and before the
+// conversation is looked up or created, so a refused send touches nothing
+// and is not stored; the refusal says when to retry.
+func (c *Core) allowSend(user string) error {
+	if c.sendLimit == nil {
+		return nil
+	}
+	wait := c.sendLimit.Allow(user)
+	if wait == 0 {
+		return nil
+	}
+	c.metrics.RateLimited.WithLabelValues(ratelimit.LimitSend).Inc()
+	return &ratelimit.Error{Limit: ratelimit.LimitSend, RetryAfter: wait,
+		Msg: fmt.Sprintf("too many sends (at most %d per second, bursts of %d): nothing was stored; retry after retry_after_ms with the same client_msg_id",
+			c.rateLimits.SendsPerSecond, max(1, c.rateLimits.SendBurst))}
 }
 
 // afterAppend turns a commit result into an acknowledgement (the committer
@@ -232,6 +255,9 @@ func (c *Core) checkEditDelete(ctx context.Context, id Identity, conv string, ta
 	}
 	if target == 0 {
 		return badField("target", "is required (the seq of the message)")
+	}
+	if err := c.allowSend(id.User); err != nil {
+		return err
 	}
 	_, err := c.resolveConv(ctx, id.User, conv, "")
 	return err

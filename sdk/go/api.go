@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parley-im/parley/protocol"
 )
@@ -76,7 +78,9 @@ func (a *API) RemoveMember(ctx context.Context, conv, user string) (protocol.Ack
 
 // Send sends a message over HTTP to conv, or to the direct conversation
 // with m.To if conv is empty. An empty m.ClientMsgID is generated; retry
-// with the same one after an error.
+// with the same one after an error. A send refused by the server's rate
+// limit (429) stored nothing: Send waits the advised delay and sends again
+// with the same client message id, until ctx ends.
 func (a *API) Send(ctx context.Context, conv string, m SendOptions) (protocol.Ack, error) {
 	if m.ClientMsgID == "" {
 		m.ClientMsgID = NewClientMsgID()
@@ -90,8 +94,12 @@ func (a *API) Send(ctx context.Context, conv string, m SendOptions) (protocol.Ac
 	if len(m.Payload) > 0 {
 		body["payload"] = m.Payload
 	}
-	err := a.do(ctx, "POST", path, body, &ack)
-	return ack, err
+	for {
+		err := a.do(ctx, "POST", path, body, &ack)
+		if !waitRateLimited(ctx, err) {
+			return ack, err
+		}
+	}
 }
 
 // History pages a conversation over HTTP.
@@ -185,10 +193,12 @@ func (a *API) do(ctx context.Context, method, path string, in, out any) error {
 		var eb struct {
 			Error *protocol.Error `json:"error"`
 		}
+		pe := &protocol.Error{Code: resp.StatusCode, Reason: http.StatusText(resp.StatusCode)}
 		if json.Unmarshal(data, &eb) == nil && eb.Error != nil {
-			return eb.Error
+			pe = eb.Error
 		}
-		return &protocol.Error{Code: resp.StatusCode, Reason: http.StatusText(resp.StatusCode)}
+		withRetryAfter(pe, resp.Header)
+		return pe
 	}
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -196,4 +206,37 @@ func (a *API) do(ctx context.Context, method, path string, in, out any) error {
 		}
 	}
 	return nil
+}
+
+// withRetryAfter fills in pe.RetryAfterMS from a Retry-After header (whole
+// seconds) on a 429 whose body gave none.
+func withRetryAfter(pe *protocol.Error, h http.Header) {
+	if pe.Code != protocol.CodeTooMany || pe.RetryAfterMS > 0 {
+		return
+	}
+	if n, err := strconv.Atoi(h.Get("Retry-After")); err == nil && n > 0 {
+		pe.RetryAfterMS = int64(n) * 1000
+	}
+}
+
+// minRateLimitWait is the least a client waits after a 429, whatever it was
+// advised.
+const minRateLimitWait = 50 * time.Millisecond
+
+// waitRateLimited reports whether err is a refusal by a rate limit (429),
+// after waiting the delay the server advised (retry_after_ms); false if it
+// is not, or ctx ended first.
+func waitRateLimited(ctx context.Context, err error) bool {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeTooMany {
+		return false
+	}
+	t := time.NewTimer(max(minRateLimitWait, time.Duration(pe.RetryAfterMS)*time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

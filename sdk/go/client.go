@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -210,8 +211,11 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 			return nil, fmt.Errorf("get token: %w", err)
 		}
 	}
-	conn, _, err := websocket.Dial(ctx, c.wsURL, &websocket.DialOptions{HTTPHeader: c.opt.HTTPHeader, HTTPClient: c.opt.HTTPClient})
+	conn, resp, err := websocket.Dial(ctx, c.wsURL, &websocket.DialOptions{HTTPHeader: c.opt.HTTPHeader, HTTPClient: c.opt.HTTPClient})
 	if err != nil {
+		if pe := upgradeRefusal(resp); pe != nil {
+			err = pe
+		}
 		return nil, fmt.Errorf("dial %s: %w", c.wsURL, err)
 	}
 	conn.SetReadLimit(16 << 20)
@@ -257,6 +261,25 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 	return conn, nil
 }
 
+// upgradeRefusal returns the error of an upgrade refused by a connection
+// limit (429, with Retry-After and an error body), or nil.
+func upgradeRefusal(resp *http.Response) *protocol.Error {
+	if resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		return nil
+	}
+	pe := &protocol.Error{Code: resp.StatusCode, Reason: http.StatusText(resp.StatusCode)}
+	if resp.Body != nil {
+		var eb struct {
+			Error *protocol.Error `json:"error"`
+		}
+		if data, err := io.ReadAll(io.LimitReader(resp.Body, 4096)); err == nil && json.Unmarshal(data, &eb) == nil && eb.Error != nil {
+			pe = eb.Error
+		}
+	}
+	withRetryAfter(pe, resp.Header)
+	return pe
+}
+
 // run owns the connection: it reads until the connection drops, then
 // reconnects with backoff, until Close.
 func (c *Client) run(conn *websocket.Conn) {
@@ -289,8 +312,9 @@ func (c *Client) run(conn *websocket.Conn) {
 				return
 			}
 		}
+		var notBefore time.Duration // advised by a refusal (429)
 		for {
-			wait := backoff + time.Duration(rand.Int64N(int64(backoff)/2+1))
+			wait := max(notBefore, backoff+time.Duration(rand.Int64N(int64(backoff)/2+1)))
 			select {
 			case <-c.ctx.Done():
 				return
@@ -306,6 +330,13 @@ func (c *Client) run(conn *websocket.Conn) {
 			c.log.Debug("parley: reconnect failed", "err", err)
 			backoff = min(backoff*2, c.opt.ReconnectMax)
 			var pe *protocol.Error
+			notBefore = 0
+			if errors.As(err, &pe) && pe.Code == protocol.CodeTooMany {
+				// A connection limit or a flapping ban (an upgrade refused
+				// with 429, or close 3004/3005 after hello): reconnecting
+				// sooner than advised would only be refused again.
+				notBefore = time.Duration(pe.RetryAfterMS) * time.Millisecond
+			}
 			if errors.As(err, &pe) && pe.Code == protocol.CodeUnauthorized && c.opt.TokenFunc == nil {
 				c.mu.Lock()
 				c.lastErr = err
@@ -556,6 +587,9 @@ func (c *Client) request(ctx context.Context, req protocol.Request, retry bool, 
 		f, err := c.call(ctx, req)
 		if errors.Is(err, errDisconnected) && retry {
 			continue
+		}
+		if retry && waitRateLimited(ctx, err) {
+			continue // refused by a rate limit, nothing stored: send again after the advised delay
 		}
 		var pe *protocol.Error
 		if errors.As(err, &pe) && pe.Code >= 500 && retry {

@@ -23,7 +23,9 @@ type SendOptions struct {
 // Send sends a message and returns the server's acknowledgement, given only
 // once the message is durably stored. If the connection drops before the
 // acknowledgement, Send retries on the next connection with the same client
-// message id, so the message is stored once; it gives up when ctx ends.
+// message id, so the message is stored once; a send refused by the server's
+// rate limit (429, nothing stored) is sent again after the delay the server
+// advised (retry_after_ms). It gives up when ctx ends.
 func (c *Client) Send(ctx context.Context, m SendOptions) (protocol.Ack, error) {
 	if m.ClientMsgID == "" {
 		m.ClientMsgID = NewClientMsgID()

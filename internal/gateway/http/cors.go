@@ -54,7 +54,7 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if !originAllowed(s.opt.AllowedOrigins, origin) {
 		if preflight {
-			s.log.Debug("cors preflight refused", "origin", origin, "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.log.Debug("cors preflight refused", "origin", origin, "path", r.URL.Path, "remote", s.remote(r))
 			writeError(w, &protocol.Error{Code: http.StatusForbidden, Reason: "forbidden", Message: "origin not allowed"})
 			return true
 		}

@@ -8,7 +8,9 @@
 // URL (credentialParam), request bodies by media type, encoding, size and
 // nesting (readJSON), browser origins by the allow-list (cors), and failed
 // password logins by a per-address and per-account token bucket
-// (loginLimiter).
+// (loginLimiter). The client address is resolved once per use through the
+// trusted proxies (Options.Proxies, ratelimit.Proxies); the send rate limit
+// lives in the core, and its refusals get a Retry-After here (writeError).
 //
 // Handlers keep no per-request state; the core does the work and is safe
 // for concurrent use. The one piece of shared state, the login limiter, is

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/internal/ratelimit"
 )
 
 // fakeClock is a settable clock for the limiter.
@@ -21,11 +22,11 @@ func TestLoginLimiterPerAccountRefillsAndRetryAfter(t *testing.T) {
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
 	l := newLoginLimiter(100, 2, clk.now)
 	for i := range 2 {
-		if _, err := l.take(fmt.Sprintf("10.0.0.%d:1", i), "alice"); err != nil {
+		if _, err := l.take(fmt.Sprintf("10.0.0.%d", i), "alice"); err != nil {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	_, err := l.take("10.0.0.9:1", "alice")
+	_, err := l.take("10.0.0.9", "alice")
 	var rl *rateLimitError
 	if !errors.As(err, &rl) || !errors.Is(err, core.ErrRateLimited) {
 		t.Fatalf("third attempt: %v, want a rate-limit error", err)
@@ -37,21 +38,21 @@ func TestLoginLimiterPerAccountRefillsAndRetryAfter(t *testing.T) {
 	if rl.by != "account" || !rl.first {
 		t.Errorf("first refusal: by %q first %v, want account, true", rl.by, rl.first)
 	}
-	if _, err := l.take("10.0.0.9:1", "alice"); !errors.As(err, &rl) || rl.first {
+	if _, err := l.take("10.0.0.9", "alice"); !errors.As(err, &rl) || rl.first {
 		t.Errorf("second refusal: %v first %v, want a refusal not marked first", err, rl.first)
 	}
-	if _, err := l.take("10.0.0.9:1", "bob"); err != nil {
+	if _, err := l.take("10.0.0.9", "bob"); err != nil {
 		t.Errorf("another account: %v", err)
 	}
 	clk.advance(29 * time.Second)
-	if _, err := l.take("10.0.0.9:1", "alice"); !errors.As(err, &rl) || rl.seconds() != 1 {
+	if _, err := l.take("10.0.0.9", "alice"); !errors.As(err, &rl) || rl.seconds() != 1 {
 		t.Fatalf("after 29 s: %v, want a refusal with Retry-After 1", err)
 	}
 	clk.advance(time.Second)
-	if _, err := l.take("10.0.0.9:1", "alice"); err != nil {
+	if _, err := l.take("10.0.0.9", "alice"); err != nil {
 		t.Fatalf("after 30 s: %v", err)
 	}
-	if _, err := l.take("10.0.0.9:1", "alice"); !errors.As(err, &rl) || !rl.first {
+	if _, err := l.take("10.0.0.9", "alice"); !errors.As(err, &rl) || !rl.first {
 		t.Errorf("refusal after an allowed attempt: %v first %v, want first", err, rl.first)
 	}
 }
@@ -62,21 +63,21 @@ func TestLoginLimiterPerAddressAndRefund(t *testing.T) {
 	l := newLoginLimiter(3, 100, clk.now)
 	var last loginAttempt
 	for i := range 3 {
-		a, err := l.take("192.0.2.1:1000", fmt.Sprintf("user%d", i))
+		a, err := l.take("192.0.2.1", fmt.Sprintf("user%d", i))
 		if err != nil {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 		last = a
 	}
-	if _, err := l.take("192.0.2.1:2000", "fresh"); err == nil {
-		t.Fatal("fourth attempt from one address (another port) was allowed")
+	if _, err := l.take("192.0.2.1", "fresh"); err == nil {
+		t.Fatal("fourth attempt from one address was allowed")
 	}
-	if _, err := l.take("192.0.2.2:1000", "fresh"); err != nil {
+	if _, err := l.take("192.0.2.2", "fresh"); err != nil {
 		t.Fatalf("another address: %v", err)
 	}
 	// A success gives its token back, and refunds never overfill.
 	last.refund()
-	if _, err := l.take("192.0.2.1:1000", "x"); err != nil {
+	if _, err := l.take("192.0.2.1", "x"); err != nil {
 		t.Fatalf("after a refund: %v", err)
 	}
 	clk.advance(time.Hour)
@@ -84,11 +85,11 @@ func TestLoginLimiterPerAddressAndRefund(t *testing.T) {
 		last.refund()
 	}
 	for i := range 3 {
-		if _, err := l.take("192.0.2.1:1000", "y"+fmt.Sprint(i)); err != nil {
+		if _, err := l.take("192.0.2.1", "y"+fmt.Sprint(i)); err != nil {
 			t.Fatalf("attempt %d after an hour: %v", i, err)
 		}
 	}
-	if _, err := l.take("192.0.2.1:1000", "z"); err == nil {
+	if _, err := l.take("192.0.2.1", "z"); err == nil {
 		t.Fatal("refunds overfilled the bucket")
 	}
 	// A refused attempt takes nothing: its zero value refunds nothing.
@@ -99,44 +100,28 @@ func TestLoginLimiterBoundedMemory(t *testing.T) {
 	t.Parallel()
 	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
 	l := newLoginLimiter(10, 10, clk.now)
-	for i := range maxBuckets {
-		if _, err := l.take("192.0.2.1:1", fmt.Sprint(i)); err != nil && i < 10 {
+	for i := range ratelimit.MaxKeys {
+		if _, err := l.take("192.0.2.1", fmt.Sprint(i)); err != nil && i < 10 {
 			t.Fatal(err)
 		}
 	}
-	if n := len(l.account.m); n != maxBuckets {
-		t.Fatalf("%d account buckets, want %d", n, maxBuckets)
+	if n := l.account.Len(); n != ratelimit.MaxKeys {
+		t.Fatalf("%d account buckets, want %d", n, ratelimit.MaxKeys)
 	}
 	// None has refilled: arbitrary ones are forgotten, down to 90%.
-	l.take("192.0.2.2:1", "one-more")
-	if n := len(l.account.m); n > maxBuckets*9/10+1 {
-		t.Fatalf("%d account buckets after pruning, want at most %d", n, maxBuckets*9/10+1)
+	l.take("192.0.2.2", "one-more")
+	if n := l.account.Len(); n > ratelimit.MaxKeys*9/10+1 {
+		t.Fatalf("%d account buckets after pruning, want at most %d", n, ratelimit.MaxKeys*9/10+1)
 	}
 	// Once they have refilled, all are forgotten.
 	clk.advance(time.Minute)
-	for i := 0; len(l.account.m) < maxBuckets; i++ {
-		l.take(fmt.Sprintf("198.51.100.%d:1", i%250), fmt.Sprint("b", i))
+	for i := 0; l.account.Len() < ratelimit.MaxKeys; i++ {
+		l.take(fmt.Sprintf("198.51.100.%d", i%250), fmt.Sprint("b", i))
 	}
 	clk.advance(time.Minute)
-	l.take("192.0.2.3:1", "last")
-	if n := len(l.account.m); n != 1 {
+	l.take("192.0.2.3", "last")
+	if n := l.account.Len(); n != 1 {
 		t.Fatalf("%d account buckets after refilling, want 1", n)
-	}
-}
-
-func TestClientKey(t *testing.T) {
-	t.Parallel()
-	for _, tt := range []struct{ addr, want string }{
-		{"192.0.2.7:5555", "192.0.2.7"},
-		{"[::ffff:192.0.2.7]:5555", "192.0.2.7"},
-		{"[2001:db8:1:2:3:4:5:6]:1", "2001:db8:1:2::/64"},
-		{"[2001:db8:1:2:ffff::1]:2", "2001:db8:1:2::/64"},
-		{"[fe80::1%eth0]:2", "fe80::/64"},
-		{"not an address", "not an address"},
-	} {
-		if got := clientKey(tt.addr); got != tt.want {
-			t.Errorf("clientKey(%q) = %q, want %q", tt.addr, got, tt.want)
-		}
 	}
 }
 

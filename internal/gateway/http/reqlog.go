@@ -8,7 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
+
+	"github.com/parley-im/parley/internal/ratelimit"
 )
 
 // RequestIDHeader carries a request's id: taken from the client when it is
@@ -18,10 +21,12 @@ const RequestIDHeader = "X-Request-Id"
 
 // WithRequestLog wraps h so that every request gets a request id and one
 // structured log line when it ends: method, path (never the query string,
-// where credentials could hide), status, bytes, duration, remote address.
-// Health and metrics scrapes log at debug level, everything else at info.
-// Bodies, tokens and passwords are never logged.
-func WithRequestLog(h http.Handler, log *slog.Logger) http.Handler {
+// where credentials could hide), status, bytes, duration, remote address
+// (the client's, resolved through the trusted proxies; peer adds the
+// proxy's when the request came through one). Health and metrics scrapes
+// log at debug level, everything else at info. Bodies, tokens and passwords
+// are never logged.
+func WithRequestLog(h http.Handler, log *slog.Logger, proxies *ratelimit.Proxies) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(RequestIDHeader)
 		if !safeRequestID(id) {
@@ -42,9 +47,16 @@ func WithRequestLog(h http.Handler, log *slog.Logger) http.Handler {
 		} else if status == 0 {
 			status = http.StatusOK
 		}
-		log.Log(r.Context(), level, "http request",
-			"request_id", id, "method", r.Method, "path", r.URL.Path, "status", status,
-			"bytes", rw.bytes, "duration", time.Since(start), "remote", r.RemoteAddr)
+		attrs := []any{"request_id", id, "method", r.Method, "path", r.URL.Path, "status", status,
+			"bytes", rw.bytes, "duration", time.Since(start), "remote", ratelimit.String(proxies.ClientIP(r))}
+		if proxies != nil {
+			if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+				if peer, err := netip.ParseAddr(host); err == nil && proxies.Trusted(peer) {
+					attrs = append(attrs, "peer", peer.Unmap().String())
+				}
+			}
+		}
+		log.Log(r.Context(), level, "http request", attrs...)
 	})
 }
 

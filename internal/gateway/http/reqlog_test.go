@@ -16,7 +16,7 @@ func TestWithRequestLog(t *testing.T) {
 	h := WithRequestLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTeapot)
 		_, _ = w.Write([]byte("short"))
-	}), log)
+	}), log, nil)
 	for _, tc := range []struct {
 		name, given string
 		keep        bool

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -128,13 +129,18 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	// Checked before the password, so a refused guess costs no hashing;
 	// unknown and existing names are limited alike (no enumeration).
-	attempt, err := s.logins.take(r.RemoteAddr, c.User)
+	attempt, err := s.logins.take(ratelimit.Key(s.clientIP(r)), c.User)
 	if err != nil {
 		var rl *rateLimitError
-		if errors.As(err, &rl) && rl.first {
-			// Once per lockout, not per attempt. Not the account name:
-			// people type passwords into that field.
-			s.log.Warn("login rate limit reached", "limit", rl.by, "remote", r.RemoteAddr)
+		if errors.As(err, &rl) {
+			for _, l := range rl.limits {
+				s.core.Metrics().RateLimited.WithLabelValues(l).Inc()
+			}
+			if rl.first {
+				// Once per lockout, not per attempt. Not the account name:
+				// people type passwords into that field.
+				s.log.Warn("login rate limit reached", "limit", rl.by, "remote", s.remote(r))
+			}
 		}
 		writeError(w, err)
 		return

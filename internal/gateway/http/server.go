@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/gateway/jsonlimit"
+	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -40,7 +42,11 @@ type Options struct {
 	// buckets); zero or less: 30 and 10.
 	LoginPerIPPerMinute      int
 	LoginPerAccountPerMinute int
-	Logger                   *slog.Logger
+	// Proxies are the trusted reverse proxies: behind one, the client
+	// address (for the login limit and the logs) is taken from
+	// X-Forwarded-For. nil: the TCP peer is the client.
+	Proxies *ratelimit.Proxies
+	Logger  *slog.Logger
 }
 
 // Server is the HTTP API.
@@ -86,12 +92,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if name, ok := credentialParam(r); ok {
 		// Log the parameter's name, never its value or the query string.
-		s.log.Warn("credentials in the URL refused", "method", r.Method, "path", r.URL.Path, "param", name, "remote", r.RemoteAddr)
+		s.log.Warn("credentials in the URL refused", "method", r.Method, "path", r.URL.Path, "param", name, "remote", s.remote(r))
 		writeError(w, errTokenInURL)
 		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
+
+// clientIP is the address of the client that made r (ratelimit.Proxies).
+func (s *Server) clientIP(r *http.Request) netip.Addr { return s.opt.Proxies.ClientIP(r) }
+
+// remote renders the client address of r for logs.
+func (s *Server) remote(r *http.Request) string { return ratelimit.String(s.clientIP(r)) }
 
 // Routes lists the served "METHOD /path" patterns (for the OpenAPI check).
 func (s *Server) Routes() []string { return append([]string(nil), s.patterns...) }
@@ -211,11 +223,15 @@ type errorBody struct {
 func writeError(w http.ResponseWriter, err error) {
 	var pe *protocol.Error
 	var rl *rateLimitError
+	var le *ratelimit.Error
 	switch {
 	case errors.As(err, &rl):
 		pe = core.ToProtocol(err)
 		pe.Message = rl.Error()
 		w.Header().Set("Retry-After", strconv.Itoa(rl.seconds()))
+	case errors.As(err, &le):
+		pe = core.ToProtocol(err) // with retry_after_ms
+		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfterSeconds()))
 	case errors.Is(err, errBodyTooLarge):
 		pe = &protocol.Error{Code: protocol.CodeTooLarge, Reason: "too_large", Message: err.Error()}
 	case errors.Is(err, errMediaType):

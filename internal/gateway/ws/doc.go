@@ -1,6 +1,10 @@
 // Package ws is Parley's WebSocket gateway: it upgrades HTTP requests,
 // authenticates the first frame (hello), decodes JSON request frames, calls
-// the core, and writes the core's events as JSON frames.
+// the core, and writes the core's events as JSON frames. Before the upgrade
+// it admits the connection through the per-address limits (Options.Conns,
+// with the client address resolved through Options.Proxies) and refuses
+// with 429; a refusal by the core's per-user limits at hello is answered
+// with an error frame and close 3004 or 3005.
 //
 // Concurrency: each connection has one read goroutine (this package), one
 // writer goroutine (the core's Client) and one pinger. Sends are queued for

@@ -2,9 +2,12 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +15,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/internal/ratelimit"
+	"github.com/parley-im/parley/protocol"
 )
 
 // Options configure the WebSocket gateway.
@@ -36,6 +41,14 @@ type Options struct {
 	// (1008). Zero means 2 per second, 10 at once.
 	PingRate  float64
 	PingBurst int
+	// Proxies are the trusted reverse proxies: behind one, the client
+	// address (for the per-address limits and the logs) is taken from
+	// X-Forwarded-For. nil: the TCP peer is the client.
+	Proxies *ratelimit.Proxies
+	// Conns admits new connections per client address (concurrent, rate,
+	// flapping ban), refusing with 429 before the upgrade; shared with the
+	// other connection gateways. nil: no per-address limits.
+	Conns *ratelimit.IPGate
 	// ServerVersion is reported in the hello reply.
 	ServerVersion string
 	Logger        *slog.Logger
@@ -102,8 +115,15 @@ func (s *Server) originAllowed(origin string) bool {
 
 // ServeHTTP upgrades the request and serves the connection until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Counted from the start, not from the upgrade: the HTTP server's
+	// Shutdown stops waiting for a request once it is hijacked, so an Add
+	// after the upgrade could come after Wait began.
+	s.wg.Add(1)
+	defer s.wg.Done()
+	client := s.opt.Proxies.ClientIP(r)
+	remote := ratelimit.String(client)
 	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
-		s.log.Warn("websocket origin refused", "origin", origin, "remote", r.RemoteAddr)
+		s.log.Warn("websocket origin refused", "origin", origin, "remote", remote)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -113,6 +133,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unsupported WebSocket version: this server speaks version 13", http.StatusUpgradeRequired)
 		return
 	}
+	release, err := s.opt.Conns.Admit(ratelimit.Key(client))
+	if err != nil {
+		s.refuseUpgrade(w, remote, err)
+		return
+	}
+	defer release()
 	// The library reads the client's frames through a frameGuard.
 	gw := &guardedWriter{ResponseWriter: w, opt: guardOptions{pingRate: s.opt.PingRate, pingBurst: float64(s.opt.PingBurst)}}
 	conn, err := websocket.Accept(gw, r, &websocket.AcceptOptions{
@@ -121,14 +147,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
-		s.log.Debug("websocket upgrade failed", "err", err, "remote", r.RemoteAddr)
+		s.log.Debug("websocket upgrade failed", "err", err, "remote", remote)
 		return
 	}
-	s.wg.Add(1)
-	defer s.wg.Done()
 	conn.SetReadLimit(s.opt.MaxFrameBytes)
-	sess := &session{srv: s, conn: conn, guard: gw.guard, remote: r.RemoteAddr, inflight: make(chan struct{}, s.opt.MaxInflight)}
+	sess := &session{srv: s, conn: conn, guard: gw.guard, remote: remote, inflight: make(chan struct{}, s.opt.MaxInflight)}
 	sess.serve()
+}
+
+// refuseUpgrade answers an upgrade refused by a per-address limit: 429 with
+// Retry-After and the error body of the HTTP API, before any WebSocket
+// exists. The refusal is counted; it is logged at debug level only (a
+// flood would flood the log).
+func (s *Server) refuseUpgrade(w http.ResponseWriter, remote string, err error) {
+	var le *ratelimit.Error
+	if errors.As(err, &le) {
+		s.core.Metrics().RateLimited.WithLabelValues(le.Limit).Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfterSeconds()))
+	}
+	s.log.Debug("websocket upgrade refused", "remote", remote, "err", err)
+	body, _ := json.Marshal(struct {
+		Error *protocol.Error `json:"error"`
+	}{core.ToProtocol(err)})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // hasToken reports whether a comma-separated header lists token

@@ -14,6 +14,7 @@ import (
 
 	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/gateway/jsonlimit"
+	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -151,8 +152,21 @@ func (s *session) hello(ctx context.Context) bool {
 		s.t.Close(protocol.CloseAuthFailed, "authentication failed")
 		return false
 	}
-	s.id = id
-	s.cl = s.srv.core.Attach(id, s.t)
+	cl, err := s.srv.core.Attach(id, s.t)
+	if err != nil {
+		// A per-user limit, known only now: tell the client when to
+		// retry, and close in the reconnect range (a limit is temporary).
+		code, reason := protocol.CloseTooManyConnections, "too many connections for this user"
+		var le *ratelimit.Error
+		if errors.As(err, &le) && le.Limit == ratelimit.LimitFlapping {
+			code, reason = protocol.CloseFlapping, "device connects too often: banned for a while"
+		}
+		s.srv.log.Debug("websocket connection refused", "remote", s.remote, "user", id.User, "device", id.Device, "err", err)
+		s.writeNow(protocol.MarshalError(req.ID, core.ToProtocol(err)))
+		s.t.Close(code, reason)
+		return false
+	}
+	s.id, s.cl = id, cl
 	s.cl.Reply(req.ID, protocol.TypeOK, &protocol.Hello{User: id.User, Device: id.Device, Version: protocol.Version, Server: s.srv.opt.ServerVersion})
 	return true
 }
