@@ -40,7 +40,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -86,7 +85,7 @@ func frames(fs ...[]byte) func(c *wsrConn) {
 // authentication, so a cookie changes nothing.
 func TestHostileWSForeignOrigin(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs lockedBuffer
 	cfg := testConfig(t)
 	cfg.HTTP.AllowedOrigins = []string{"https://app.example"}
 	a, err := app.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -115,24 +114,6 @@ func TestHostileWSForeignOrigin(t *testing.T) {
 		}
 	}
 	w.check(t)
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test together.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // W2: an upgrade without Sec-WebSocket-Key is a bad request; one for

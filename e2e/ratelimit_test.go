@@ -8,13 +8,11 @@ package e2e
 // 127.0.0.2–5, as in TestHostileHTTP_H6_LoginRateLimit.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,48 +30,16 @@ import (
 // body when it did not). It skips the test where ip cannot be bound.
 func upgradeFrom(t *testing.T, s *server, ip string, header ...string) (*wsrConn, response) {
 	t.Helper()
-	d := &net.Dialer{Timeout: 5 * time.Second}
-	if ip != "" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
-	}
-	c, err := d.Dial("tcp", s.app.Addr())
-	if err != nil {
-		if strings.Contains(err.Error(), "assign requested address") {
-			t.Skipf("cannot bind %s on this system: %v", ip, err)
+	wc, resp := wsrHandshakeFrom(t, s, ip, func(h http.Header) {
+		for i := 0; i+1 < len(header); i += 2 {
+			h.Add(header[i], header[i+1])
 		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	h := wsrHeaders(s.app.Addr())
-	for i := 0; i+1 < len(header); i += 2 {
-		h.Add(header[i], header[i+1])
-	}
-	var b strings.Builder
-	b.WriteString("GET /v1/ws HTTP/1.1\r\n")
-	for k, vs := range h {
-		for _, v := range vs {
-			fmt.Fprintf(&b, "%s: %s\r\n", k, v)
-		}
-	}
-	b.WriteString("\r\n")
-	c.SetDeadline(time.Now().Add(wsrTimeout))
-	if _, err := io.WriteString(c, b.String()); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("upgrade response: %v", err)
-	}
-	c.SetDeadline(time.Time{})
+	})
 	r := response{status: resp.StatusCode, header: resp.Header}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		r.body, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return nil, r
 	}
-	wc := &wsrConn{t: t, c: c, br: br, in: make(chan wsrItem, 1024), done: make(chan struct{})}
-	t.Cleanup(func() { close(wc.done) })
-	go wc.reader()
 	return wc, r
 }
 

@@ -84,8 +84,22 @@ func wsrHeaders(host string) http.Header {
 // (closed at the end of the test).
 func wsrHandshake(t *testing.T, s *server, mutate func(http.Header)) (*wsrConn, *http.Response) {
 	t.Helper()
-	c, err := net.Dial("tcp", s.app.Addr())
+	return wsrHandshakeFrom(t, s, "", mutate)
+}
+
+// wsrHandshakeFrom is wsrHandshake from the local address ip ("" for any);
+// it skips the test where ip cannot be bound.
+func wsrHandshakeFrom(t *testing.T, s *server, ip string, mutate func(http.Header)) (*wsrConn, *http.Response) {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if ip != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
+	}
+	c, err := d.Dial("tcp", s.app.Addr())
 	if err != nil {
+		if strings.Contains(err.Error(), "assign requested address") {
+			t.Skipf("cannot bind %s on this system: %v", ip, err)
+		}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
