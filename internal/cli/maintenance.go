@@ -9,76 +9,53 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/parley-im/parley/internal/app"
+	"github.com/parley-im/parley/internal/config"
 )
 
-func checkCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "check",
-		Short: "Run a full integrity check of the store (works while the server runs)",
-		Args:  cobra.NoArgs,
-	}
+// operatorCmd is a command that loads the configuration and runs op with
+// an hour's deadline; op returns the line to print on success.
+func operatorCmd(use, short string, args cobra.PositionalArgs,
+	op func(ctx context.Context, cmd *cobra.Command, cfg config.Config, args []string) (string, error)) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Args: args}
 	l := bindLoader(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		cfg, err := l.load()
 		if err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 		defer cancel()
-		if err := app.Check(ctx, cfg, quietLogger(cmd)); err != nil {
+		done, err := op(ctx, cmd, cfg, args)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintln(cmd.OutOrStdout(), "store ok")
+		fmt.Fprintln(cmd.OutOrStdout(), done)
 		return nil
 	}
 	return cmd
+}
+
+func checkCmd() *cobra.Command {
+	return operatorCmd("check", "Run a full integrity check of the store (works while the server runs)", cobra.NoArgs,
+		func(ctx context.Context, cmd *cobra.Command, cfg config.Config, _ []string) (string, error) {
+			return "store ok", app.Check(ctx, cfg, quietLogger(cmd))
+		})
 }
 
 func backupCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "backup FILE",
-		Short: "Write a consistent copy of the store to FILE (works while the server runs)",
-		Args:  cobra.ExactArgs(1),
-	}
-	l := bindLoader(cmd)
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := l.load()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-		defer cancel()
-		if err := app.Backup(ctx, cfg, args[0], quietLogger(cmd)); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "backup written to %s\n", args[0])
-		return nil
-	}
-	return cmd
+	return operatorCmd("backup FILE", "Write a consistent copy of the store to FILE (works while the server runs)", cobra.ExactArgs(1),
+		func(ctx context.Context, cmd *cobra.Command, cfg config.Config, args []string) (string, error) {
+			return "backup written to " + args[0], app.Backup(ctx, cfg, args[0], quietLogger(cmd))
+		})
 }
 
 func restoreCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "restore FILE",
-		Short: "Replace the store with a backup (stop the server first)",
-		Args:  cobra.ExactArgs(1),
-	}
-	l := bindLoader(cmd)
 	var force bool
+	cmd := operatorCmd("restore FILE", "Replace the store with a backup (stop the server first)", cobra.ExactArgs(1),
+		func(ctx context.Context, cmd *cobra.Command, cfg config.Config, args []string) (string, error) {
+			return fmt.Sprintf("restored %s into %s", args[0], cfg.SQLitePath()), app.Restore(ctx, cfg, args[0], force)
+		})
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing database")
-	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		cfg, err := l.load()
-		if err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
-		defer cancel()
-		if err := app.Restore(ctx, cfg, args[0], force); err != nil {
-			return err
-		}
-		fmt.Fprintf(cmd.OutOrStdout(), "restored %s into %s\n", args[0], cfg.SQLitePath())
-		return nil
-	}
 	return cmd
 }
 
