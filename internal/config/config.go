@@ -22,7 +22,7 @@ type Config struct {
 	Timeouts   Timeouts   `yaml:"timeouts" doc:"Deadlines and intervals, as Go durations such as 200ms, 10s, 15m or 720h."`
 	Retention  Retention  `yaml:"retention" doc:"How long messages are kept. Old messages are deleted from the start of each conversation; seqs are never reused, and history says where it starts (start_seq)."`
 	Log        Log        `yaml:"log" doc:"Logging."`
-	MQTT       MQTT       `yaml:"mqtt" doc:"The MQTT listener."`
+	MQTT       MQTT       `yaml:"mqtt" doc:"The MQTT listener. Reserved: this version does not serve MQTT yet; the key is accepted so configurations can be written ahead."`
 }
 
 // HTTP configures the HTTP and WebSocket listener.
