@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/internal/store/sqlite"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -27,34 +28,9 @@ func BenchmarkAppend(b *testing.B) {
 			if err := db.SeedGroups(ctx, "g_", convs, []string{"u0", "u1"}, now); err != nil {
 				b.Fatal(err)
 			}
-			entries := make([]store.Append, size)
-			next, rows := 0, 0
-			cpu0 := cpuTime()
-			for b.Loop() {
-				for i := range entries {
-					entries[i] = store.Append{
-						Conv:        fmt.Sprint("g_", next%convs),
-						Sender:      fmt.Sprint("u", next%2),
-						ClientMsgID: fmt.Sprint("c", next),
-						Kind:        protocol.KindMessage,
-						ContentType: "text/plain",
-						Body:        body,
-					}
-					next++
-				}
-				res, err := db.Append(ctx, entries, now)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if res[0].Err != nil || res[0].Duplicate {
-					b.Fatalf("append: %+v", res[0])
-				}
-				rows += size
-			}
-			b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
-			if cpu := cpuTime() - cpu0; cpu > 0 {
-				b.ReportMetric(float64(cpu.Microseconds())/float64(rows), "cpu-µs/row")
-			}
+			appendLoop(b, db, size, body, func(next int) (string, string) {
+				return fmt.Sprint("g_", next%convs), fmt.Sprint("u", next%2)
+			})
 		})
 	}
 }
@@ -76,15 +52,27 @@ func BenchmarkAppendManySenders(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	appendLoop(b, db, size, body, func(next int) (string, string) {
+		c := next % convs
+		return fmt.Sprint("g_", c, "_0"), fmt.Sprint("u", c)
+	})
+}
+
+// appendLoop appends batches of size content messages with fresh client
+// message ids, to the conversation and sender that at(n) names for the
+// n-th message, and reports rows/s and process CPU per row.
+func appendLoop(b *testing.B, db *sqlite.DB, size int, body string, at func(n int) (conv, sender string)) {
+	ctx := b.Context()
+	now := time.UnixMilli(1_767_225_600_000)
 	entries := make([]store.Append, size)
 	next, rows := 0, 0
 	cpu0 := cpuTime()
 	for b.Loop() {
 		for i := range entries {
-			c := next % convs
+			conv, sender := at(next)
 			entries[i] = store.Append{
-				Conv:        fmt.Sprint("g_", c, "_0"),
-				Sender:      fmt.Sprint("u", c),
+				Conv:        conv,
+				Sender:      sender,
 				ClientMsgID: fmt.Sprint("c", next),
 				Kind:        protocol.KindMessage,
 				ContentType: "text/plain",
