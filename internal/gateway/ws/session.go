@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -44,7 +45,7 @@ func (s *session) serve() {
 		return
 	}
 	defer s.cl.Close(int(websocket.StatusNormalClosure), "")
-	go s.pinger(ctx)
+	defer s.startPinger(ctx)()
 	for {
 		typ, data, err := s.conn.Read(ctx)
 		if err != nil {
@@ -171,26 +172,40 @@ func (s *session) hello(ctx context.Context) bool {
 	return true
 }
 
-// pinger pings the client; a missing pong closes the connection so that a
-// vanished client is noticed (and shown offline).
-func (s *session) pinger(ctx context.Context) {
-	t := time.NewTicker(s.srv.opt.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.cl.Done():
-			return
-		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, s.srv.opt.PongTimeout)
-			err := s.conn.Ping(pctx)
-			cancel()
-			if err != nil {
+// startPinger pings the client every PingInterval; a missing pong closes
+// the connection so that a vanished client is noticed (and shown offline).
+// It runs on a timer, not a goroutine of its own: an idle connection holds
+// no pinger stack between pings. The returned function stops it.
+func (s *session) startPinger(ctx context.Context) (stop func()) {
+	var mu sync.Mutex
+	stopped := false
+	var t *time.Timer
+	mu.Lock() // the callback's Reset must see t assigned
+	defer mu.Unlock()
+	t = time.AfterFunc(s.srv.opt.PingInterval, func() {
+		pctx, cancel := context.WithTimeout(ctx, s.srv.opt.PongTimeout)
+		err := s.conn.Ping(pctx)
+		cancel()
+		if err != nil {
+			select {
+			case <-s.cl.Done():
+			case <-ctx.Done():
+			default:
 				s.cl.Close(protocol.ClosePingTimeout, "no pong in time")
-				return
 			}
+			return
 		}
+		mu.Lock()
+		if !stopped {
+			t.Reset(s.srv.opt.PingInterval)
+		}
+		mu.Unlock()
+	})
+	return func() {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
 	}
 }
 
