@@ -93,6 +93,7 @@ type Core struct {
 	presence *presence
 
 	singleNode bool // the bus connects no other node: skip publishing
+	seenSeqs   seqCache
 
 	flushMu sync.Mutex // serializes ack flushes with device revocation
 

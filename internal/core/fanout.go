@@ -27,6 +27,7 @@ type envelope struct {
 // other nodes. Membership events also go to the affected user's topic, so
 // a node learns of a conversation its user just joined.
 func (c *Core) publish(m *protocol.Message) {
+	c.seenSeqs.raise(m.Conv, m.Seq)
 	ev := NewMessageEvent(m)
 	if m.Kind == protocol.KindMember {
 		c.members.invalidate(m.Conv)
@@ -121,6 +122,7 @@ func (c *Core) onBus(m bus.Message) {
 		if msg.Kind == protocol.KindMember {
 			c.members.invalidate(msg.Conv)
 		}
+		c.seenSeqs.raise(msg.Conv, msg.Seq)
 		ev := newMessageEventRaw(&msg, env.Data)
 		if msg.Member != nil && m.Topic == userTopic(msg.Member.User) {
 			c.deliverToUser(msg.Member.User, ev, true)

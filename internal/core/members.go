@@ -71,3 +71,30 @@ func (mc *memberCache) invalidate(conv string) {
 	mc.gen++
 	mc.mu.Unlock()
 }
+
+// seqCache remembers the highest seq this node has seen committed or
+// announced per conversation. Seqs only grow, so a remembered value is a
+// lower bound of the conversation's last seq: anything at or below it exists.
+type seqCache struct {
+	mu sync.Mutex
+	m  map[string]uint64
+}
+
+// get returns the remembered seq of conv (0 if none).
+func (s *seqCache) get(conv string) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[conv]
+}
+
+// raise remembers seq for conv if it is higher than what is remembered.
+func (s *seqCache) raise(conv string, seq uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil || len(s.m) >= maxCachedConvs {
+		s.m = make(map[string]uint64)
+	}
+	if seq > s.m[conv] {
+		s.m[conv] = seq
+	}
+}

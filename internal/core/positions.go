@@ -163,12 +163,17 @@ func (c *Core) Ack(ctx context.Context, id Identity, conv string, seq uint64) er
 	if !ok {
 		return fmt.Errorf("conversation %s: %w", conv, store.ErrNotFound)
 	}
-	cv, err := c.st.Conversation(ctx, conv)
-	if err != nil {
-		return fmt.Errorf("ack: %w", err)
+	// A device cannot acknowledge what does not exist yet. The seqs this
+	// node has seen committed or announced answer most acks without a store
+	// read; an ack beyond them is checked against the store.
+	if seq > c.seenSeqs.get(conv) {
+		cv, err := c.st.Conversation(ctx, conv)
+		if err != nil {
+			return fmt.Errorf("ack: %w", err)
+		}
+		c.seenSeqs.raise(conv, cv.LastSeq)
+		seq = min(seq, cv.LastSeq)
 	}
-	// A device cannot acknowledge what does not exist yet.
-	seq = min(seq, cv.LastSeq)
 	if seq == 0 || !c.acks.add(id.User, id.Device, conv, seq) {
 		return nil
 	}
