@@ -101,7 +101,7 @@ func (p *proc) start() {
 }
 
 func (p *proc) tryStart() error {
-	cmd := exec.Command(p.bin, "serve", "--data-dir", p.dataDir, "--http-addr", p.addr)
+	cmd := exec.Command(p.bin, "serve", "--data-dir", p.dataDir, "--http-addr", p.addr, "--mqtt-addr", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), p.env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

@@ -179,7 +179,7 @@ type server struct {
 // startServer runs "BIN serve" on a loopback port with dataDir, optionally
 // under "taskset -c cpu", and waits for its "parley listening on" line.
 func startServer(bin, dataDir string, cpu int, env []string) (*server, error) {
-	args := []string{bin, "serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0"}
+	args := []string{bin, "serve", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0"}
 	if cpu >= 0 {
 		ts, err := exec.LookPath("taskset")
 		if err != nil {

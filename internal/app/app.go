@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/parley-im/parley/internal/config"
 	"github.com/parley-im/parley/internal/core"
 	httpapi "github.com/parley-im/parley/internal/gateway/http"
+	"github.com/parley-im/parley/internal/gateway/mqtt"
 	"github.com/parley-im/parley/internal/gateway/ws"
 	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
@@ -41,6 +43,9 @@ type App struct {
 	ln      net.Listener
 	httpSrv *http.Server
 	ws      *ws.Server
+	mqtt    *mqtt.Server
+	mqttTCP net.Addr // nil if MQTT over TCP is off
+	mqttTLS net.Addr // nil if MQTT over TLS is off
 
 	ctx     context.Context // the gateways' context; cancelled at shutdown
 	cancel  context.CancelFunc
@@ -149,9 +154,35 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		Proxies: proxies, Conns: conns,
 		ServerVersion: Version, Logger: log.With("component", "ws"),
 	})
+	if a.mqtt, err = mqtt.New(a.ctx, a.core, mqtt.Options{
+		Root: cfg.MQTT.Root, MaxPacketBytes: cfg.MQTT.MaxPacketBytes, AuthDeadline: cfg.Timeouts.AuthDeadline,
+		WriteTimeout: cfg.Timeouts.WriteTimeout, KeepAlive: cfg.MQTT.KeepAlive, MaxKeepAlive: cfg.MQTT.MaxKeepAlive,
+		ReceiveMaximum: uint16(cfg.MQTT.ReceiveMaximum), SendWindow: cfg.MQTT.SendWindow, MaxSubscriptions: cfg.MQTT.MaxSubscriptions,
+		AllowedOrigins: cfg.HTTP.AllowedOrigins, Proxies: proxies, Conns: conns, Logger: log.With("component", "mqtt"),
+	}); err != nil {
+		return nil, err
+	}
+	if cfg.MQTT.Addr != "" {
+		if a.mqttTCP, err = a.mqtt.Listen(cfg.MQTT.Addr, nil); err != nil {
+			return nil, fmt.Errorf("mqtt: %w", err)
+		}
+	}
+	if cfg.MQTT.TLSAddr != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.MQTT.TLSCert, cfg.MQTT.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt tls: %w", err)
+		}
+		if a.mqttTLS, err = a.mqtt.Listen(cfg.MQTT.TLSAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}); err != nil {
+			return nil, fmt.Errorf("mqtt tls: %w", err)
+		}
+	}
+	var mqttWS http.Handler
+	if cfg.MQTT.WebSocket {
+		mqttWS = a.mqtt
+	}
 	api := httpapi.New(a.core, httpapi.Options{
 		MaxBodyBytes: int64(cfg.Limits.MaxFrameBytes), JSONMaxDepth: cfg.Limits.JSONMaxDepth, AdminKey: cfg.Auth.AdminKey,
-		Ready: a.isReady, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), WebSocket: a.ws,
+		Ready: a.isReady, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), WebSocket: a.ws, MQTT: mqttWS,
 		AllowedOrigins:      cfg.HTTP.AllowedOrigins,
 		LoginPerIPPerMinute: cfg.RateLimits.LoginPerIPPerMinute, LoginPerAccountPerMinute: cfg.RateLimits.LoginPerAccountPerMinute,
 		Proxies: proxies, Logger: log.With("component", "http"),
@@ -179,12 +210,25 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	a.mu.Lock()
 	a.ready = true
 	a.mu.Unlock()
-	log.Info("parley started", "http", a.Addr(), "data_dir", cfg.DataDir, "store", cfg.Store.Driver, "bus", cfg.Bus.Driver, "node", a.core.NodeID())
+	log.Info("parley started", "http", a.Addr(), "mqtt", addrString(a.mqttTCP), "mqtts", addrString(a.mqttTLS), "data_dir", cfg.DataDir, "store", cfg.Store.Driver, "bus", cfg.Bus.Driver, "node", a.core.NodeID())
 	return a, nil
 }
 
 // Addr is the address the HTTP and WebSocket listener is bound to.
 func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// MQTTAddr is the address MQTT over TCP is bound to; "" if it is off.
+func (a *App) MQTTAddr() string { return addrString(a.mqttTCP) }
+
+// MQTTTLSAddr is the address MQTT over TLS is bound to; "" if it is off.
+func (a *App) MQTTTLSAddr() string { return addrString(a.mqttTLS) }
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
 
 // Core returns the running core.
 func (a *App) Core() *core.Core { return a.core }
@@ -202,6 +246,12 @@ func (a *App) Banner(w io.Writer) {
 		scheme = "https"
 	}
 	fmt.Fprintf(w, "parley listening on %s://%s (WebSocket: /v1/ws, metrics: /metrics)\n", scheme, a.Addr())
+	if a.mqttTCP != nil {
+		fmt.Fprintf(w, "parley MQTT on mqtt://%s (topics under %s/, docs/mqtt.md)\n", a.mqttTCP, a.cfg.MQTT.Root)
+	}
+	if a.mqttTLS != nil {
+		fmt.Fprintf(w, "parley MQTT over TLS on mqtts://%s\n", a.mqttTLS)
+	}
 	fmt.Fprintf(w, "data directory: %s\n", a.cfg.DataDir)
 	fmt.Fprintf(w, "create the first user: parley user add NAME --password PASSWORD --data-dir %s\n", a.cfg.DataDir)
 }
@@ -227,10 +277,14 @@ func (a *App) shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
 	cancel()
+	a.mqtt.Close()
 	a.core.CloseAll(ctx, a.cfg.Timeouts.LameDuck)
 	// Let the close frames ("server restarting") reach the clients.
 	if err := a.ws.Wait(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("websocket connections did not close: %w", err))
+	}
+	if err := a.mqtt.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("mqtt connections did not close: %w", err))
 	}
 	a.rollback()
 	select {
@@ -255,6 +309,9 @@ func (a *App) shutdown(ctx context.Context) error {
 func (a *App) rollback() {
 	if a.ln != nil && a.httpSrv == nil {
 		a.ln.Close()
+	}
+	if a.mqtt != nil && a.httpSrv == nil {
+		a.mqtt.Close()
 	}
 	if a.core != nil {
 		a.core.Close()

@@ -203,6 +203,7 @@ func TestStartFailsCleanlyWhenAddressTaken(t *testing.T) {
 
 	// The data directory is free: the store was closed.
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.MQTT.Addr = "127.0.0.1:0"
 	a, err := app.Start(context.Background(), cfg, quiet)
 	if err != nil {
 		t.Fatalf("Start on the same data directory after the failure: %v", err)

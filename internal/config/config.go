@@ -22,7 +22,7 @@ type Config struct {
 	Timeouts   Timeouts   `yaml:"timeouts" doc:"Deadlines and intervals, as Go durations such as 200ms, 10s, 15m or 720h."`
 	Retention  Retention  `yaml:"retention" doc:"How long messages are kept. Old messages are deleted from the start of each conversation; seqs are never reused, and history says where it starts (start_seq)."`
 	Log        Log        `yaml:"log" doc:"Logging."`
-	MQTT       MQTT       `yaml:"mqtt" doc:"The MQTT listener. Reserved: this version does not serve MQTT yet; the key is accepted so configurations can be written ahead."`
+	MQTT       MQTT       `yaml:"mqtt" doc:"The MQTT 3.1.1/5.0 gateway (docs/mqtt.md): TCP, TLS and WebSocket (/mqtt on the HTTP listener)."`
 }
 
 // HTTP configures the HTTP and WebSocket listener.
@@ -122,7 +122,18 @@ type Log struct {
 
 // MQTT configures the MQTT listener.
 type MQTT struct {
-	Addr string `yaml:"addr" doc:"Listen address of the MQTT gateway as host:port; port 0 picks a free port."`
+	Addr             string        `yaml:"addr" doc:"Listen address of MQTT over TCP as host:port; port 0 picks a free port; empty turns MQTT over TCP off."`
+	TLSAddr          string        `yaml:"tls_addr" doc:"Listen address of MQTT over TLS (conventionally port 8883); empty turns it off. Needs tls_cert and tls_key."`
+	TLSCert          string        `yaml:"tls_cert" doc:"PEM certificate chain file for MQTT over TLS."`
+	TLSKey           string        `yaml:"tls_key" doc:"PEM private key file for MQTT over TLS, paired with tls_cert."`
+	WebSocket        bool          `yaml:"websocket" doc:"Serve MQTT over WebSocket at /mqtt on the HTTP listener (subprotocol mqtt; wss when HTTP has TLS)."`
+	Root             string        `yaml:"root" doc:"First level of every topic of the topic scheme."`
+	MaxPacketBytes   int           `yaml:"max_packet_bytes" doc:"Largest MQTT packet a client may send; a larger one ends the connection before it is read. Must be larger than limits.max_message_bytes."`
+	KeepAlive        time.Duration `yaml:"keepalive" doc:"Keepalive imposed on clients that ask for none (0) or for more than max_keepalive; MQTT 5 clients are told (Server Keep Alive)."`
+	MaxKeepAlive     time.Duration `yaml:"max_keepalive" doc:"Longest keepalive a client may choose. A client silent for 1.5 times its keepalive is disconnected and shown offline."`
+	ReceiveMaximum   int           `yaml:"receive_maximum" doc:"QoS 1 and 2 publishes a client may have unacknowledged at once (MQTT 5 Receive Maximum); more end the connection (0x93)."`
+	SendWindow       int           `yaml:"send_window" doc:"QoS 1 deliveries that may await their PUBACK at once per connection (never more than the client's Receive Maximum)."`
+	MaxSubscriptions int           `yaml:"max_subscriptions" doc:"Topic filters one session may hold; more are refused (0x97)."`
 }
 
 // Default returns the configuration used when nothing is set: one node with
@@ -173,8 +184,9 @@ func Default() Config {
 		Retention: Retention{
 			CheckInterval: time.Hour,
 		},
-		Log:  Log{Level: "info", Format: "text"},
-		MQTT: MQTT{Addr: "0.0.0.0:1883"},
+		Log: Log{Level: "info", Format: "text"},
+		MQTT: MQTT{Addr: "0.0.0.0:1883", WebSocket: true, Root: "IMS", MaxPacketBytes: 256 << 10,
+			KeepAlive: 60 * time.Second, MaxKeepAlive: 300 * time.Second, ReceiveMaximum: 64, SendWindow: 64, MaxSubscriptions: 128},
 	}
 }
 

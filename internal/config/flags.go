@@ -21,7 +21,7 @@ func BindFlags(fs *pflag.FlagSet) *Flags {
 	f := &Flags{fs: fs}
 	fs.StringVar(&f.dataDir, "data-dir", d.DataDir, "directory for Parley's data (overrides data_dir and PARLEY_DATA_DIR)")
 	fs.StringVar(&f.httpAddr, "http-addr", d.HTTP.Addr, "HTTP and WebSocket listen address host:port (overrides http.addr and PARLEY_HTTP_ADDR)")
-	fs.StringVar(&f.mqttAddr, "mqtt-addr", d.MQTT.Addr, "MQTT listen address host:port (reserved: MQTT is not served by this version yet)")
+	fs.StringVar(&f.mqttAddr, "mqtt-addr", d.MQTT.Addr, "MQTT over TCP listen address host:port (port 0 picks a free port, empty turns it off)")
 	fs.StringVar(&f.logLevel, "log-level", d.Log.Level, "debug, info, warn or error (overrides log.level and PARLEY_LOG_LEVEL)")
 	return f
 }

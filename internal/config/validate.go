@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parley-im/parley/internal/ratelimit"
 )
@@ -49,7 +50,30 @@ func (c *Config) Validate() error {
 	}
 
 	checkAddr(bad, "http.addr", c.HTTP.Addr)
-	checkAddr(bad, "mqtt.addr", c.MQTT.Addr)
+	if c.MQTT.Addr != "" {
+		checkAddr(bad, "mqtt.addr", c.MQTT.Addr)
+	}
+	if c.MQTT.TLSAddr != "" {
+		checkAddr(bad, "mqtt.tls_addr", c.MQTT.TLSAddr)
+		if c.MQTT.TLSCert == "" || c.MQTT.TLSKey == "" {
+			bad("mqtt.tls_addr", "needs mqtt.tls_cert and mqtt.tls_key")
+		}
+	}
+	if (c.MQTT.TLSCert == "") != (c.MQTT.TLSKey == "") {
+		bad("mqtt.tls_cert", "tls_cert and tls_key must be set together or not at all")
+	}
+	if c.MQTT.Root == "" || strings.ContainsAny(c.MQTT.Root, "/+#$\x00 ") {
+		bad("mqtt.root", "must be one non-empty topic level without / + # $ or spaces, is %q", c.MQTT.Root)
+	}
+	if c.MQTT.MaxPacketBytes <= c.Limits.MaxMessageBytes {
+		bad("mqtt.max_packet_bytes", "must be larger than limits.max_message_bytes (%d), is %d", c.Limits.MaxMessageBytes, c.MQTT.MaxPacketBytes)
+	}
+	if c.MQTT.ReceiveMaximum > 65535 {
+		bad("mqtt.receive_maximum", "must be at most 65535, is %d", c.MQTT.ReceiveMaximum)
+	}
+	if c.MQTT.MaxKeepAlive > 65535*time.Second || c.MQTT.KeepAlive > c.MQTT.MaxKeepAlive {
+		bad("mqtt.keepalive", "keepalive must not exceed max_keepalive, which must not exceed 65535s")
+	}
 	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
 		bad("http.tls_cert", "tls_cert and tls_key must be set together or not at all")
 	}

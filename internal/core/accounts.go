@@ -77,6 +77,30 @@ func (c *Core) Login(ctx context.Context, user, password, device string) (protoc
 	return c.OpenSession(ctx, u.ID, device, c.to.AccessTTL)
 }
 
+// CheckPassword authenticates (user, password) for a connection of device
+// without opening a session (an MQTT CONNECT with a password): the same
+// checks and the same work as Login, and the same error for an unknown
+// user, a wrong password and a disabled user. The identity has no session;
+// revoking the device or disabling the user still closes the connection.
+func (c *Core) CheckPassword(ctx context.Context, user, password, device string) (Identity, error) {
+	if err := ValidateDeviceID(device); err != nil {
+		return Identity{}, err
+	}
+	if len(password) > maxPassword {
+		return Identity{}, ErrUnauthorized
+	}
+	u, err := c.st.User(ctx, user)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Identity{}, fmt.Errorf("%w: user lookup: %v", ErrUnavailable, err)
+	}
+	if !auth.CheckPassword(u.PasswordHash, password) || u.Disabled || u.Deleted {
+		return Identity{}, ErrUnauthorized
+	}
+	id := Identity{User: u.ID, Device: device}
+	c.seen(id)
+	return id, nil
+}
+
 // OpenSession creates a session for (user, device) and returns its tokens.
 // The admin CLI uses it for `parley token`.
 func (c *Core) OpenSession(ctx context.Context, user, device string, accessTTL time.Duration) (protocol.Tokens, error) {

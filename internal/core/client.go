@@ -59,6 +59,7 @@ type Client struct {
 	// owned by the writer goroutine
 	cursors map[string]uint64
 	fresh   bool // the device had no stored positions at resume
+	fromNow bool // a live-only resume is in progress (see ResumeLive)
 	stored  map[string]uint64
 	subs    map[string]bool
 }
@@ -189,6 +190,22 @@ func (cl *Client) Resume(id string, positions map[string]uint64) {
 	cl.Enqueue(&Event{Type: typeResume, ID: id, Data: positions})
 }
 
+// ResumeLive starts live delivery without a catch-up: each conversation's
+// cursor starts at its newest message, so the connection receives only what
+// is committed from now on (an MQTT clean session: the protocol promises no
+// messages from before it subscribed). The device's stored positions are
+// left as they are. The stream ends with a TypeResumed reply to id.
+func (cl *Client) ResumeLive(id string) {
+	cl.syncMu.Lock()
+	cl.syncing = true
+	cl.syncMu.Unlock()
+	cl.live.Store(true)
+	cl.Enqueue(&Event{Type: typeResume, ID: id, Data: resumeLive{}})
+}
+
+// resumeLive marks a typeResume event of ResumeLive.
+type resumeLive struct{}
+
 func (cl *Client) writer() {
 	defer close(cl.exited)
 	defer cl.unsubscribeAll()
@@ -202,6 +219,7 @@ func (cl *Client) writer() {
 			switch ev.Type {
 			case typeResume:
 				pos, _ := ev.Data.(map[string]uint64)
+				_, cl.fromNow = ev.Data.(resumeLive)
 				err = cl.resume(ev.ID, pos)
 			case protocol.TypeMsg:
 				err = cl.deliver(ev)
@@ -276,7 +294,10 @@ func (cl *Client) cursor(conv string, override map[string]uint64) (cur uint64, o
 		return 0, false, fmt.Errorf("conversation %s: %w", conv, err)
 	}
 	pos, given := override[conv]
-	if !given {
+	switch {
+	case cl.fromNow:
+		pos = cv.LastSeq
+	case !given:
 		pos = cl.startPosition(conv, m)
 	}
 	// A member never gets what was said before they joined, whatever
@@ -369,8 +390,9 @@ func (cl *Client) resume(id string, override map[string]uint64) error {
 		}
 	}
 	// Conversations that appear from now on are new to this device too: it
-	// gets them from where the user joined, not from the read position.
-	cl.fresh = false
+	// gets them from where the user joined, not from the read position (nor
+	// from their newest message: a live-only resume ends here).
+	cl.fresh, cl.fromNow = false, false
 	// What arrived during the resume was marked dirty: read it from the
 	// store until nothing is left, then switch to live delivery.
 	for dirty := cl.takeDirty(); dirty != nil; dirty = cl.takeDirty() {

@@ -98,3 +98,10 @@ func (s *seqCache) raise(conv string, seq uint64) {
 		s.m[conv] = seq
 	}
 }
+
+// IsMember reports whether user is a member of conv (from the member cache,
+// which every membership change invalidates). A conversation that does not
+// exist has no members.
+func (c *Core) IsMember(ctx context.Context, user, conv string) (bool, error) {
+	return c.members.isMember(ctx, conv, user)
+}

@@ -210,10 +210,11 @@ type Sessions interface {
 	// Devices lists the user's devices ordered by id.
 	Devices(ctx context.Context, user string) ([]Device, error)
 	// DeleteDevice removes the device, revokes its sessions and drops its
-	// positions, in one transaction; ErrNotFound if absent.
+	// positions and its MQTT session, in one transaction; ErrNotFound if
+	// absent.
 	DeleteDevice(ctx context.Context, user, device string) error
-	// ExpireDevices deletes devices not seen since before (as DeleteDevice)
-	// and returns how many.
+	// ExpireDevices deletes devices not seen since before (as DeleteDevice,
+	// MQTT sessions included) and returns how many.
 	ExpireDevices(ctx context.Context, before time.Time) (int, error)
 }
 
@@ -317,8 +318,8 @@ type Retention interface {
 type Erasure interface {
 	// DeleteUser erases a user in one transaction: the user row becomes a
 	// tombstone (DisplayName, PasswordHash and LastSeen cleared; Disabled,
-	// Deleted and DeletedAt = now set), the user's sessions, devices and
-	// positions are deleted, and every message the user sent that carries
+	// Deleted and DeletedAt = now set), the user's sessions, devices,
+	// positions and MQTT sessions are deleted, and every message the user sent that carries
 	// content (KindMessage and KindEdit) gets its body and payload cleared
 	// and Deleted set; the rows stay, so seqs stay gap-free and other
 	// members' positions and unread counts stay consistent (a tombstone is
@@ -340,6 +341,46 @@ type Erasure interface {
 	SentMessages(ctx context.Context, user, afterConv string, afterSeq uint64, limit int) ([]protocol.Message, error)
 }
 
+// MQTTSessions keeps persistent MQTT sessions (DESIGN.md §3): per (user,
+// device), the subscriptions. Positions are not part of a session: they
+// belong to the device whatever the protocol.
+type MQTTSessions interface {
+	// MQTTSession returns the session of (user, device). ErrNotFound if there
+	// is none, or if its ExpiresAt is set and not after now (an expired
+	// session may be deleted by this call).
+	MQTTSession(ctx context.Context, user, device string, now time.Time) (MQTTSession, error)
+	// PutMQTTSession creates or replaces the session of (s.User, s.Device)
+	// with all of s's fields. It does nothing for a deleted user (no
+	// session comes back after DeleteUser).
+	PutMQTTSession(ctx context.Context, s MQTTSession) error
+	// DeleteMQTTSession removes the session; nil if there is none.
+	DeleteMQTTSession(ctx context.Context, user, device string) error
+	// ReleaseClientMsgID renames the dedupe key (sender, clientMsgID) of a
+	// stored message to (sender, replacement), so that clientMsgID may be
+	// used for a new message again (an MQTT QoS 2 packet id released by
+	// PUBREL). nil if no message has that key (releasing is idempotent; an
+	// empty clientMsgID is no key); ErrExists if replacement is taken;
+	// ErrInvalid if replacement is empty. The message itself (its
+	// client_msg_id as returned by reads) may show the replacement.
+	ReleaseClientMsgID(ctx context.Context, sender, clientMsgID, replacement string) error
+}
+
+// MQTTSession is the stored state of a persistent MQTT session.
+type MQTTSession struct {
+	User          string
+	Device        string
+	Subscriptions []MQTTSubscription // in the order they were made
+	// ExpiresAt is when the session ends while its client is away; zero
+	// while it is connected or if it never expires.
+	ExpiresAt time.Time
+}
+
+// MQTTSubscription is one topic filter of a session with its granted QoS.
+type MQTTSubscription struct {
+	Filter string
+	QoS    byte
+}
+
 // Store is the whole storage contract.
 type Store interface {
 	Users
@@ -349,6 +390,7 @@ type Store interface {
 	Positions
 	Retention
 	Erasure
+	MQTTSessions
 	// Close releases the store. It is safe to call once.
 	Close() error
 }

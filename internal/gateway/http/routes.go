@@ -26,6 +26,10 @@ func (s *Server) routes() {
 		s.mux.Handle("GET /v1/ws", s.opt.WebSocket)
 		s.patterns = append(s.patterns, "GET /v1/ws")
 	}
+	if s.opt.MQTT != nil {
+		s.mux.Handle("GET /mqtt", s.opt.MQTT)
+		s.patterns = append(s.patterns, "GET /mqtt")
+	}
 
 	s.handle("POST /v1/register", s.register)
 	s.handle("POST /v1/login", s.login)

@@ -34,6 +34,8 @@ type Options struct {
 	Metrics http.Handler
 	// WebSocket serves /v1/ws; nil: not served.
 	WebSocket http.Handler
+	// MQTT serves MQTT over WebSocket at /mqtt; nil: not served.
+	MQTT http.Handler
 	// AllowedOrigins lists the browser origins (scheme://host[:port]) that
 	// get CORS access; "*" allows any. Empty: no CORS headers at all.
 	AllowedOrigins []string

@@ -100,12 +100,19 @@ func New(ctx context.Context, c *core.Core, opt Options) *Server {
 }
 
 func (s *Server) originAllowed(origin string) bool {
+	return OriginAllowed(s.opt.AllowedOrigins, origin)
+}
+
+// OriginAllowed reports whether a browser's Origin header value is on the
+// allow-list (scheme://host[:port], case-insensitive; "*" allows any). The
+// MQTT gateway's WebSocket endpoint uses the same list.
+func OriginAllowed(allowed []string, origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
 		return false
 	}
 	norm := strings.ToLower(u.Scheme + "://" + u.Host)
-	for _, o := range s.opt.AllowedOrigins {
+	for _, o := range allowed {
 		if o == "*" || strings.ToLower(strings.TrimSuffix(o, "/")) == norm {
 			return true
 		}

@@ -58,7 +58,8 @@ func (db *DB) Devices(ctx context.Context, user string) ([]store.Device, error) 
 }
 
 // DeleteDevice removes the device, revokes its sessions and drops its
-// positions, in one transaction; store.ErrNotFound if absent.
+// positions and its MQTT session, in one transaction; store.ErrNotFound if
+// absent.
 func (db *DB) DeleteDevice(ctx context.Context, user, device string) error {
 	err := db.update(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ? AND id = ?", user, device)
@@ -77,7 +78,8 @@ func (db *DB) DeleteDevice(ctx context.Context, user, device string) error {
 }
 
 // ExpireDevices deletes the devices last seen before the given time, as
-// DeleteDevice does, in one transaction, and returns how many.
+// DeleteDevice does (MQTT sessions included), in one transaction, and
+// returns how many.
 func (db *DB) ExpireDevices(ctx context.Context, before time.Time) (int, error) {
 	var n int
 	err := db.update(ctx, func(tx *sql.Tx) error {
@@ -117,7 +119,8 @@ func (db *DB) ExpireDevices(ctx context.Context, before time.Time) (int, error) 
 	return n, nil
 }
 
-// dropDevice revokes a deleted device's sessions and drops its positions.
+// dropDevice revokes a deleted device's sessions and drops its positions
+// and its MQTT session.
 func dropDevice(ctx context.Context, tx *sql.Tx, user, device string) error {
 	if _, err := tx.ExecContext(ctx,
 		"UPDATE sessions SET revoked = 1 WHERE user_id = ? AND device_id = ? AND revoked = 0", user, device); err != nil {
@@ -127,5 +130,5 @@ func dropDevice(ctx context.Context, tx *sql.Tx, user, device string) error {
 		"DELETE FROM positions WHERE user_id = ? AND device_id = ?", user, device); err != nil {
 		return classify(err)
 	}
-	return nil
+	return dropMQTTSession(ctx, tx, user, device)
 }

@@ -111,7 +111,8 @@ func leaveGroups(ctx context.Context, tx *sql.Tx, user string) ([]store.Append, 
 }
 
 // eraseUser clears the bodies of the user's content and edits, removes the
-// remaining (direct) memberships, the sessions, devices and positions, and
+// remaining (direct) memberships, the sessions, devices, positions and MQTT
+// sessions, and
 // turns the user row into a tombstone deleted at now (Unix ms).
 func eraseUser(ctx context.Context, tx *sql.Tx, user string, now int64) error {
 	convs, err := queryStrings(ctx, tx, "SELECT conv_id FROM participants WHERE user_id = ? ORDER BY conv_id", user)
@@ -131,6 +132,7 @@ func eraseUser(ctx context.Context, tx *sql.Tx, user string, now int64) error {
 		"DELETE FROM positions WHERE user_id = ?",
 		"DELETE FROM sessions WHERE user_id = ?",
 		"DELETE FROM devices WHERE user_id = ?",
+		"DELETE FROM mqtt_sessions WHERE user_id = ?",
 	} {
 		if _, err := tx.ExecContext(ctx, q, user); err != nil {
 			return classify(err)

@@ -2,11 +2,13 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/internal/store/sqlite"
 	"github.com/parley-im/parley/protocol"
 )
@@ -83,5 +85,80 @@ func TestMigrateFromVersion1(t *testing.T) {
 	}
 	if got := sqlite.SchemaVersion(); got < 2 {
 		t.Fatalf("SchemaVersion = %d, want at least 2", got)
+	}
+}
+
+// TestMigrateFromVersion2 opens a file written with schema version 2 and
+// checks what migration 3 adds: MQTT sessions work for the existing devices,
+// go with them, and a stored message's dedupe key can be released.
+func TestMigrateFromVersion2(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "v2.db")
+	raw, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, name := range []string{"migrations/0001_init.sql", "migrations/0002_retention_erasure.sql"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		steps = append(steps, string(b))
+	}
+	for _, q := range append(steps,
+		"PRAGMA user_version = 2",
+		`INSERT INTO users (id, display_name, created_at) VALUES ('alice', 'Alice', 1), ('bob', 'Bob', 1)`,
+		`INSERT INTO devices (user_id, id, created_at, last_seen) VALUES ('alice', 'phone', 1, 1), ('bob', 'phone', 1, 1)`,
+		`INSERT INTO conversations (id, kind, name, created_by, created_at, last_seq, updated_at)
+		 VALUES ('d_1', 'direct', '', 'alice', 1, 1, 1)`,
+		`INSERT INTO directs (user_lo, user_hi, conv_id) VALUES ('alice', 'bob', 'd_1')`,
+		`INSERT INTO members (conv_id, user_id, role) VALUES ('d_1', 'alice', 'member'), ('d_1', 'bob', 'member')`,
+		`INSERT INTO participants (user_id, conv_id) VALUES ('alice', 'd_1'), ('bob', 'd_1')`,
+		`INSERT INTO messages (conv_id, seq, id, sender, client_msg_id, kind, body, created_at)
+		 VALUES ('d_1', 1, 'm1', 'alice', 'q2:x:7', 'msg', 'before', 1)`,
+	) {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatalf("build a version 2 file: %v", err)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db := openDB(t, path)
+	ctx := t.Context()
+	now := time.UnixMilli(1_767_225_600_000).UTC()
+	if got := sqlite.SchemaVersion(); got < 3 {
+		t.Fatalf("SchemaVersion = %d, want at least 3", got)
+	}
+	for _, user := range []string{"alice", "bob"} {
+		s := store.MQTTSession{User: user, Device: "phone",
+			Subscriptions: []store.MQTTSubscription{{Filter: user + "/#", QoS: 2}}}
+		if err := db.PutMQTTSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s, err := db.MQTTSession(ctx, "alice", "phone", now); err != nil ||
+		len(s.Subscriptions) != 1 || s.Subscriptions[0] != (store.MQTTSubscription{Filter: "alice/#", QoS: 2}) {
+		t.Fatalf("mqtt session on a migrated file = %+v, %v", s, err)
+	}
+	if err := db.ReleaseClientMsgID(ctx, "alice", "q2:x:7", "q2:x:7:r1"); err != nil {
+		t.Fatalf("release on a migrated file: %v", err)
+	}
+	res, err := db.Append(ctx, []store.Append{
+		{Conv: "d_1", Sender: "alice", ClientMsgID: "q2:x:7", Kind: protocol.KindMessage, Body: "after"},
+		{Conv: "d_1", Sender: "alice", ClientMsgID: "q2:x:7:r1", Kind: protocol.KindMessage, Body: "retry"},
+	}, now)
+	if err != nil || res[0].Duplicate || res[0].Message.Seq != 2 || !res[1].Duplicate || res[1].Message.ID != "m1" {
+		t.Fatalf("appends after release = %+v, %v", res, err)
+	}
+	if n, err := db.ExpireDevices(ctx, now); err != nil || n != 2 {
+		t.Fatalf("expire devices = %d, %v", n, err)
+	}
+	for _, user := range []string{"alice", "bob"} {
+		if _, err := db.MQTTSession(ctx, user, "phone", now); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("mqtt session of %s's expired device: %v", user, err)
+		}
 	}
 }

@@ -1,0 +1,299 @@
+package mqtt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+// errClosed is returned by a write to a connection that has ended.
+var errClosed = errors.New("mqtt connection closed")
+
+// conn is Parley's state of one MQTT connection; it is the connection's
+// core.Transport.
+type conn struct {
+	s          *Server
+	mc         *mochi.Client
+	id         core.Identity
+	v5         bool
+	persistent bool   // the session outlives the connection
+	expiry     uint32 // 5.0 session expiry interval in seconds
+	present    bool   // a stored session was resumed (CONNACK session present)
+	cl         *core.Client
+
+	ready     chan struct{} // closed once CONNACK is written
+	readyOnce sync.Once
+	done      chan struct{} // closed when the connection ends
+	doneOnce  sync.Once
+	window    chan struct{} // QoS 1 deliveries awaiting PUBACK
+
+	mu       sync.Mutex
+	subs     []store.MQTTSubscription
+	started  bool                    // delivery started (first subscription or a resumed session)
+	inflight map[uint16]position     // QoS 1 deliveries by packet id
+	nextPID  uint16                  // last packet id used for a delivery
+	dups     dupCache                // QoS 1 packet id → client message id
+	acks     map[uint16]protocol.Ack // the commits a PUBACK or PUBREC is about to report
+	subFix   map[uint16]map[int]byte // SUBACK reason codes to correct, by packet id
+}
+
+// position is what a delivery's PUBACK acknowledges.
+type position struct {
+	conv string
+	seq  uint64
+}
+
+var _ core.Transport = (*conn)(nil)
+
+func (c *conn) setReady() { c.readyOnce.Do(func() { close(c.ready) }) }
+func (c *conn) setDone()  { c.doneOnce.Do(func() { close(c.done) }) }
+
+// Send writes an event as PUBLISH packets on the topics the connection
+// subscribed to; an event no subscription covers is not written (and a
+// message not written is not acknowledged, so the device gets it on its
+// next resume).
+func (c *conn) Send(ctx context.Context, ev *core.Event) error {
+	select {
+	case <-c.ready:
+	case <-c.done:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	switch ev.Type {
+	case protocol.TypeMsg:
+		return c.deliver(ctx, ev.Msg, ev.Payload())
+	case protocol.TypePage:
+		page, ok := ev.Data.(*protocol.Page)
+		if !ok {
+			return nil
+		}
+		for i := range page.Messages {
+			m := &page.Messages[i]
+			b, err := json.Marshal(m)
+			if err != nil {
+				return err
+			}
+			if err := c.deliver(ctx, m, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	case protocol.TypeReceipt:
+		return c.notify("Receipt", ev.Payload(), "conv")
+	case protocol.TypeRead:
+		return c.notify("Read", ev.Payload(), "conv")
+	case protocol.TypeTyping:
+		return c.notify("Typing", ev.Payload(), "conv")
+	case protocol.TypePresence:
+		return c.notify("Presence", ev.Payload(), "user")
+	case protocol.TypeError:
+		if ev.Err != nil {
+			return c.notifyError(ev.Err)
+		}
+	}
+	return nil
+}
+
+// deliver writes message m (encoded as b) to the topic it goes to on this
+// connection: the group topic if a subscription covers it, else the
+// inbox.
+func (c *conn) deliver(ctx context.Context, m *protocol.Message, b []byte) error {
+	topic, qos, ok := c.route(m)
+	if !ok {
+		return nil
+	}
+	pk := packets.Packet{
+		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos},
+		TopicName:   topic,
+		Payload:     b,
+	}
+	if c.v5 {
+		pk.Properties.User = messageProps(m)
+		pk.Properties.ContentType = "application/json"
+		pk.Properties.PayloadFormat, pk.Properties.PayloadFormatFlag = 1, true
+	}
+	if qos == 0 {
+		return c.write(pk)
+	}
+	select {
+	case c.window <- struct{}{}:
+	case <-c.done:
+		return errClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	c.mu.Lock()
+	pid := c.allocPID()
+	c.inflight[pid] = position{conv: m.Conv, seq: m.Seq}
+	c.mu.Unlock()
+	pk.PacketID = pid
+	return c.write(pk)
+}
+
+// allocPID returns a packet id no delivery in flight uses (c.mu held; the
+// window keeps fewer than 65535 in flight).
+func (c *conn) allocPID() uint16 {
+	for {
+		c.nextPID++
+		if c.nextPID == 0 {
+			c.nextPID = 1
+		}
+		if _, used := c.inflight[c.nextPID]; !used {
+			return c.nextPID
+		}
+	}
+}
+
+// route picks the topic and QoS of m on this connection.
+func (c *conn) route(m *protocol.Message) (topic string, qos byte, ok bool) {
+	sc := c.s.scheme
+	if len(m.Conv) > 2 && m.Conv[:2] == "g_" {
+		t := sc.groupTopic(m.Conv, m.From)
+		if q, ok := c.subscribed(t); ok {
+			return t, q, true
+		}
+	}
+	t := sc.inboxTopic(c.id.User, "Msg", m.Conv)
+	q, ok := c.subscribed(t)
+	return t, q, ok
+}
+
+// subscribed returns the highest QoS of the subscriptions matching topic.
+func (c *conn) subscribed(topic string) (qos byte, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.subs {
+		if matches(s.Filter, topic) {
+			qos, ok = max(qos, s.QoS), true
+		}
+	}
+	return qos, ok
+}
+
+// notify writes a transient event (QoS 0) to the inbox topic of kind,
+// keyed by the payload's field key.
+func (c *conn) notify(kind string, payload []byte, key string) error {
+	var k map[string]any
+	_ = json.Unmarshal(payload, &k)
+	name, _ := k[key].(string)
+	if name == "" {
+		return nil
+	}
+	topic := c.s.scheme.inboxTopic(c.id.User, kind, name)
+	if _, ok := c.subscribed(topic); !ok {
+		return nil
+	}
+	return c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: topic, Payload: payload})
+}
+
+// notifyError tells the client about a publish it was refused where the
+// protocol has no other way to say so (QoS 0; MQTT 3.1.1), on its inbox's
+// Error topic.
+func (c *conn) notifyError(e *protocol.Error) error {
+	topic := c.s.scheme.inboxTopic(c.id.User, "Error", "")
+	if _, ok := c.subscribed(topic); !ok {
+		return nil
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	return c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: topic, Payload: b})
+}
+
+func (c *conn) write(pk packets.Packet) error {
+	if err := c.mc.WritePacket(pk); err != nil {
+		return err
+	}
+	return nil
+}
+
+// acked handles the PUBACK of a delivery: the device's position advances.
+func (c *conn) acked(pid uint16) {
+	c.mu.Lock()
+	p, ok := c.inflight[pid]
+	delete(c.inflight, pid)
+	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	<-c.window
+	ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
+	defer cancel()
+	if err := c.s.core.Ack(ctx, c.id, p.conv, p.seq); err != nil {
+		c.s.log.Debug("mqtt ack", "user", c.id.User, "device", c.id.Device, "conv", p.conv, "err", err)
+	}
+}
+
+// Close ends the connection: 5.0 clients get a DISCONNECT with the reason
+// mapped from code; 3.1.1 has no server DISCONNECT, so the network
+// connection is closed.
+func (c *conn) Close(code int, reason string) {
+	c.setDone()
+	rc := disconnectCode(code)
+	if c.v5 {
+		go func() { _ = c.s.mq.DisconnectClient(c.mc, rc) }()
+		return
+	}
+	c.mc.Stop(rc)
+}
+
+// disconnectCode maps a core close code to an MQTT 5 DISCONNECT reason.
+func disconnectCode(code int) packets.Code {
+	switch code {
+	case protocol.CloseShutdown:
+		return packets.ErrServerShuttingDown
+	case protocol.CloseSlowConsumer:
+		return packets.ErrQuotaExceeded
+	case protocol.ClosePingTimeout:
+		return packets.ErrKeepAliveTimeout
+	case protocol.CloseTooManyConnections:
+		return packets.ErrQuotaExceeded
+	case protocol.CloseFlapping:
+		return packets.ErrConnectionRateExceeded
+	case protocol.CloseRevoked, protocol.CloseKicked:
+		return packets.ErrAdministrativeAction
+	case protocol.CloseTakeover:
+		return packets.ErrSessionTakenOver
+	}
+	return packets.ErrUnspecifiedError
+}
+
+// dupCache remembers the client message ids given to the latest QoS 1
+// publishes without one, by packet id, so that a re-sent PUBLISH (DUP set,
+// same packet id, e.g. after a reconnect) is the same send and stored once
+// [MQTT-3.3.1-1]. Only packets that can still be re-sent matter: at most
+// the receive maximum, so the cache holds that many.
+type dupCache struct {
+	ids   map[uint16]string
+	order []uint16
+	limit int
+}
+
+func (d *dupCache) get(pid uint16) (string, bool) {
+	id, ok := d.ids[pid]
+	return id, ok
+}
+
+func (d *dupCache) put(pid uint16, id string) {
+	if d.ids == nil {
+		d.ids = make(map[uint16]string)
+	}
+	if _, ok := d.ids[pid]; !ok {
+		d.order = append(d.order, pid)
+	}
+	d.ids[pid] = id
+	for len(d.order) > d.limit {
+		delete(d.ids, d.order[0])
+		d.order = d.order[1:]
+	}
+}

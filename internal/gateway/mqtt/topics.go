@@ -1,0 +1,134 @@
+package mqtt
+
+import (
+	"strings"
+)
+
+// Route kinds of a topic a client publishes to.
+const (
+	routeNone   = iota
+	routeDirect // ROOT/p2p/<user>: a message to that user
+	routeGroup  // ROOT/<group>/<self>: a message to the group
+	routeAck    // ROOT/<self>/Ack/<conv>: a delivery ack (payload: seq)
+	routeRead   // ROOT/<self>/Read/<conv>: a read position (payload: seq)
+	routeTyping // ROOT/<self>/Typing/<conv>: a typing indicator
+)
+
+// maxTopicLevels bounds the levels of a topic name or filter in Parley's
+// namespace (BAD_INPUTS.md).
+const maxTopicLevels = 8
+
+// route is what a publish topic asks for.
+type route struct {
+	kind   int
+	target string // the user (routeDirect) or conversation
+}
+
+// scheme is the topic scheme under one root (docs/mqtt.md).
+type scheme struct{ root string }
+
+// publishRoute parses a topic that user publishes to. kind is routeNone for
+// a topic the user may not publish to.
+func (s scheme) publishRoute(user, topic string) route {
+	lv := strings.Split(topic, "/")
+	if len(lv) < 3 || len(lv) > maxTopicLevels || lv[0] != s.root {
+		return route{}
+	}
+	switch {
+	case len(lv) == 3 && lv[1] == "p2p" && lv[2] != "":
+		return route{kind: routeDirect, target: lv[2]}
+	case len(lv) == 3 && strings.HasPrefix(lv[1], "g_") && lv[2] == user:
+		return route{kind: routeGroup, target: lv[1]}
+	case len(lv) == 4 && lv[1] == user && lv[3] != "":
+		switch lv[2] {
+		case "Ack":
+			return route{kind: routeAck, target: lv[3]}
+		case "Read":
+			return route{kind: routeRead, target: lv[3]}
+		case "Typing":
+			return route{kind: routeTyping, target: lv[3]}
+		}
+	}
+	return route{}
+}
+
+// Subscription checks.
+const (
+	subOK       = iota
+	subRefused  // not the user's: 0x87 (3.1.1: 0x80)
+	subTooDeep  // more than maxTopicLevels levels: 0x8F (3.1.1: 0x80)
+	subNeedsMem // a group filter: allowed if the user is a member of group
+)
+
+// checkFilter decides whether user may subscribe to filter (a filter the
+// library has already found well formed). For subNeedsMem, group names the
+// group whose membership decides.
+func (s scheme) checkFilter(user, filter string) (verdict int, group string) {
+	lv := strings.Split(filter, "/")
+	if len(lv) > maxTopicLevels {
+		return subTooDeep, ""
+	}
+	// The second level names whose topics these are and must be literal:
+	// "#", "+/#", "IMS/#", "IMS/+/Inbox/#", "$share/...", "$SYS/#" all fail
+	// here or on the root.
+	if len(lv) < 2 || lv[0] != s.root {
+		return subRefused, ""
+	}
+	switch {
+	case lv[1] == user:
+		return subOK, ""
+	case strings.HasPrefix(lv[1], "g_"):
+		return subNeedsMem, lv[1]
+	}
+	return subRefused, ""
+}
+
+// inboxTopic is where events of kind (Msg, Receipt, Read, Typing, Presence,
+// Error) about key (a conversation or user) reach user.
+func (s scheme) inboxTopic(user, kind, key string) string {
+	if key == "" {
+		return s.root + "/" + user + "/Inbox/" + kind
+	}
+	return s.root + "/" + user + "/Inbox/" + kind + "/" + key
+}
+
+// groupTopic is where a message of sender in group is delivered to a
+// connection subscribed to the group's topics.
+func (s scheme) groupTopic(group, sender string) string {
+	return s.root + "/" + group + "/" + sender
+}
+
+// matches reports whether topic matches filter (MQTT 3.1.1 §4.7, v5 §4.7):
+// "+" matches one level, a trailing "#" the parent level and any below.
+// Topics starting with "$" never match a filter starting with a wildcard.
+func matches(filter, topic string) bool {
+	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
+		return false
+	}
+	for {
+		f, frest, fmore := strings.Cut(filter, "/")
+		if f == "#" {
+			return !fmore
+		}
+		t, trest, tmore := strings.Cut(topic, "/")
+		if f != "+" && f != t {
+			return false
+		}
+		switch {
+		case !fmore && !tmore:
+			return true
+		case !tmore:
+			// "a/#" matches "a".
+			return frest == "#"
+		case !fmore:
+			return false
+		}
+		filter, topic = frest, trest
+	}
+}
+
+// validName reports whether a client id or user name may be used: no
+// "+", "#", "/" (topic syntax) and no U+0000 (CVE-2017-7650 class).
+func validName(s string) bool {
+	return !strings.ContainsAny(s, "+#/\x00")
+}
