@@ -30,9 +30,10 @@ func (m mqttMsg) message(t *testing.T) protocol.Message {
 
 // mqtt3 is a Paho (MQTT 3.1.1) client whose received messages are queued.
 type mqtt3 struct {
-	t  *testing.T
-	c  paho.Client
-	ch chan mqttMsg
+	t       *testing.T
+	c       paho.Client
+	ch      chan mqttMsg
+	present bool // CONNACK's session present flag
 }
 
 // mqtt3Options are the options of a test client of user on the server.
@@ -68,6 +69,7 @@ func (s *server) mqttConnectWith(o *paho.ClientOptions) *mqtt3 {
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		s.t.Fatalf("mqtt connect: %v", tok.Error())
 	}
+	m.present = tok.(*paho.ConnectToken).SessionPresent()
 	s.t.Cleanup(func() { m.c.Disconnect(50) })
 	return m
 }
