@@ -10,6 +10,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/parley-im/parley/internal/config"
 	"github.com/parley-im/parley/protocol"
 	parley "github.com/parley-im/parley/sdk/go"
 )
@@ -242,5 +243,32 @@ func TestMQTTVanishedClientGoesOffline(t *testing.T) {
 	m := recv(t, bob, 1, 5*time.Second)[0]
 	if m.From != "alice" || m.Body != "alice lost her connection" {
 		t.Fatalf("will %+v", m)
+	}
+}
+
+// TestMQTTLoginLimitSharedWithHTTP: failed MQTT passwords count against the
+// same per-account budget as HTTP logins: once it is spent, CONNECT is
+// refused (3.1.1: 0x03) even with the right password, and so is an HTTP
+// login.
+func TestMQTTLoginLimitSharedWithHTTP(t *testing.T) {
+	s := startServer(t, func(c *config.Config) { c.RateLimits.LoginPerAccountPerMinute = 3 })
+	s.user("alice")
+	for range 3 {
+		o := s.mqtt3Options("alice", "phone", true).SetPassword("wrong")
+		c := paho.NewClient(o)
+		tok := c.Connect()
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() == nil {
+			t.Fatal("a wrong password was accepted")
+		}
+	}
+	c := paho.NewClient(s.mqtt3Options("alice", "phone", true))
+	tok := c.Connect()
+	tok.WaitTimeout(5 * time.Second)
+	if tok.Error() == nil || tok.(*paho.ConnectToken).ReturnCode() != 0x03 {
+		t.Fatalf("the right password after the budget was spent: err %v, code %d", tok.Error(), tok.(*paho.ConnectToken).ReturnCode())
+	}
+	api := &parley.API{BaseURL: s.URL}
+	if _, err := api.Login(ctxT(t), "alice", "password-alice", "web"); err == nil {
+		t.Fatal("HTTP login allowed after the MQTT guesses spent the budget")
 	}
 }

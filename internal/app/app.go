@@ -154,11 +154,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		Proxies: proxies, Conns: conns,
 		ServerVersion: Version, Logger: log.With("component", "ws"),
 	})
+	// One budget of failed passwords per address and account, whether the
+	// guesses come by HTTP login or MQTT CONNECT.
+	logins := httpapi.NewLogins(cfg.RateLimits.LoginPerIPPerMinute, cfg.RateLimits.LoginPerAccountPerMinute)
 	if a.mqtt, err = mqtt.New(a.ctx, a.core, mqtt.Options{
 		Root: cfg.MQTT.Root, MaxPacketBytes: cfg.MQTT.MaxPacketBytes, AuthDeadline: cfg.Timeouts.AuthDeadline,
 		WriteTimeout: cfg.Timeouts.WriteTimeout, KeepAlive: cfg.MQTT.KeepAlive, MaxKeepAlive: cfg.MQTT.MaxKeepAlive,
 		ReceiveMaximum: uint16(cfg.MQTT.ReceiveMaximum), SendWindow: cfg.MQTT.SendWindow, MaxSubscriptions: cfg.MQTT.MaxSubscriptions,
-		AllowedOrigins: cfg.HTTP.AllowedOrigins, Proxies: proxies, Conns: conns, Logger: log.With("component", "mqtt"),
+		AllowedOrigins: cfg.HTTP.AllowedOrigins, Proxies: proxies, Conns: conns, Logins: logins, Logger: log.With("component", "mqtt"),
 	}); err != nil {
 		return nil, err
 	}
@@ -184,7 +187,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		MaxBodyBytes: int64(cfg.Limits.MaxFrameBytes), JSONMaxDepth: cfg.Limits.JSONMaxDepth, AdminKey: cfg.Auth.AdminKey,
 		Ready: a.isReady, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), WebSocket: a.ws, MQTT: mqttWS,
 		AllowedOrigins:      cfg.HTTP.AllowedOrigins,
-		LoginPerIPPerMinute: cfg.RateLimits.LoginPerIPPerMinute, LoginPerAccountPerMinute: cfg.RateLimits.LoginPerAccountPerMinute,
+		Logins: logins,
 		Proxies: proxies, Logger: log.With("component", "http"),
 	})
 	if a.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {

@@ -35,6 +35,9 @@ func (e *rateLimitError) Error() string {
 
 func (e *rateLimitError) Unwrap() error { return core.ErrRateLimited }
 
+// Limits names the limits that refused (metric labels, ratelimit.Limit*).
+func (e *rateLimitError) Limits() []string { return e.limits }
+
 // seconds is Retry-After: whole seconds, rounded up, at least 1.
 func (e *rateLimitError) seconds() int {
 	return max(1, int(math.Ceil(e.retryAfter.Seconds())))
@@ -59,6 +62,29 @@ func newLoginLimiter(perIP, perAccount int, now func() time.Time) *loginLimiter 
 	return &loginLimiter{now: now,
 		ip:      ratelimit.NewBuckets(float64(perIP), time.Minute, perIP),
 		account: ratelimit.NewBuckets(float64(perAccount), time.Minute, perAccount)}
+}
+
+// Logins limits failed password checks per client address and account
+// name. One Logins shared by the HTTP API and the MQTT gateway gives an
+// attacker one budget, whatever protocol the guesses come by.
+type Logins struct{ l *loginLimiter }
+
+// NewLogins returns a limiter of perIP failed attempts a minute per client
+// address and perAccount per account name.
+func NewLogins(perIP, perAccount int) *Logins {
+	return &Logins{l: newLoginLimiter(perIP, perAccount, time.Now)}
+}
+
+// Attempt takes a token for a password check by the client address with
+// key ipKey (ratelimit.Key) on account, or refuses with an error that
+// unwraps to core.ErrRateLimited, before any password is checked. Call
+// refund if the password was right: only failures count.
+func (g *Logins) Attempt(ipKey, account string) (refund func(), err error) {
+	a, err := g.l.take(ipKey, account)
+	if err != nil {
+		return nil, err
+	}
+	return a.refund, nil
 }
 
 // loginAttempt is a token taken for one attempt.

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/gateway/jsonlimit"
@@ -44,6 +43,10 @@ type Options struct {
 	// buckets); zero or less: 30 and 10.
 	LoginPerIPPerMinute      int
 	LoginPerAccountPerMinute int
+	// Logins, if not nil, is the limiter to use instead of one made from
+	// the two limits above: one shared with the MQTT gateway keeps one
+	// budget of failed passwords per address and account across protocols.
+	Logins *Logins
 	// Proxies are the trusted reverse proxies: behind one, the client
 	// address (for the login limit and the logs) is taken from
 	// X-Forwarded-For. nil: the TCP peer is the client.
@@ -80,8 +83,10 @@ func New(c *core.Core, opt Options) *Server {
 	if opt.LoginPerAccountPerMinute <= 0 {
 		opt.LoginPerAccountPerMinute = 10
 	}
-	s := &Server{core: c, opt: opt, log: opt.Logger, mux: http.NewServeMux(),
-		logins: newLoginLimiter(opt.LoginPerIPPerMinute, opt.LoginPerAccountPerMinute, time.Now)}
+	if opt.Logins == nil {
+		opt.Logins = NewLogins(opt.LoginPerIPPerMinute, opt.LoginPerAccountPerMinute)
+	}
+	s := &Server{core: c, opt: opt, log: opt.Logger, mux: http.NewServeMux(), logins: opt.Logins.l}
 	s.routes()
 	return s
 }

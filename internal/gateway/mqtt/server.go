@@ -56,7 +56,17 @@ type Options struct {
 	// against the same per-address limits.
 	Proxies *ratelimit.Proxies
 	Conns   *ratelimit.IPGate
-	Logger  *slog.Logger
+	// Logins limits failed password checks per client address and account
+	// (shared with the HTTP API's login); nil: not limited.
+	Logins LoginLimiter
+	Logger *slog.Logger
+}
+
+// LoginLimiter admits a password check from the client address with key
+// ipKey on account, or refuses it (an error unwrapping to
+// core.ErrRateLimited). refund is called when the password was right.
+type LoginLimiter interface {
+	Attempt(ipKey, account string) (refund func(), err error)
 }
 
 func (o *Options) defaults() {
@@ -200,7 +210,7 @@ func (s *Server) accept(ln net.Listener, secure bool) {
 		go func() {
 			defer s.wg.Done()
 			defer release()
-			s.serveConn(listener, c)
+			s.serveConn(listener, c, ratelimit.Key(client))
 		}()
 	}
 }
@@ -227,8 +237,8 @@ func (s *Server) track() bool {
 }
 
 // serveConn runs one connection through the engine until it ends.
-func (s *Server) serveConn(listener string, c net.Conn) {
-	nc := &netConn{Conn: c, writeTimeout: s.opt.WriteTimeout}
+func (s *Server) serveConn(listener string, c net.Conn, ipKey string) {
+	nc := &netConn{Conn: c, writeTimeout: s.opt.WriteTimeout, ipKey: ipKey}
 	// Until CONNECT: the engine reads it without a deadline of its own.
 	_ = c.SetReadDeadline(time.Now().Add(s.opt.AuthDeadline))
 	err := s.mq.EstablishConnection(listener, nc)
@@ -273,7 +283,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	wc.SetReadLimit(int64(s.opt.MaxPacketBytes) + 16)
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	s.serveConn("ws", websocket.NetConn(ctx, wc, websocket.MessageBinary))
+	s.serveConn("ws", websocket.NetConn(ctx, wc, websocket.MessageBinary), ratelimit.Key(client))
 }
 
 func hasSubprotocol(r *http.Request, want string) bool {
@@ -327,6 +337,7 @@ func (s *Server) Wait(ctx context.Context) error {
 type netConn struct {
 	net.Conn
 	writeTimeout time.Duration
+	ipKey        string // the client address's rate-limit key
 }
 
 func (c *netConn) Write(b []byte) (int, error) {

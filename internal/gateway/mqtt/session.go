@@ -72,8 +72,11 @@ func (s *Server) connect(cl *mochi.Client, pk packets.Packet) error {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.opt.AuthDeadline)
 	defer cancel()
-	id, err := s.authenticate(ctx, user, string(pk.Connect.Password), device)
+	id, err := s.authenticate(ctx, cl, user, string(pk.Connect.Password), device)
 	if err != nil {
+		if errors.Is(err, core.ErrRateLimited) {
+			return refuseConnect(cl, v5, 0x97, v3Unavailable, "too many failed logins: retry later")
+		}
 		if errors.Is(err, core.ErrUnavailable) {
 			return refuseConnect(cl, v5, 0x88, v3Unavailable, "server unavailable: retry later")
 		}
@@ -155,7 +158,7 @@ func (s *Server) sendWindow(pk packets.Packet) int {
 // authenticate checks a CONNECT's credentials: an access token in the
 // password field (the user name, if given, must be the token's user), or
 // the user's password.
-func (s *Server) authenticate(ctx context.Context, user, password, device string) (core.Identity, error) {
+func (s *Server) authenticate(ctx context.Context, cl *mochi.Client, user, password, device string) (core.Identity, error) {
 	if looksLikeJWT(password) {
 		id, err := s.core.Authenticate(ctx, password, device)
 		if err != nil {
@@ -168,6 +171,26 @@ func (s *Server) authenticate(ctx context.Context, user, password, device string
 	}
 	if user == "" {
 		return core.Identity{}, core.ErrUnauthorized
+	}
+	if s.opt.Logins != nil {
+		ipKey := ""
+		if nc, ok := cl.Net.Conn.(*netConn); ok {
+			ipKey = nc.ipKey
+		}
+		refund, err := s.opt.Logins.Attempt(ipKey, user)
+		if err != nil {
+			if le, ok := err.(interface{ Limits() []string }); ok {
+				for _, l := range le.Limits() {
+					s.core.Metrics().RateLimited.WithLabelValues(l).Inc()
+				}
+			}
+			return core.Identity{}, err
+		}
+		id, err := s.core.CheckPassword(ctx, user, password, device)
+		if err == nil {
+			refund()
+		}
+		return id, err
 	}
 	return s.core.CheckPassword(ctx, user, password, device)
 }
