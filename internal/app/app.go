@@ -186,9 +186,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	api := httpapi.New(a.core, httpapi.Options{
 		MaxBodyBytes: int64(cfg.Limits.MaxFrameBytes), JSONMaxDepth: cfg.Limits.JSONMaxDepth, AdminKey: cfg.Auth.AdminKey,
 		Ready: a.isReady, Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), WebSocket: a.ws, MQTT: mqttWS,
-		AllowedOrigins:      cfg.HTTP.AllowedOrigins,
-		Logins: logins,
-		Proxies: proxies, Logger: log.With("component", "http"),
+		AllowedOrigins: cfg.HTTP.AllowedOrigins,
+		Logins:         logins,
+		Proxies:        proxies, Logger: log.With("component", "http"),
 	})
 	if a.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
