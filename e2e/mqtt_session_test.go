@@ -272,3 +272,64 @@ func TestMQTTLoginLimitSharedWithHTTP(t *testing.T) {
 		t.Fatal("HTTP login allowed after the MQTT guesses spent the budget")
 	}
 }
+
+// TestMQTTClientIDsAreScopedToTheUser: two users connecting with the same
+// client id are two devices of two users: neither ends the other. The same
+// user's second connection with that id takes the session over.
+func TestMQTTClientIDsAreScopedToTheUser(t *testing.T) {
+	s := startServer(t, nil)
+	s.user("alice")
+	s.user("bob")
+	s.user("carol")
+	carol := s.dial("carol", "phone")
+	lost := make(chan string, 4)
+	connect := func(user string) *mqtt3 {
+		o := s.mqtt3Options(user, "team@@@shared", false).SetConnectionLostHandler(func(paho.Client, error) { lost <- user })
+		m := s.mqttConnectWith(o)
+		m.subscribe("IMS/"+user+"/Inbox/Msg/#", 1)
+		return m
+	}
+	alice := connect("alice")
+	bob := connect("bob")
+	for _, to := range []string{"alice", "bob"} {
+		if _, err := carol.Send(ctxT(t), parley.SendOptions{To: to, Body: "hi " + to}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := alice.recv(1, 5*time.Second)[0].message(t); m.Body != "hi alice" {
+		t.Fatalf("alice got %q", m.Body)
+	}
+	if m := bob.recv(1, 5*time.Second)[0].message(t); m.Body != "hi bob" {
+		t.Fatalf("bob got %q", m.Body)
+	}
+	select {
+	case u := <-lost:
+		t.Fatalf("%s's connection was ended by another user's client id", u)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// alice again with the same client id: her first connection ends,
+	// bob's does not, and the new one continues the session.
+	alice2 := s.mqttConnect("alice", "other@@@shared", false)
+	select {
+	case u := <-lost:
+		if u != "alice" {
+			t.Fatalf("takeover ended %s's connection", u)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the older connection of alice's device was not ended")
+	}
+	if !alice2.present {
+		t.Fatal("takeover: session not present")
+	}
+	if _, err := carol.Send(ctxT(t), parley.SendOptions{To: "alice", Body: "again"}); err != nil {
+		t.Fatal(err)
+	}
+	if m := alice2.recv(1, 5*time.Second)[0].message(t); m.Body != "again" {
+		t.Fatalf("alice2 got %q", m.Body)
+	}
+	select {
+	case u := <-lost:
+		t.Fatalf("%s lost the connection", u)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
