@@ -300,12 +300,13 @@ func routes(t *testing.T, srv *httpapi.Server) []string {
 // something other than the shared Error response, and why.
 var plainTextErrors = map[string]string{
 	"GET /v1/ws":   "handshake refusals come from internal/gateway/ws and github.com/coder/websocket (http.Error, text/plain)",
+	"GET /mqtt":    "handshake refusals come from internal/gateway/mqtt and github.com/coder/websocket (http.Error, text/plain)",
 	"GET /metrics": "a failure to gather metrics is answered by promhttp (http.Error, text/plain)",
 }
 
 func TestOpenAPIDocument(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t) // with /metrics and /v1/ws, so that every route is served
+	e := newEnv(t) // with /metrics, /v1/ws and /mqtt, so that every route is served
 	d := loadSpec(t)
 	ops := d.operations()
 
@@ -781,7 +782,7 @@ func TestOpenAPIQueryParameters(t *testing.T) {
 			documented := paramNames(d.params(op, "query"))
 			accepted, checked := whitelist(t, e, route)
 			if !checked {
-				// Served outside handle (GET /metrics, GET /v1/ws): no
+				// Served outside handle (GET /metrics, GET /v1/ws, GET /mqtt): no
 				// whitelist, so nothing may be documented either.
 				if len(documented) > 0 {
 					t.Errorf("documents query parameters %v, but the route does not check its query string", documented)
@@ -811,13 +812,14 @@ func TestOpenAPIQueryParameters(t *testing.T) {
 
 // noNaturalFailure lists the routes TestOpenAPIErrorShapeEveryRoute does not
 // make fail in their own way, and why. All of them are still covered by its
-// "credentials in the URL" case, and all but /metrics and /v1/ws by the
-// unknown-query-parameter probe of TestOpenAPIQueryParameters.
+// "credentials in the URL" case, and all but /metrics, /v1/ws and /mqtt by
+// the unknown-query-parameter probe of TestOpenAPIQueryParameters.
 var noNaturalFailure = map[string]string{
 	"GET /healthz": "always 200 while the process serves",
 	"GET /readyz":  "fails only while the server is not ready (503 not_ready, TestReadyz)",
 	"GET /metrics": "not part of the JSON API; public and without a body",
 	"GET /v1/ws":   "a stub in these tests; the real handshake's refusals are plain text from internal/gateway/ws",
+	"GET /mqtt":    "a stub in these tests; the real handshake's refusals are plain text from internal/gateway/mqtt",
 }
 
 func TestOpenAPIErrorShapeEveryRoute(t *testing.T) {
@@ -1127,8 +1129,8 @@ func str(m map[string]any, k string) string {
 	return ""
 }
 
-// TestOpenAPISuccessResponses succeeds once on every route (but /v1/ws,
-// a stub here) and checks status and body against the document, so that
+// TestOpenAPISuccessResponses succeeds once on every route (but /v1/ws and
+// /mqtt, stubs here) and checks status and body against the document, so that
 // the documented success responses, envelopes included, are the real ones.
 func TestOpenAPISuccessResponses(t *testing.T) {
 	t.Parallel()
@@ -1199,7 +1201,7 @@ func TestOpenAPISuccessResponses(t *testing.T) {
 	w.call("POST /v1/logout", "/v1/logout", "", bearer(str(tok, "access_token")))
 
 	for _, r := range routes(t, e.srv) {
-		if !w.covered[r] && r != "GET /v1/ws" {
+		if !w.covered[r] && r != "GET /v1/ws" && r != "GET /mqtt" {
 			t.Errorf("route %q has no successful request in TestOpenAPISuccessResponses: add one, so that its documented success response is checked", r)
 		}
 	}

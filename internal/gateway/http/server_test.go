@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -74,6 +75,7 @@ func newEnv(t *testing.T, mutate ...func(*config.Config)) *env {
 		MaxBodyBytes: maxBodyBytes, AdminKey: adminKey, Ready: e.ready.Load,
 		Metrics:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "stub metrics") }),
 		WebSocket: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "stub ws") }),
+		MQTT:      http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "stub mqtt") }),
 	})
 	e.ts = httptest.NewServer(e.srv)
 	t.Cleanup(e.ts.Close)
@@ -400,7 +402,7 @@ func TestRoutes(t *testing.T) {
 			t.Errorf("%s %s (pattern %q) fell through to the catch-all 404", method, target, p)
 		}
 	}
-	for _, p := range []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/ws", "POST /v1/login", "POST /v1/conversations/{conv}/messages"} {
+	for _, p := range []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/ws", "GET /mqtt", "POST /v1/login", "POST /v1/conversations/{conv}/messages"} {
 		if !seen[p] {
 			t.Errorf("Routes() lacks %q", p)
 		}
@@ -412,20 +414,24 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-// TestRoutesWithoutOptionalHandlers: /metrics and /v1/ws are listed only
-// when served.
+// TestRoutesWithoutOptionalHandlers: /metrics, /v1/ws and /mqtt are listed
+// only when served, and answer 404 when not.
 func TestRoutesWithoutOptionalHandlers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	srv := httpapi.New(e.core, httpapi.Options{})
+	optional := []string{"GET /metrics", "GET /v1/ws", "GET /mqtt"}
 	for _, p := range srv.Routes() {
-		if p == "GET /metrics" || p == "GET /v1/ws" {
+		if slices.Contains(optional, p) {
 			t.Errorf("Routes() lists %q, which is not served", p)
 		}
 	}
-	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	if rec.Code != 404 {
-		t.Errorf("GET /metrics without a handler: %d, want 404", rec.Code)
+	for _, p := range optional {
+		method, path, _ := strings.Cut(p, " ")
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+		if rec.Code != 404 {
+			t.Errorf("%s without a handler: %d, want 404", p, rec.Code)
+		}
 	}
 }

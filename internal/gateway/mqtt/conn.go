@@ -40,7 +40,7 @@ type conn struct {
 	started  bool                    // delivery started (first subscription or a resumed session)
 	inflight map[uint16]position     // QoS 1 deliveries by packet id
 	nextPID  uint16                  // last packet id used for a delivery
-	dups     dupCache                // QoS 1 packet id → client message id
+	dups     *dupCache               // QoS 1 packet id → client message id, the session's
 	acks     map[uint16]protocol.Ack // the commits a PUBACK or PUBREC is about to report
 	subFix   map[uint16]map[int]byte // SUBACK reason codes to correct, by packet id
 }
@@ -272,18 +272,31 @@ func disconnectCode(code int) packets.Code {
 // publishes without one, by packet id, so that a re-sent PUBLISH (DUP set,
 // same packet id, e.g. after a reconnect) is the same send and stored once
 // [MQTT-3.3.1-1]. Only packets that can still be re-sent matter: at most
-// the receive maximum, so the cache holds that many.
+// the receive maximum, so the cache holds that many. A persistent
+// session's cache outlives its connections (Server.sessionDups), which
+// may overlap during a takeover: it has its own lock.
 type dupCache struct {
+	mu    sync.Mutex
 	ids   map[uint16]string
 	order []uint16
 	limit int
 }
 
-func (d *dupCache) get(pid uint16) (string, bool) {
-	id, ok := d.ids[pid]
-	return id, ok
+// idFor returns the client message id of a QoS 1 PUBLISH with packet id
+// pid: the one given before to that packet id if the PUBLISH is a re-send
+// (dup), else a new one.
+func (d *dupCache) idFor(pid uint16, dup bool) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if id, ok := d.ids[pid]; ok && dup {
+		return id
+	}
+	id := "q1:" + randomHex(12)
+	d.put(pid, id)
+	return id
 }
 
+// put records id for pid (d.mu held).
 func (d *dupCache) put(pid uint16, id string) {
 	if d.ids == nil {
 		d.ids = make(map[uint16]string)

@@ -114,6 +114,7 @@ type Server struct {
 	mu        sync.Mutex
 	conns     map[*mochi.Client]*conn
 	wills     map[string]*time.Timer // delayed wills by session key
+	dups      map[string]*dupCache   // QoS 1 dedupe of persistent sessions by session key
 	listeners []net.Listener
 	closed    bool
 	wg        sync.WaitGroup // connections and accept loops
@@ -123,14 +124,17 @@ type Server struct {
 func New(ctx context.Context, c *core.Core, opt Options) (*Server, error) {
 	opt.defaults()
 	s := &Server{ctx: ctx, core: c, opt: opt, log: opt.Logger, scheme: scheme{root: opt.Root},
-		conns: make(map[*mochi.Client]*conn), wills: make(map[string]*time.Timer)}
+		conns: make(map[*mochi.Client]*conn), wills: make(map[string]*time.Timer), dups: make(map[string]*dupCache)}
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(opt.MaxPacketBytes)
 	caps.ReceiveMaximum = opt.ReceiveMaximum
 	caps.MaximumInflight = opt.ReceiveMaximum
 	caps.MaximumClientWritesPending = 16 // the library queues only its own writes
 	caps.MaximumSessionExpiryInterval = 7 * 24 * 3600
-	caps.TopicAliasMaximum = 16
+	// Topic aliases are not offered: the engine checks the ACL before it
+	// resolves an alias. An alias is then a protocol error (0x94).
+	caps.TopicAliasMaximum = 0
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true
 	caps.RetainAvailable = 0
 	caps.SharedSubAvailable = 0
 	caps.SubIDAvailable = 0
@@ -238,7 +242,7 @@ func (s *Server) track() bool {
 
 // serveConn runs one connection through the engine until it ends.
 func (s *Server) serveConn(listener string, c net.Conn, ipKey string) {
-	nc := &netConn{Conn: c, writeTimeout: s.opt.WriteTimeout, ipKey: ipKey}
+	nc := &netConn{Conn: c, writeTimeout: s.opt.WriteTimeout, ipKey: ipKey, guard: newPacketGuard(c, s.opt.MaxPacketBytes)}
 	// Until CONNECT: the engine reads it without a deadline of its own.
 	_ = c.SetReadDeadline(time.Now().Add(s.opt.AuthDeadline))
 	err := s.mq.EstablishConnection(listener, nc)
@@ -332,13 +336,17 @@ func (s *Server) Wait(ctx context.Context) error {
 	return s.mq.Close()
 }
 
-// netConn gives the engine a connection whose writes time out and whose
-// SetDeadline (the engine's keepalive) only moves the read deadline.
+// netConn gives the engine a connection whose writes time out, whose
+// SetDeadline (the engine's keepalive) only moves the read deadline, and
+// whose reads pass the packet guard (guard.go).
 type netConn struct {
 	net.Conn
 	writeTimeout time.Duration
-	ipKey        string // the client address's rate-limit key
+	ipKey        string       // the client address's rate-limit key
+	guard        *packetGuard // reads c.Conn ahead of the engine
 }
+
+func (c *netConn) Read(b []byte) (int, error) { return c.guard.Read(b) }
 
 func (c *netConn) Write(b []byte) (int, error) {
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))

@@ -101,11 +101,12 @@ func (s *Server) connect(cl *mochi.Client, pk packets.Packet) error {
 	c := &conn{s: s, mc: cl, id: id, v5: v5, ready: make(chan struct{}), done: make(chan struct{}),
 		window: make(chan struct{}, s.sendWindow(pk)), inflight: make(map[uint16]position),
 		acks: make(map[uint16]protocol.Ack), subFix: make(map[uint16]map[int]byte)}
-	c.dups.limit = int(s.opt.ReceiveMaximum)
 	if pk.Properties.SessionExpiryIntervalFlag {
-		c.expiry = pk.Properties.SessionExpiryInterval
+		// The CONNACK caps it at the server's maximum; so does the store.
+		c.expiry = min(pk.Properties.SessionExpiryInterval, s.mq.Options.Capabilities.MaximumSessionExpiryInterval)
 	}
 	c.persistent = !pk.Connect.Clean && (!v5 || c.expiry > 0)
+	c.dups = s.sessionDups(id.User+"/"+id.Device, c.persistent)
 	st := s.core.Store()
 	if pk.Connect.Clean {
 		// A clean start drops the subscriptions, never the positions.
@@ -434,7 +435,16 @@ func (c *conn) publish(pk packets.Packet) (packets.Packet, error) {
 		}
 		req.ClientMsgID = c.clientMsgID(pk, req.ClientMsgID)
 		var ack protocol.Ack
-		if ack, err = c.send(ctx, req); err == nil && pk.FixedHeader.Qos > 0 {
+		ack, err = c.send(ctx, req)
+		if err == nil && ack.Duplicate && pk.FixedHeader.Qos == 2 && !pk.FixedHeader.Dup && req.ClientMsgID == qos2ID(c.id.Device, pk.PacketID) {
+			// A first send (DUP 0) of a packet id whose earlier message was
+			// never released (its session ended before PUBREL): the id is
+			// the client's again, so this is a new message.
+			if err = c.release(pk.PacketID); err == nil {
+				ack, err = c.send(ctx, req)
+			}
+		}
+		if err == nil && pk.FixedHeader.Qos > 0 {
 			c.mu.Lock()
 			c.acks[pk.PacketID] = ack
 			c.mu.Unlock()
@@ -480,16 +490,40 @@ func (c *conn) clientMsgID(pk packets.Packet, given string) string {
 	case pk.FixedHeader.Qos == 2:
 		return qos2ID(c.id.Device, pk.PacketID)
 	case pk.FixedHeader.Qos == 1:
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if id, ok := c.dups.get(pk.PacketID); ok && pk.FixedHeader.Dup {
-			return id
-		}
-		id := "q1:" + randomHex(12)
-		c.dups.put(pk.PacketID, id)
-		return id
+		return c.dups.idFor(pk.PacketID, pk.FixedHeader.Dup)
 	}
 	return ""
+}
+
+// maxDupSessions bounds the sessions whose QoS 1 dedupe cache is kept.
+const maxDupSessions = 4096
+
+// sessionDups returns the QoS 1 dedupe cache of the session with key
+// (user/device): a persistent session keeps its cache across connections,
+// so that a PUBLISH re-sent with DUP after a reconnect is stored once
+// (BAD_INPUTS M12); a clean session starts afresh and drops the cache of a
+// session before it. At most maxDupSessions caches are kept, in memory:
+// one dropped, or lost in a restart, makes a re-send without a
+// client_msg_id a new message.
+func (s *Server) sessionDups(key string, persistent bool) *dupCache {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.dups[key]
+	if !persistent || d == nil {
+		d = &dupCache{limit: int(s.opt.ReceiveMaximum)}
+	}
+	if !persistent {
+		delete(s.dups, key)
+		return d
+	}
+	if _, ok := s.dups[key]; !ok && len(s.dups) >= maxDupSessions {
+		for k := range s.dups {
+			delete(s.dups, k)
+			break
+		}
+	}
+	s.dups[key] = d
+	return d
 }
 
 // qos2ID is the dedupe key of a QoS 2 publish without a client message id:
@@ -550,15 +584,28 @@ func reasonFor(e *protocol.Error) byte {
 	return packets.ErrImplementationSpecificError.Code
 }
 
-// packetRead checks a packet before the engine handles it.
+// packetRead checks a packet before the engine handles it. The engine
+// ignores an error of this hook unless it is packets.ErrRejectPacket (and
+// then handles the packet anyway), so every error returned wraps it: the
+// read loop ends with it and the packet is not handled.
 func (s *Server) packetRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	v5 := cl.Properties.ProtocolVersion == 5
 	switch pk.FixedHeader.Type {
 	case packets.Connect:
+		if s.lookup(cl) == nil { // the connection's CONNECT, not a second one
+			if err := checkProtocol(cl, pk); err != nil {
+				return pk, err
+			}
+		}
 		if pk.ProtocolVersion < 5 {
 			pk.Connect.WillRetain = false // 3.1.1: retain is ignored, nothing is retained
 		}
 	case packets.Publish:
+		if strings.HasPrefix(pk.TopicName, "$") {
+			// The engine drops a publish to a $ topic without a word; the
+			// ACL refuses it instead (5.0: PUBACK 0x87; 3.1.1: disconnect).
+			pk.TopicName = s.scheme.root + "/$refused"
+		}
 		if strings.ContainsRune(pk.TopicName, 0) {
 			return pk, s.protocolError(cl, v5, packets.ErrTopicNameInvalid)
 		}
@@ -575,7 +622,7 @@ func (s *Server) packetRead(cl *mochi.Client, pk packets.Packet) (packets.Packet
 	case packets.Pubrel:
 		if c := s.lookup(cl); c != nil {
 			if err := c.release(pk.PacketID); err != nil {
-				return pk, err
+				return pk, fmt.Errorf("%w: %w", packets.ErrRejectPacket, err)
 			}
 		}
 	}
@@ -588,7 +635,28 @@ func (s *Server) protocolError(cl *mochi.Client, v5 bool, code packets.Code) err
 	if v5 {
 		_ = s.mq.DisconnectClient(cl, code)
 	}
-	return code
+	return fmt.Errorf("%w: %w", code, packets.ErrRejectPacket)
+}
+
+// checkProtocol refuses a CONNECT of another protocol than MQTT 3.1, 3.1.1
+// or 5.0 before the engine answers it (with a CONNACK code 3.1.1 does not
+// have): a protocol name that is not MQTT's closes the connection without
+// an answer [MQTT-3.1.2-1]; an unsupported protocol level gets CONNACK
+// 0x01 in the 3.1.1 form, which a client of any version can read
+// [MQTT-3.1.2-2].
+func checkProtocol(cl *mochi.Client, pk packets.Packet) error {
+	name, level := string(pk.Connect.ProtocolName), pk.ProtocolVersion
+	switch {
+	case name == "MQTT" && (level == 4 || level == 5), name == "MQIsdp" && level == 3:
+		return nil
+	case name != "MQTT" && name != "MQIsdp":
+		return fmt.Errorf("%w: %w", packets.ErrProtocolViolationProtocolName, packets.ErrRejectPacket)
+	}
+	// cl.Properties.ProtocolVersion is still 0: the CONNACK is written in
+	// the 3.1.1 form.
+	_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack},
+		ReasonCode: packets.Err3UnsupportedProtocolVersion.Code})
+	return fmt.Errorf("%w: %w", packets.ErrUnsupportedProtocolVersion, packets.ErrRejectPacket)
 }
 
 // release frees the QoS 2 dedupe key of packet id pid before the engine
@@ -627,8 +695,15 @@ func (c *conn) encode(pk packets.Packet) packets.Packet {
 		ack, ok := c.acks[pk.PacketID]
 		delete(c.acks, pk.PacketID)
 		c.mu.Unlock()
-		if ok && pk.ReasonCode == 0 {
-			pk.Properties.User = ackProps(ack)
+		if pk.ReasonCode < 0x80 {
+			// A success: the engine writes the granted QoS (0x01) as the
+			// QoS 1 PUBACK's reason, which MQTT 5 does not define; the ack
+			// says 0x00 and carries what was stored, nothing of the
+			// client's PUBLISH.
+			pk.ReasonCode, pk.Properties = 0, packets.Properties{}
+			if ok {
+				pk.Properties.User = ackProps(ack)
+			}
 		}
 	case packets.Suback:
 		c.mu.Lock()

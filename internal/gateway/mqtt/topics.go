@@ -28,8 +28,12 @@ type route struct {
 type scheme struct{ root string }
 
 // publishRoute parses a topic that user publishes to. kind is routeNone for
-// a topic the user may not publish to.
+// a topic the user may not publish to, and for one that is no topic name
+// (wildcards, U+0000: the engine checks a PUBLISH's topic, not a will's).
 func (s scheme) publishRoute(user, topic string) route {
+	if strings.ContainsAny(topic, "+#\x00") {
+		return route{}
+	}
 	lv := strings.Split(topic, "/")
 	if len(lv) < 3 || len(lv) > maxTopicLevels || lv[0] != s.root {
 		return route{}
