@@ -640,6 +640,21 @@ func (e *mhEnv) nothingLost() {
 	mhWaitConns(t, e.s, 1) // bob's
 }
 
+// mhGoroutinesBack waits until the process has no more goroutines than
+// base (and two for timers and pools): the row's connections left
+// nothing running. Only for tests that do not run in parallel.
+func mhGoroutinesBack(t *testing.T, base int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base+2 {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before the row:\n%s", runtime.NumGoroutine(), base, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // mhConns is the number of connections attached to the core.
 func mhConns(s *server) int {
 	var m dto.Metric
@@ -743,6 +758,16 @@ func TestMQTTHostileM1ForbiddenSubscriptions(t *testing.T) {
 			t.Fatalf("%s: alice got %s %s", mhVersion(v5), topic, payload)
 		}
 		alice.noPublish(300 * time.Millisecond)
+		// Malformed filters, even in the user's own namespace: 0x8F
+		// (3.1.1: 0x80).
+		malformed := []string{"IMS/alice/#/x", "IMS/alice/Inbox#", "IMS/alice/In+box/#", "IMS/alice+/#", ""}
+		alice.put(mhSubscribe(v5, 2, malformed...))
+		_, codes = alice.expect(mhSUBACK, 5*time.Second).suback(t, v5)
+		for i, f := range malformed {
+			if want := map[bool]byte{false: 0x80, true: 0x8F}[v5]; i >= len(codes) || codes[i] != want {
+				t.Errorf("%s: SUBSCRIBE %q: SUBACK % x, want 0x%02x", mhVersion(v5), f, codes, want)
+			}
+		}
 		alice.c.Close()
 	}
 	e.nothingLost()
@@ -826,6 +851,7 @@ func TestMQTTHostileM3BadTopicNames(t *testing.T) {
 // it measures the process's allocations.
 func TestMQTTHostileM4RemainingLength(t *testing.T) {
 	e := mhSetup(t, nil)
+	goroutines := runtime.NumGoroutine()
 	cases := []struct {
 		name        string
 		afterLogin  bool
@@ -866,6 +892,8 @@ func TestMQTTHostileM4RemainingLength(t *testing.T) {
 			t.Logf("%s: closed after %v, %d KB allocated meanwhile", what, time.Since(start).Round(time.Millisecond), (after.TotalAlloc-before.TotalAlloc)>>10)
 		}
 	}
+	mhWaitConns(t, e.s, 1)
+	mhGoroutinesBack(t, goroutines)
 	e.nothingLost()
 }
 
@@ -1042,24 +1070,24 @@ func TestMQTTHostileM7ReceiveMaximumAliasesPacketSize(t *testing.T) {
 	}
 
 	m, props := connect()
-	max, ok := props.u32(mhPropMaxPacketSize)
-	if !ok || max == 0 {
-		t.Fatalf("CONNACK Maximum Packet Size %d (%v)", max, ok)
+	maxSize, ok := props.u32(mhPropMaxPacketSize)
+	if !ok || maxSize == 0 {
+		t.Fatalf("CONNACK Maximum Packet Size %d (%v)", maxSize, ok)
 	}
 	// One byte over: the fixed header (1 + 3 bytes) and a body making it
 	// max+1 bytes in all.
-	body := int(max) + 1 - 1 - len(mhVarint(int(max)))
+	body := int(maxSize) + 1 - 1 - len(mhVarint(int(maxSize)))
 	pk := mhPublish(true, mhPub{topic: "IMS/p2p/bob", payload: strings.Repeat("x", body-len(mhStr("IMS/p2p/bob"))-1)})
-	if len(pk) != int(max)+1 {
-		t.Fatalf("oversize packet is %d bytes, want %d", len(pk), max+1)
+	if len(pk) != int(maxSize)+1 {
+		t.Fatalf("oversize packet is %d bytes, want %d", len(pk), maxSize+1)
 	}
 	go func() { _ = m.send(pk) }()
 	m.closedWith("oversize PUBLISH", 3*time.Second, 0x95)
 	// A packet of exactly the maximum is fine.
 	m, _ = connect()
-	pk = mhPublish(true, mhPub{topic: "IMS/p2p/bob", qos: 1, pid: 1, payload: strings.Repeat("y", int(max)-1-len(mhVarint(int(max)))-len(mhStr("IMS/p2p/bob"))-2-1)})
-	if len(pk) != int(max) {
-		t.Fatalf("packet is %d bytes, want %d", len(pk), max)
+	pk = mhPublish(true, mhPub{topic: "IMS/p2p/bob", qos: 1, pid: 1, payload: strings.Repeat("y", int(maxSize)-1-len(mhVarint(int(maxSize)))-len(mhStr("IMS/p2p/bob"))-2-1)})
+	if len(pk) != int(maxSize) {
+		t.Fatalf("packet is %d bytes, want %d", len(pk), maxSize)
 	}
 	m.put(pk)
 	// The packet is read; its body is over limits.max_message_bytes, which
@@ -1085,6 +1113,7 @@ func TestMQTTHostileM8SubscriptionFlood(t *testing.T) {
 		filters[i] = fmt.Sprintf("IMS/alice/Inbox/f%05d", i)
 	}
 	deep := "IMS/alice/" + strings.Repeat("l/", 997) + "x"
+	goroutines := runtime.NumGoroutine()
 	for _, v5 := range []bool{false, true} {
 		quota, invalid := byte(0x80), byte(0x80)
 		if v5 {
@@ -1126,6 +1155,8 @@ func TestMQTTHostileM8SubscriptionFlood(t *testing.T) {
 		alice.expect(13, 5*time.Second)
 		alice.c.Close()
 	}
+	mhWaitConns(t, e.s, 1)
+	mhGoroutinesBack(t, goroutines)
 	e.nothingLost()
 }
 

@@ -382,19 +382,19 @@ func seedStreams(t testing.TB) [][]byte {
 }
 
 func FuzzPacketDecode(f *testing.F) {
-	const max = 64 << 10
+	const maxPacket = 64 << 10
 	for _, s := range seedStreams(f) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// The guard passes a prefix of the input, unchanged; all of it if
 		// it finds nothing wrong.
-		out, err := io.ReadAll(newPacketGuard(bytes.NewReader(data), max))
+		out, err := io.ReadAll(newPacketGuard(bytes.NewReader(data), maxPacket))
 		if !bytes.HasPrefix(data, out) || (err == nil && len(out) != len(data)) {
 			t.Fatalf("the guard passed % x (%v) of % x", out, err, data)
 		}
 		// The engine's decoding never panics on what the guard passes.
-		if _, err := readPackets(data, max); errors.Is(err, errGuardMissed) {
+		if _, err := readPackets(data, maxPacket); errors.Is(err, errGuardMissed) {
 			t.Fatal(err)
 		}
 	})

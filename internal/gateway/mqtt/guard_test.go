@@ -76,12 +76,12 @@ func publishPacket(version, qos byte, pid uint16, topic, payload string) packets
 }
 
 // guardRead reads everything the guard passes, a byte at a time.
-func guardRead(data []byte, max int) ([]byte, error) {
-	return io.ReadAll(iotest.OneByteReader(newPacketGuard(bytes.NewReader(data), max)))
+func guardRead(data []byte, maxPacket int) ([]byte, error) {
+	return io.ReadAll(iotest.OneByteReader(newPacketGuard(bytes.NewReader(data), maxPacket)))
 }
 
 func TestPacketGuard(t *testing.T) {
-	const max = 1024
+	const maxPacket = 1024
 	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
 	v4 := encodePacket(t, connectPacket(4))
 	v5 := encodePacket(t, connectPacket(5))
@@ -90,12 +90,12 @@ func TestPacketGuard(t *testing.T) {
 	// A 5.0 SUBSCRIBE whose filter lacks its options byte.
 	noOptions := sub5[:len(sub5)-1]
 	noOptions = cat([]byte{noOptions[0], byte(len(noOptions) - 2)}, noOptions[2:])
-	// A PUBLISH of exactly max bytes.
-	full := encodePacket(t, publishPacket(4, 0, 0, "IMS/p2p/bob", strings.Repeat("x", max-3-13)))
-	if len(full) != max {
+	// A PUBLISH of exactly maxPacket bytes.
+	full := encodePacket(t, publishPacket(4, 0, 0, "IMS/p2p/bob", strings.Repeat("x", maxPacket-3-13)))
+	if len(full) != maxPacket {
 		t.Fatalf("full packet is %d bytes", len(full))
 	}
-	over := encodePacket(t, publishPacket(4, 0, 0, "IMS/p2p/bob", strings.Repeat("x", max-3-13+1)))
+	over := encodePacket(t, publishPacket(4, 0, 0, "IMS/p2p/bob", strings.Repeat("x", maxPacket-3-13+1)))
 
 	for _, c := range []struct {
 		name    string
@@ -112,8 +112,8 @@ func TestPacketGuard(t *testing.T) {
 		{"4-byte length", cat(v4, []byte{0xc0, 0x80, 0x80, 0x80, 0x00}), -1, nil},
 		{"200 MB", cat(v4, []byte{0x32}, []byte{0x80, 0x80, 0xc0, 0x5f}), len(v4), packets.ErrPacketTooLarge},
 		{"200 MB first", []byte{0x10, 0x80, 0x80, 0xc0, 0x5f}, 0, packets.ErrPacketTooLarge},
-		{"max bytes", cat(v4, full), -1, nil},
-		{"max+1 bytes", cat(v4, over), len(v4), packets.ErrPacketTooLarge},
+		{"maxPacket bytes", cat(v4, full), -1, nil},
+		{"maxPacket+1 bytes", cat(v4, over), len(v4), packets.ErrPacketTooLarge},
 		{"5.0 SUBSCRIBE without options", cat(v5, pub5, noOptions, pub5), len(v5) + len(pub5), packets.ErrMalformedPacket},
 		// 3.1.1 decodes the options byte with a bounds check: the engine
 		// reports the packet itself.
@@ -123,7 +123,7 @@ func TestPacketGuard(t *testing.T) {
 		{"truncated body", cat(v4, pub5[:len(pub5)-1]), -1, nil},
 		{"truncated 5.0 SUBSCRIBE", cat(v5, sub5[:len(sub5)-1]), len(v5), io.ErrUnexpectedEOF},
 	} {
-		out, err := guardRead(c.in, max)
+		out, err := guardRead(c.in, maxPacket)
 		passed := c.passed
 		if passed < 0 {
 			passed = len(c.in)

@@ -306,7 +306,8 @@ const (
 )
 
 // vetSubscribe adjusts a SUBSCRIBE before the engine handles it: filters
-// with too many levels become invalid (0x8F), filters past the session's
+// with too many levels, or with a wildcard that is not a whole level (which
+// the engine lets through), become invalid (0x8F), filters past the session's
 // quota are refused (0x97), and deliveries are granted at most QoS 1
 // (docs/mqtt.md: a message's id and seq make QoS 2's extra round trip
 // useless for chat).
@@ -317,7 +318,7 @@ func (c *conn) vetSubscribe(pk *packets.Packet) {
 	fix := make(map[int]byte)
 	for i := range pk.Filters {
 		f := &pk.Filters[i]
-		if strings.Count(f.Filter, "/")+1 > maxTopicLevels {
+		if strings.Count(f.Filter, "/")+1 > maxTopicLevels || !wellFormedFilter(f.Filter) {
 			f.Filter = filterInvalid
 			continue
 		}

@@ -131,6 +131,21 @@ func matches(filter, topic string) bool {
 	}
 }
 
+// wellFormedFilter reports whether filter is not empty and each "+" or "#"
+// in it is a whole level, "#" only the last [MQTT-4.7.1-2] [MQTT-4.7.1-3].
+func wellFormedFilter(filter string) bool {
+	if filter == "" {
+		return false
+	}
+	lv := strings.Split(filter, "/")
+	for i, l := range lv {
+		if strings.ContainsAny(l, "+#") && l != "+" && (l != "#" || i != len(lv)-1) {
+			return false
+		}
+	}
+	return true
+}
+
 // validName reports whether a client id or user name may be used: no
 // "+", "#", "/" (topic syntax) and no U+0000 (CVE-2017-7650 class).
 func validName(s string) bool {

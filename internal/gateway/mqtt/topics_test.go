@@ -159,3 +159,16 @@ func TestValidName(t *testing.T) {
 		}
 	}
 }
+
+func TestWellFormedFilter(t *testing.T) {
+	for f, want := range map[string]bool{
+		"IMS/alice/Inbox/#": true, "IMS/+/Inbox/+": true, "#": true, "+": true, "+/+": true, "/": true, "a//b": true,
+		"$share/g/IMS/#": true, "IMS/alice": true,
+		"": false, "IMS/alice/Inbox#": false, "IMS/alice/In+box/#": false, "IMS/alice+/#": false, "IMS/#/x": false,
+		"##": false, "++": false, "#/": false, "a/#/": false, "+#": false, "a/b#": false,
+	} {
+		if got := wellFormedFilter(f); got != want {
+			t.Errorf("wellFormedFilter(%q) = %v, want %v", f, got, want)
+		}
+	}
+}
