@@ -201,16 +201,8 @@ func runDurable(args []string) error {
 }
 
 type durableResult struct {
-	acked, errors, serverSends          int64
-	sentTotal, received, echoes, events int64
-	senderEvents, receipts              int64
-	window                              time.Duration
-	ackedPerS, p50, p99, maxLat         float64
-	serverCPUPerMsg, harnessCPUPerMsg   float64
-	serverUtil, harnessUtil, otherUtil  float64
-	batchMean, commitsPerS              float64
-	gomaxprocs                          int
-	loadavg                             string
+	windowStats
+	received, echoes, events, senderEvents, receipts int64
 }
 
 // snapshot is the state at one edge of the measured window.
@@ -326,109 +318,17 @@ func durableRun(f durableFlags, n int, dir string, tokens map[string]string, env
 	}
 
 	body := strings.Repeat("x", f.bodyBytes)
-	start := time.Now()
-	winStart := start.Add(f.warmup)
-	winEnd := winStart.Add(f.duration)
-	lat := make([][]time.Duration, n)
-	acked := make([]int64, n)
-	var errCount, sentTotal atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, to := senders[i], fmt.Sprintf("r%d", i)
-			samples := make([]time.Duration, 0, 1024)
-			for k := 0; k < maxSendsPerSender; k++ {
-				t0 := time.Now()
-				if !t0.Before(winEnd) || ctx.Err() != nil {
-					break
-				}
-				sctx, scancel := context.WithTimeout(ctx, f.sendTimeout)
-				_, err := c.Send(sctx, parley.SendOptions{To: to, Body: body})
-				scancel()
-				t1 := time.Now()
-				if err != nil {
-					errCount.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				sentTotal.Add(1)
-				if !t1.Before(winStart) && t1.Before(winEnd) {
-					acked[i]++
-					if !t0.Before(winStart) {
-						samples = append(samples, t1.Sub(t0))
-					}
-				}
-			}
-			lat[i] = samples
-		}()
-	}
-
-	var perf *exec.Cmd
-	time.Sleep(time.Until(winStart))
-	s0, err := takeSnapshot(ctx, srv)
-	if err != nil {
-		cancel()
-		wg.Wait()
-		return r, err
-	}
-	if f.perfDir != "" {
-		perf = startPerf(f.perfDir, n, srv.pid, f.duration)
-	}
-	time.Sleep(time.Until(winEnd))
-	s1, err := takeSnapshot(ctx, srv)
-	wg.Wait()
-	if perf != nil {
-		_ = perf.Wait()
-	}
+	winStart := time.Now().Add(f.warmup)
+	_, _, w, err := closedLoop(ctx, cancel, loop{srv: srv, n: n, winStart: winStart, winEnd: winStart.Add(f.duration),
+		sendTimeout: f.sendTimeout, perfDir: f.perfDir, what: "sends"}, func(ctx context.Context, i int) (bool, error) {
+		_, err := senders[i].Send(ctx, parley.SendOptions{To: fmt.Sprintf("r%d", i), Body: body})
+		return false, err
+	})
 	if err != nil {
 		return r, err
 	}
-	if e := errCount.Load(); e > 0 {
-		fmt.Fprintf(os.Stderr, "%d senders: %d failed sends, first: %v\n", n, e, firstErr.Load())
-	}
-
-	var all []time.Duration
-	for i := range n {
-		r.acked += acked[i]
-		all = append(all, lat[i]...)
-	}
-	slices.Sort(all)
-	r.window = s1.at.Sub(s0.at)
-	secs := r.window.Seconds()
-	r.errors = errCount.Load()
-	r.ackedPerS = float64(r.acked) / secs
-	if len(all) > 0 {
-		r.p50 = ms(percentile(all, 0.50))
-		r.p99 = ms(percentile(all, 0.99))
-		r.maxLat = ms(all[len(all)-1])
-	}
-	serverUs := float64(s1.serverTicks-s0.serverTicks) * 1e6 / clockTicks
-	harnessUs := float64((s1.harness - s0.harness).Microseconds())
-	if r.acked > 0 {
-		r.serverCPUPerMsg = serverUs / float64(r.acked)
-		r.harnessCPUPerMsg = harnessUs / float64(r.acked)
-	}
-	r.serverUtil = serverUs / 1e6 / secs
-	r.harnessUtil = harnessUs / 1e6 / secs
-	if dt := s1.total - s0.total; dt > 0 {
-		cores := float64(describeMachine().Cores)
-		busyCores := float64(s1.busy-s0.busy) / float64(dt) * cores
-		r.otherUtil = max(busyCores-r.serverUtil-r.harnessUtil, 0)
-	}
-	dSum := s1.metrics["parley_commit_batch_size_sum"] - s0.metrics["parley_commit_batch_size_sum"]
-	dCount := s1.metrics["parley_commit_batch_size_count"] - s0.metrics["parley_commit_batch_size_count"]
-	if dCount > 0 {
-		r.batchMean = dSum / dCount
-		r.commitsPerS = dCount / secs
-	}
-	r.serverSends = int64(s1.metrics["parley_sends_total"] - s0.metrics["parley_sends_total"])
-	r.gomaxprocs = gomaxprocsOf(s1.metrics)
-	r.loadavg = loadAvg()
+	r.windowStats = w
 	// Totals over the whole run (warm-up included), to relate them.
-	r.sentTotal = sentTotal.Load()
 	r.received, r.echoes, r.events = received.Load(), echoes.Load(), events.Load()
 	r.senderEvents, r.receipts = senderEvents.Load(), receipts.Load()
 	return r, nil

@@ -6,13 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -242,16 +240,9 @@ func mqttDurablePeer(f mqttDurableFlags, n int, root, tmpl string, tokens map[st
 }
 
 type mqttDurableResult struct {
-	acked, errors, sentTotal, received, echoes, other int64
-	windowDeliveries, serverSends, serverDeliveries   int64
-	window                                            time.Duration
-	ackedPerS, p50, p99, maxLat                       float64
-	serverCPUPerMsg, harnessCPUPerMsg                 float64
-	serverUtil, harnessUtil, otherUtil                float64
-	batchMean, commitsPerS                            float64
-	connections                                       int
-	gomaxprocs                                        int
-	loadavg                                           string
+	windowStats
+	received, echoes, other, windowDeliveries, serverDeliveries int64
+	connections                                                 int
 }
 
 func mqttDurableRun(f mqttDurableFlags, n int, dir string, passwords map[string]string, env []string) (mqttDurableResult, error) {
@@ -327,113 +318,24 @@ func mqttDurableRun(f mqttDurableFlags, n int, dir string, passwords map[string]
 	winEnd := winStart.Add(f.duration)
 	winStartNs.Store(winStart.UnixNano())
 	winEndNs.Store(winEnd.UnixNano())
-	lat := make([][]time.Duration, n)
-	acked := make([]int64, n)
-	var errCount, sentTotal atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, topic := senders[i], "IMS/p2p/"+rUsers[i].user
-			samples := make([]time.Duration, 0, 1024)
-			for k := 0; k < maxSendsPerSender; k++ {
-				t0 := time.Now()
-				if !t0.Before(winEnd) || ctx.Err() != nil {
-					break
-				}
-				sctx, scancel := context.WithTimeout(ctx, f.sendTimeout)
-				err := c.publishWait(sctx, topic, payload)
-				scancel()
-				t1 := time.Now()
-				if err != nil {
-					errCount.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					if c.readErr() != nil {
-						break // the connection has ended
-					}
-					continue
-				}
-				sentTotal.Add(1)
-				if !t1.Before(winStart) && t1.Before(winEnd) {
-					acked[i]++
-					if !t0.Before(winStart) {
-						samples = append(samples, t1.Sub(t0))
-					}
-				}
-			}
-			lat[i] = samples
-		}()
-	}
-
-	var perf *exec.Cmd
-	time.Sleep(time.Until(winStart))
-	s0, err := takeSnapshot(ctx, srv)
-	if err != nil {
-		cancel()
-		wg.Wait()
-		return r, err
-	}
-	if f.perfDir != "" {
-		perf = startPerf(f.perfDir, n, srv.pid, f.duration)
-	}
-	time.Sleep(time.Until(winEnd))
-	s1, err := takeSnapshot(ctx, srv)
-	wg.Wait()
-	if perf != nil {
-		_ = perf.Wait()
-	}
+	s0, s1, w, err := closedLoop(ctx, cancel, loop{srv: srv, n: n, winStart: winStart, winEnd: winEnd,
+		sendTimeout: f.sendTimeout, perfDir: f.perfDir, what: "publishes"}, func(ctx context.Context, i int) (bool, error) {
+		c := senders[i]
+		if err := c.publishWait(ctx, "IMS/p2p/"+rUsers[i].user, payload); err != nil {
+			return c.readErr() != nil, err // stop once the connection has ended
+		}
+		return false, nil
+	})
 	if err != nil {
 		return r, err
 	}
+	r.windowStats = w
 	// Let the last deliveries arrive, to count them against the PUBACKs.
-	for dl := time.Now().Add(f.drain); time.Now().Before(dl) && received.Load() < sentTotal.Load(); {
+	for dl := time.Now().Add(f.drain); time.Now().Before(dl) && received.Load() < w.sentTotal; {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if e := errCount.Load(); e > 0 {
-		fmt.Fprintf(os.Stderr, "%d senders: %d failed publishes, first: %v\n", n, e, firstErr.Load())
-	}
-
-	var lats []time.Duration
-	for i := range n {
-		r.acked += acked[i]
-		lats = append(lats, lat[i]...)
-	}
-	slices.Sort(lats)
-	r.window = s1.at.Sub(s0.at)
-	secs := r.window.Seconds()
-	r.errors = errCount.Load()
-	r.ackedPerS = float64(r.acked) / secs
-	if len(lats) > 0 {
-		r.p50 = ms(percentile(lats, 0.50))
-		r.p99 = ms(percentile(lats, 0.99))
-		r.maxLat = ms(lats[len(lats)-1])
-	}
-	serverUs := float64(s1.serverTicks-s0.serverTicks) * 1e6 / clockTicks
-	harnessUs := float64((s1.harness - s0.harness).Microseconds())
-	if r.acked > 0 {
-		r.serverCPUPerMsg = serverUs / float64(r.acked)
-		r.harnessCPUPerMsg = harnessUs / float64(r.acked)
-	}
-	r.serverUtil = serverUs / 1e6 / secs
-	r.harnessUtil = harnessUs / 1e6 / secs
-	if dt := s1.total - s0.total; dt > 0 {
-		busyCores := float64(s1.busy-s0.busy) / float64(dt) * float64(describeMachine().Cores)
-		r.otherUtil = max(busyCores-r.serverUtil-r.harnessUtil, 0)
-	}
-	dSum := s1.metrics["parley_commit_batch_size_sum"] - s0.metrics["parley_commit_batch_size_sum"]
-	dCount := s1.metrics["parley_commit_batch_size_count"] - s0.metrics["parley_commit_batch_size_count"]
-	if dCount > 0 {
-		r.batchMean = dSum / dCount
-		r.commitsPerS = dCount / secs
-	}
-	r.serverSends = int64(s1.metrics["parley_sends_total"] - s0.metrics["parley_sends_total"])
 	r.serverDeliveries = int64(s1.metrics["parley_deliveries_total"] - s0.metrics["parley_deliveries_total"])
 	r.connections = int(s1.metrics["parley_connections"])
-	r.gomaxprocs = gomaxprocsOf(s1.metrics)
-	r.loadavg = loadAvg()
-	r.sentTotal = sentTotal.Load()
 	r.received, r.echoes, r.other, r.windowDeliveries = received.Load(), echoes.Load(), other.Load(), inWindow.Load()
 	return r, nil
 }
