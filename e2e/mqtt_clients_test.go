@@ -809,5 +809,16 @@ func dialMQTTWebSocket(ctx context.Context, url string) (net.Conn, error) {
 		return nil, fmt.Errorf("server chose WebSocket subprotocol %q, want mqtt", ws.Subprotocol())
 	}
 	ws.SetReadLimit(1 << 20)
-	return websocket.NetConn(context.Background(), ws, websocket.MessageBinary), nil
+	return &lockedConn{Conn: websocket.NetConn(context.Background(), ws, websocket.MessageBinary)}, nil
+}
+
+// lockedConn is a net.Conn that is also a sync.Locker. paho.golang writes
+// a packet as several Writes (net.Buffers), holding the connection's lock
+// if it has one; over TCP one writev keeps a packet whole, but over a
+// WebSocket each Write is a frame, and its pinger's first PINGREQ, written
+// from another goroutine right after CONNACK, would otherwise land inside
+// another packet (the server then reads a malformed packet).
+type lockedConn struct {
+	net.Conn
+	sync.Mutex
 }

@@ -97,6 +97,7 @@ type mhConnect struct {
 	willTopic   string // "" is no will
 	willPayload string
 	willRetain  bool
+	willProps   []byte // 5.0 will properties
 	props       []byte // 5.0 CONNECT properties
 }
 
@@ -136,7 +137,8 @@ func (o mhConnect) encode() []byte {
 	body = append(body, mhStr(o.clientID)...)
 	if o.willTopic != "" {
 		if o.v5 {
-			body = append(body, 0) // no will properties
+			body = append(body, mhVarint(len(o.willProps))...)
+			body = append(body, o.willProps...)
 		}
 		body = append(body, mhStr(o.willTopic)...)
 		body = append(body, mhStr(o.willPayload)...)
@@ -517,11 +519,21 @@ func (m *mhConn) closed(timeout time.Duration) (disc *mhPacket, others []mhPacke
 // nothing but (5.0, optionally) a DISCONNECT whose reason is one of codes.
 func (m *mhConn) closedWith(what string, timeout time.Duration, codes ...byte) {
 	m.t.Helper()
+	m.closedTold(what, false, timeout, codes...)
+}
+
+// closedTold is closedWith; with told, a 5.0 client must get the
+// DISCONNECT.
+func (m *mhConn) closedTold(what string, told bool, timeout time.Duration, codes ...byte) {
+	m.t.Helper()
 	disc, others := m.closed(timeout)
 	if len(others) > 0 {
 		m.t.Errorf("%s: the server answered %v before closing", what, others)
 	}
 	if disc == nil {
+		if told && m.v5 {
+			m.t.Errorf("%s: closed without a DISCONNECT (want a reason among % x)", what, codes)
+		}
 		return
 	}
 	if !m.v5 {
@@ -812,6 +824,26 @@ func TestMQTTHostileM2BadNames(t *testing.T) {
 				m.closedWith(what, 3*time.Second)
 			}
 		}
+		// An empty client id asks the server for one; with a session to
+		// keep (3.1.1 clean session 0) it is refused [MQTT-3.1.3-8]. MQTT
+		// 5.0 assigns one (Assigned Client Identifier).
+		what := mhVersion(v5) + " empty client id, clean session 0"
+		o := mhConnect{v5: v5, user: "alice", password: "password-alice", keepalive: 30}
+		m := mhDial(t, e.s, v5)
+		m.put(o.encode())
+		_, code, _ := m.expect(mhCONNACK, 5*time.Second).connack(t, v5)
+		if !v5 {
+			if code != 0x02 {
+				t.Errorf("%s: CONNACK 0x%02x, want 0x02", what, code)
+			}
+			m.closedWith(what, 3*time.Second)
+		} else {
+			if code != 0 {
+				t.Errorf("%s: CONNACK 0x%02x, want 0x00", what, code)
+			}
+			m.c.Close()
+			mhWaitConns(t, e.s, 1)
+		}
 	}
 	e.nothingLost()
 }
@@ -884,7 +916,8 @@ func TestMQTTHostileM4RemainingLength(t *testing.T) {
 			_ = m.send(append(append([]byte{}, c.first...), c.rest...))
 			// Promptly: well before the 2 s auth deadline or the 30 s
 			// keepalive.
-			m.closedWith(what, 1500*time.Millisecond, 0x81, 0x95)
+			// After CONNACK a 5.0 client is told why [MQTT-4.13.1-1].
+			m.closedTold(what, c.afterLogin, 1500*time.Millisecond, 0x81, 0x95)
 			runtime.ReadMemStats(&after)
 			if d := after.TotalAlloc - before.TotalAlloc; d > 50<<20 {
 				t.Errorf("%s: the process allocated %d MB meanwhile", what, d>>20)
@@ -1019,7 +1052,7 @@ func TestMQTTHostileM6MalformedPackets(t *testing.T) {
 // M7 (5.0): more QoS 2 publishes in flight than the advertised Receive
 // Maximum get DISCONNECT 0x93; topic alias 0 or above the advertised
 // maximum, 0x94; a packet over the advertised Maximum Packet Size ends the
-// connection (0x95 if a DISCONNECT is sent).
+// connection with DISCONNECT 0x95.
 func TestMQTTHostileM7ReceiveMaximumAliasesPacketSize(t *testing.T) {
 	t.Parallel()
 	e := mhSetup(t, func(c *config.Config) { c.MQTT.ReceiveMaximum = 8 })
@@ -1082,7 +1115,7 @@ func TestMQTTHostileM7ReceiveMaximumAliasesPacketSize(t *testing.T) {
 		t.Fatalf("oversize packet is %d bytes, want %d", len(pk), maxSize+1)
 	}
 	go func() { _ = m.send(pk) }()
-	m.closedWith("oversize PUBLISH", 3*time.Second, 0x95)
+	m.closedTold("oversize PUBLISH", true, 3*time.Second, 0x95)
 	// A packet of exactly the maximum is fine.
 	m, _ = connect()
 	pk = mhPublish(true, mhPub{topic: "IMS/p2p/bob", qos: 1, pid: 1, payload: strings.Repeat("y", int(maxSize)-1-len(mhVarint(int(maxSize)))-len(mhStr("IMS/p2p/bob"))-2-1)})

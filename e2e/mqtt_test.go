@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/parley-im/parley/internal/config"
 	parley "github.com/parley-im/parley/sdk/go"
 )
 
@@ -51,4 +54,40 @@ func TestMQTTChatWithWebSocket(t *testing.T) {
 	if strings.Join(bodies, "|") != "hi from websocket|hello from mqtt" {
 		t.Fatalf("history %q", bodies)
 	}
+}
+
+// TestMQTTWebSocketUpgradeLimited: MQTT over WebSocket shares the
+// per-address connection rate with /v1/ws; past it the /mqtt upgrade is
+// refused like /v1/ws's: 429, Retry-After and the API's error body.
+func TestMQTTWebSocketUpgradeLimited(t *testing.T) {
+	t.Parallel()
+	const perMinute = 2
+	s := startServer(t, func(c *config.Config) { c.RateLimits.ConnectsPerIPPerMinute = perMinute })
+	hc := clientFrom(t, "127.0.0.7")
+	upgrade := func() response {
+		req, err := http.NewRequestWithContext(ctxT(t), http.MethodGet, "http://"+s.app.Addr()+"/mqtt", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range wsrHeaders(s.app.Addr()) {
+			req.Header[k] = v
+		}
+		req.Header.Set("Sec-WebSocket-Protocol", "mqtt")
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		r := response{status: res.StatusCode, header: res.Header}
+		if res.StatusCode != http.StatusSwitchingProtocols {
+			r.body, _ = io.ReadAll(io.LimitReader(res.Body, 4096))
+		}
+		return r
+	}
+	for i := range perMinute {
+		if r := upgrade(); r.status != http.StatusSwitchingProtocols {
+			t.Fatalf("upgrade %d: %d %s", i, r.status, r.body)
+		}
+	}
+	refused429(t, "/mqtt upgrade past the rate", upgrade(), 60/perMinute)
 }

@@ -314,7 +314,14 @@ func (a *App) rollback() {
 		a.ln.Close()
 	}
 	if a.mqtt != nil && a.httpSrv == nil {
+		// Start failed before serving: no connection was accepted, so
+		// this only stops the listeners and the engine's event loop.
 		a.mqtt.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), a.cfg.Timeouts.ShutdownGrace)
+		if err := a.mqtt.Wait(ctx); err != nil {
+			a.log.Warn("mqtt gateway did not stop", "err", err)
+		}
+		cancel()
 	}
 	if a.core != nil {
 		a.core.Close()

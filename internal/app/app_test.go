@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,6 +162,7 @@ func TestStartFailsCleanlyWhenAddressTaken(t *testing.T) {
 		shutdown(t, a)
 	}
 	goroutines, fds := runtime.NumGoroutine(), openFDs()
+	start := time.Now()
 
 	done := make(chan error, 1)
 	go func() {
@@ -183,7 +185,15 @@ func TestStartFailsCleanlyWhenAddressTaken(t *testing.T) {
 	}
 
 	waitFor(t, "goroutines to return to the baseline", 5*time.Second, func() bool {
-		return runtime.NumGoroutine() <= goroutines
+		if runtime.NumGoroutine() <= goroutines {
+			return true
+		}
+		if time.Since(start) > 4900*time.Millisecond {
+			var b strings.Builder
+			_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+			t.Logf("%d goroutines, baseline %d:\n%s", runtime.NumGoroutine(), goroutines, b.String())
+		}
+		return false
 	})
 	if fds >= 0 {
 		waitFor(t, "file descriptors to return to the baseline", 5*time.Second, func() bool { return openFDs() <= fds })

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -40,6 +41,7 @@ type conn struct {
 	started  bool                    // delivery started (first subscription or a resumed session)
 	inflight map[uint16]position     // QoS 1 deliveries by packet id
 	nextPID  uint16                  // last packet id used for a delivery
+	lastPID  uint16                  // packet id of the latest QoS 1 delivery sent (see tooLarge)
 	dups     *dupCache               // QoS 1 packet id → client message id, the session's
 	acks     map[uint16]protocol.Ack // the commits a PUBACK or PUBREC is about to report
 	subFix   map[uint16]map[int]byte // SUBACK reason codes to correct, by packet id
@@ -49,6 +51,9 @@ type conn struct {
 type position struct {
 	conv string
 	seq  uint64
+	// also are the positions of later deliveries discarded as too large
+	// for the client (tooLarge), acknowledged with this one.
+	also []position
 }
 
 var _ core.Transport = (*conn)(nil)
@@ -122,7 +127,10 @@ func (c *conn) deliver(ctx context.Context, m *protocol.Message, b []byte) error
 		pk.Properties.PayloadFormat, pk.Properties.PayloadFormatFlag = 1, true
 	}
 	if qos == 0 {
-		return c.write(pk)
+		if err := c.write(pk); !errors.Is(err, packets.ErrPacketTooLarge) {
+			return err
+		}
+		return c.tooLarge(m, 0, 0)
 	}
 	select {
 	case c.window <- struct{}{}:
@@ -134,9 +142,68 @@ func (c *conn) deliver(ctx context.Context, m *protocol.Message, b []byte) error
 	c.mu.Lock()
 	pid := c.allocPID()
 	c.inflight[pid] = position{conv: m.Conv, seq: m.Seq}
+	prev := c.lastPID
+	c.lastPID = pid
 	c.mu.Unlock()
 	pk.PacketID = pid
-	return c.write(pk)
+	if err := c.write(pk); !errors.Is(err, packets.ErrPacketTooLarge) {
+		return err
+	}
+	return c.tooLarge(m, pid, prev)
+}
+
+// tooLarge handles a delivery of m that is larger than the client's
+// Maximum Packet Size (MQTT 5): it was not written, and the server behaves
+// as if it had been [MQTT-3.1.2-25], without ending the connection. A QoS
+// 1 delivery (packet id pid; prev is the packet id of the delivery before
+// it) gives back its packet id and window slot, and its position advances
+// as if the PUBACK had come: at once if no other delivery awaits its
+// PUBACK, else with the PUBACK of the latest one, so that a reconnect
+// never skips an earlier delivery that was not acknowledged. The client
+// is told on its Error topic, where it subscribed to it.
+func (c *conn) tooLarge(m *protocol.Message, pid, prev uint16) error {
+	c.s.log.Debug("mqtt delivery over the client's maximum packet size, not sent",
+		"user", c.id.User, "device", c.id.Device, "conv", m.Conv, "seq", m.Seq, "id", m.ID,
+		"max", c.mc.Properties.Props.MaximumPacketSize)
+	if pid != 0 {
+		p := position{conv: m.Conv, seq: m.Seq}
+		c.mu.Lock()
+		delete(c.inflight, pid)
+		c.lastPID = prev
+		now := len(c.inflight) == 0
+		if !now {
+			to := prev
+			if _, ok := c.inflight[to]; !ok {
+				// The latest delivery was acknowledged before earlier
+				// ones, against [MQTT-4.6.0-2]: ride on any other.
+				for to = range c.inflight {
+					break
+				}
+			}
+			e := c.inflight[to]
+			e.also = addPosition(e.also, p)
+			c.inflight[to] = e
+		}
+		c.mu.Unlock()
+		<-c.window
+		if now {
+			c.ack(p)
+		}
+	}
+	return c.notifyError(&protocol.Error{Code: protocol.CodeTooLarge, Reason: "too_large", Message: fmt.Sprintf(
+		"message %s (conv %s, seq %d) is larger than your Maximum Packet Size and was not sent; get it with GET /v1/conversations/%s/messages?after=%d&limit=1",
+		m.ID, m.Conv, m.Seq, m.Conv, m.Seq-1)})
+}
+
+// addPosition adds p to ps, keeping one position per conversation.
+func addPosition(ps []position, p position) []position {
+	for i := range ps {
+		if ps[i].conv == p.conv {
+			ps[i].seq = max(ps[i].seq, p.seq)
+			return ps
+		}
+	}
+	return append(ps, p)
 }
 
 // allocPID returns a packet id no delivery in flight uses (c.mu held; the
@@ -192,7 +259,7 @@ func (c *conn) notify(kind string, payload []byte, key string) error {
 	if _, ok := c.subscribed(topic); !ok {
 		return nil
 	}
-	return c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: topic, Payload: payload})
+	return c.writeEvent(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: topic, Payload: payload})
 }
 
 // notifyError tells the client about a publish it was refused where the
@@ -207,7 +274,7 @@ func (c *conn) notifyError(e *protocol.Error) error {
 	if err != nil {
 		return err
 	}
-	return c.write(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: topic, Payload: b})
+	return c.writeEvent(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: topic, Payload: b})
 }
 
 func (c *conn) write(pk packets.Packet) error {
@@ -217,7 +284,17 @@ func (c *conn) write(pk packets.Packet) error {
 	return nil
 }
 
-// acked handles the PUBACK of a delivery: the device's position advances.
+// writeEvent writes a QoS 0 event; one larger than the client's Maximum
+// Packet Size is dropped [MQTT-3.1.2-25].
+func (c *conn) writeEvent(pk packets.Packet) error {
+	if err := c.write(pk); !errors.Is(err, packets.ErrPacketTooLarge) {
+		return err
+	}
+	return nil
+}
+
+// acked handles the PUBACK of a delivery: the device's position advances
+// (with those of deliveries discarded after it, see tooLarge).
 func (c *conn) acked(pid uint16) {
 	c.mu.Lock()
 	p, ok := c.inflight[pid]
@@ -227,6 +304,14 @@ func (c *conn) acked(pid uint16) {
 		return
 	}
 	<-c.window
+	c.ack(p)
+	for _, q := range p.also {
+		c.ack(q)
+	}
+}
+
+// ack advances the device's position in p's conversation to p's seq.
+func (c *conn) ack(p position) {
 	ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
 	defer cancel()
 	if err := c.s.core.Ack(ctx, c.id, p.conv, p.seq); err != nil {

@@ -33,6 +33,9 @@ func (h *hook) OnConnectAuthenticate(cl *mochi.Client, _ packets.Packet) bool {
 }
 
 func (h *hook) OnSessionEstablished(cl *mochi.Client, _ packets.Packet) {
+	if nc, ok := cl.Net.Conn.(*netConn); ok {
+		nc.established.Store(cl)
+	}
 	if c := h.s.lookup(cl); c != nil {
 		c.setReady()
 		c.mu.Lock()
@@ -93,6 +96,13 @@ func (h *hook) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet
 func (h *hook) OnPacketEncode(cl *mochi.Client, pk packets.Packet) packets.Packet {
 	if c := h.s.lookup(cl); c != nil {
 		return c.encode(pk)
+	}
+	if pk.FixedHeader.Type == packets.Connack && cl.Properties.ProtocolVersion < 5 && pk.ReasonCode == packets.ErrUnspecifiedError.Code &&
+		!cl.Properties.Clean && cl.Properties.Props.AssignedClientID != "" {
+		// The engine refuses a 3.1.1 empty client id with clean session 0
+		// with 0x80, which 3.1.1 does not define; its code is 0x02
+		// (identifier rejected) [MQTT-3.1.3-8].
+		pk.ReasonCode = v3BadID
 	}
 	return pk
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -242,7 +243,7 @@ func (s *Server) track() bool {
 
 // serveConn runs one connection through the engine until it ends.
 func (s *Server) serveConn(listener string, c net.Conn, ipKey string) {
-	nc := &netConn{Conn: c, writeTimeout: s.opt.WriteTimeout, ipKey: ipKey, guard: newPacketGuard(c, s.opt.MaxPacketBytes)}
+	nc := &netConn{Conn: c, writeTimeout: s.opt.WriteTimeout, ipKey: ipKey, guard: newPacketGuard(c, s.opt.MaxPacketBytes), mq: s.mq}
 	// Until CONNECT: the engine reads it without a deadline of its own.
 	_ = c.SetReadDeadline(time.Now().Add(s.opt.AuthDeadline))
 	err := s.mq.EstablishConnection(listener, nc)
@@ -271,7 +272,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	release, err := s.opt.Conns.Admit(ratelimit.Key(client))
 	if err != nil {
 		s.refused(err)
-		http.Error(w, err.Error(), http.StatusTooManyRequests)
+		ws.WriteTooMany(w, err)
 		return
 	}
 	defer release()
@@ -331,6 +332,7 @@ func (s *Server) Wait(ctx context.Context) error {
 		for _, cl := range s.mq.Clients.GetAll() {
 			cl.Stop(packets.ErrServerShuttingDown)
 		}
+		_ = s.mq.Close() // the engine's event loop
 		return ctx.Err()
 	}
 	return s.mq.Close()
@@ -344,9 +346,24 @@ type netConn struct {
 	writeTimeout time.Duration
 	ipKey        string       // the client address's rate-limit key
 	guard        *packetGuard // reads c.Conn ahead of the engine
+	mq           *mochi.Server
+	// established is the engine's client once its CONNACK is written: from
+	// then on an MQTT 5 client is told why the guard ends the connection.
+	established atomic.Pointer[mochi.Client]
 }
 
-func (c *netConn) Read(b []byte) (int, error) { return c.guard.Read(b) }
+func (c *netConn) Read(b []byte) (int, error) {
+	n, err := c.guard.Read(b)
+	var code packets.Code
+	if err != nil && errors.As(err, &code) {
+		if cl := c.established.Load(); cl != nil && cl.Properties.ProtocolVersion == 5 {
+			// DISCONNECT 0x95 (too large) or 0x81 (malformed) before the
+			// close [MQTT-4.13.1-1]; the engine's read then fails.
+			_ = c.mq.DisconnectClient(cl, code)
+		}
+	}
+	return n, err
+}
 
 func (c *netConn) Write(b []byte) (int, error) {
 	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
@@ -355,18 +372,33 @@ func (c *netConn) Write(b []byte) (int, error) {
 
 func (c *netConn) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
 
-// levelShift logs the engine's messages one level lower (warnings about a
-// client's bad packet become debug lines).
+// levelShift logs the engine's messages lower: its errors as warnings,
+// everything else (warnings about a client's bad packet included) as
+// debug lines. Packets are never logged.
 type levelShift struct{ slog.Handler }
 
+func shifted(l slog.Level) slog.Level {
+	if l >= slog.LevelError {
+		return slog.LevelWarn
+	}
+	return slog.LevelDebug
+}
+
 func (h levelShift) Enabled(ctx context.Context, l slog.Level) bool {
-	return h.Handler.Enabled(ctx, l-4)
+	return h.Handler.Enabled(ctx, shifted(l))
 }
 
 func (h levelShift) Handle(ctx context.Context, r slog.Record) error {
-	r.Level -= 4
-	r.AddAttrs(slog.String("component", "mqtt-engine"))
-	return h.Handler.Handle(ctx, r)
+	out := slog.NewRecord(r.Time, shifted(r.Level), r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "pk" && a.Key != "packet" {
+			// Packets carry message payloads and passwords.
+			out.AddAttrs(a)
+		}
+		return true
+	})
+	out.AddAttrs(slog.String("component", "mqtt-engine"))
+	return h.Handler.Handle(ctx, out)
 }
 
 func (h levelShift) WithAttrs(a []slog.Attr) slog.Handler { return levelShift{h.Handler.WithAttrs(a)} }

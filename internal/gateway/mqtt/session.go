@@ -749,13 +749,19 @@ func (c *conn) will(w mochi.Will) {
 			c.s.log.Debug("mqtt will not sent", "user", c.id.User, "device", c.id.Device, "err", err)
 		}
 	}
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.s.closed {
+		// The server is shutting down: the client did not vanish, and its
+		// session resumes when the server is back.
+		return
+	}
 	if w.WillDelayInterval == 0 {
 		go send()
 		return
 	}
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	if c.s.closed {
+	if c.s.deviceConnected(c) {
+		// Taken over: the device is connected again before the delay.
 		return
 	}
 	key := c.id.User + "/" + c.id.Device
@@ -765,9 +771,24 @@ func (c *conn) will(w mochi.Will) {
 	c.s.wills[key] = time.AfterFunc(time.Duration(w.WillDelayInterval)*time.Second, func() {
 		c.s.mu.Lock()
 		delete(c.s.wills, key)
+		back := c.s.closed || c.s.deviceConnected(c)
 		c.s.mu.Unlock()
-		send()
+		if !back {
+			send()
+		}
 	})
+}
+
+// deviceConnected reports whether another MQTT connection of c's device
+// is attached (s.mu held). It walks the connections: wills with a delay
+// are rare.
+func (s *Server) deviceConnected(c *conn) bool {
+	for _, o := range s.conns {
+		if o != c && o.id.User == c.id.User && o.id.Device == c.id.Device {
+			return true
+		}
+	}
+	return false
 }
 
 // cancelWill drops the delayed will of a device that connected again.

@@ -170,9 +170,19 @@ func (s *Server) refuseUpgrade(w http.ResponseWriter, remote string, err error) 
 	var le *ratelimit.Error
 	if errors.As(err, &le) {
 		s.core.Metrics().RateLimited.WithLabelValues(le.Limit).Inc()
-		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfterSeconds()))
 	}
 	s.log.Debug("websocket upgrade refused", "remote", remote, "err", err)
+	WriteTooMany(w, err)
+}
+
+// WriteTooMany writes the 429 of an upgrade refused by a limit: Retry-After
+// (when err is a *ratelimit.Error) and the HTTP API's error body. The MQTT
+// gateway's /mqtt answers the same way.
+func WriteTooMany(w http.ResponseWriter, err error) {
+	var le *ratelimit.Error
+	if errors.As(err, &le) {
+		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfterSeconds()))
+	}
 	body, _ := json.Marshal(struct {
 		Error *protocol.Error `json:"error"`
 	}{core.ToProtocol(err)})
