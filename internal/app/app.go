@@ -40,12 +40,14 @@ type App struct {
 	st   store.Store
 	core *core.Core
 
-	ln      net.Listener
-	httpSrv *http.Server
-	ws      *ws.Server
-	mqtt    *mqtt.Server
-	mqttTCP net.Addr // nil if MQTT over TCP is off
-	mqttTLS net.Addr // nil if MQTT over TLS is off
+	ln       net.Listener
+	debugLn  net.Listener // profiling endpoints (debug.pprof_addr); nil if off
+	debugSrv *http.Server
+	httpSrv  *http.Server
+	ws       *ws.Server
+	mqtt     *mqtt.Server
+	mqttTCP  net.Addr // nil if MQTT over TCP is off
+	mqttTLS  net.Addr // nil if MQTT over TLS is off
 
 	ctx     context.Context // the gateways' context; cancelled at shutdown
 	cancel  context.CancelFunc
@@ -190,6 +192,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		Logins:         logins,
 		Proxies:        proxies, Logger: log.With("component", "http"),
 	})
+	if err = a.startDebug(); err != nil {
+		return nil, err
+	}
 	if a.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 	}
@@ -255,6 +260,9 @@ func (a *App) Banner(w io.Writer) {
 	if a.mqttTLS != nil {
 		fmt.Fprintf(w, "parley MQTT over TLS on mqtts://%s\n", a.mqttTLS)
 	}
+	if a.debugLn != nil {
+		fmt.Fprintf(w, "parley profiling on http://%s/debug/pprof/\n", a.debugLn.Addr())
+	}
 	fmt.Fprintf(w, "data directory: %s\n", a.cfg.DataDir)
 	fmt.Fprintf(w, "create the first user: parley user add NAME --password PASSWORD --data-dir %s\n", a.cfg.DataDir)
 }
@@ -310,6 +318,9 @@ func (a *App) shutdown(ctx context.Context) error {
 // rollback stops what Start started, in reverse order (used on a failed
 // start and by shutdown).
 func (a *App) rollback() {
+	if a.debugSrv != nil {
+		a.debugSrv.Close() // the listener and any connection
+	}
 	if a.ln != nil && a.httpSrv == nil {
 		a.ln.Close()
 	}

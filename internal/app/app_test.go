@@ -3,6 +3,7 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -268,5 +269,38 @@ func TestBannerMentionsDataDir(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "https://") {
 		t.Errorf("banner says https without TLS:\n%s", b.String())
+	}
+}
+
+// TestPprofEndpoints: debug.pprof_addr serves the profiling endpoints on a
+// listener of their own, never on the public one, and shutdown closes it.
+func TestPprofEndpoints(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.Debug.PprofAddr = "127.0.0.1:0"
+	a, err := app.Start(context.Background(), cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := a.PprofAddr()
+	get := func(url string) int {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			return 0
+		}
+		defer res.Body.Close()
+		_, _ = io.Copy(io.Discard, res.Body)
+		return res.StatusCode
+	}
+	if code := get("http://" + addr + "/debug/pprof/heap"); code != http.StatusOK {
+		t.Fatalf("GET /debug/pprof/heap on %s: %d", addr, code)
+	}
+	if code := get("http://" + a.Addr() + "/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Fatalf("GET /debug/pprof/heap on the public listener: %d, want 404", code)
+	}
+	shutdown(t, a)
+	if code := get("http://" + addr + "/debug/pprof/heap"); code != 0 {
+		t.Fatalf("profiling endpoint still answers after shutdown: %d", code)
 	}
 }

@@ -23,6 +23,12 @@ type Config struct {
 	Retention  Retention  `yaml:"retention" doc:"How long messages are kept. Old messages are deleted from the start of each conversation; seqs are never reused, and history says where it starts (start_seq)."`
 	Log        Log        `yaml:"log" doc:"Logging."`
 	MQTT       MQTT       `yaml:"mqtt" doc:"The MQTT 3.1.1/5.0 gateway (docs/mqtt.md): TCP, TLS and WebSocket (/mqtt on the HTTP listener)."`
+	Debug      Debug      `yaml:"debug" doc:"Diagnostics for operators."`
+}
+
+// Debug configures diagnostics.
+type Debug struct {
+	PprofAddr string `yaml:"pprof_addr" doc:"Listen address of Go's profiling endpoints (/debug/pprof/) as host:port, on a listener of their own; port 0 picks a free port. Empty turns them off. They reveal memory contents and cost CPU while a profile is taken: bind them to loopback or a private network only."`
 }
 
 // HTTP configures the HTTP and WebSocket listener.

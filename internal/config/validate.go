@@ -53,6 +53,9 @@ func (c *Config) Validate() error {
 	if c.MQTT.Addr != "" {
 		checkAddr(bad, "mqtt.addr", c.MQTT.Addr)
 	}
+	if c.Debug.PprofAddr != "" {
+		checkAddr(bad, "debug.pprof_addr", c.Debug.PprofAddr)
+	}
 	if c.MQTT.TLSAddr != "" {
 		checkAddr(bad, "mqtt.tls_addr", c.MQTT.TLSAddr)
 		if c.MQTT.TLSCert == "" || c.MQTT.TLSKey == "" {

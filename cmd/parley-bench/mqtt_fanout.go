@@ -54,7 +54,7 @@ func runMQTTFanout(args []string) error {
 	fs.StringVar(&f.perfDir, "perf-dir", "", "if set, record the server with 'perf record -g' while sending into DIR/fanout-qosQ.data (perf costs CPU: do not use these runs' CPU figures)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary data directories and server logs")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "parley-loadtest mqtt-fanout -server BIN [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "parley-bench mqtt-fanout -server BIN [flags]\n\n"+
 			"One group of M members, each connected over MQTT 3.1.1 and subscribed to IMS/<group>/#\n"+
 			"at the QoS of the variant (QoS 1: every delivery is PUBACKed). One sender publishes K\n"+
 			"messages at QoS 1 at a fixed rate. Reports server CPU µs per delivery and the time from\n"+
@@ -93,7 +93,7 @@ func runMQTTFanout(args []string) error {
 	if _, err := checkNoFile(f.members + 1); err != nil {
 		return err
 	}
-	root, err := os.MkdirTemp("", "parley-loadtest-mqtt-fanout-")
+	root, err := os.MkdirTemp("", "parley-bench-mqtt-fanout-")
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func runDurable(args []string) error {
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary data directories and server logs")
 	fs.DurationVar(&f.sendTimeout, "send-timeout", 30*time.Second, "give up on one send after this long")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "parley-loadtest durable -server BIN [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "parley-bench durable -server BIN [flags]\n\n"+
 			"Closed-loop durable one-to-one sends (sender s<i> to receiver r<i>), one fresh\n"+
 			"server per sender count. Reports acked sends/s, ack latency p50/p99, server CPU\n"+
 			"µs per acked message, mean commit batch size and the fsync rate of the disk.\n\n")
@@ -94,7 +94,7 @@ func runDurable(args []string) error {
 		fmt.Fprintln(os.Stderr, "raise RLIMIT_NOFILE:", err)
 	}
 
-	root, err := os.MkdirTemp("", "parley-loadtest-")
+	root, err := os.MkdirTemp("", "parley-bench-")
 	if err != nil {
 		return err
 	}

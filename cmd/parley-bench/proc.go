@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -24,7 +25,7 @@ import (
 const clockTicks = 100
 
 // pinnedEnv marks a harness process that was re-executed under taskset.
-const pinnedEnv = "LOADTEST_PINNED_CPU" // not PARLEY_*: the server refuses unknown PARLEY_ variables
+const pinnedEnv = "BENCH_PINNED_CPU" // not PARLEY_*: the server refuses unknown PARLEY_ variables
 
 // pinSelf re-executes the harness under "taskset -c cpu" (once), so that the
 // Go runtime starts with that one CPU and sets GOMAXPROCS to 1. It returns
@@ -174,6 +175,9 @@ type server struct {
 	dataDir string
 	logPath string
 	done    chan error
+	// pprofURL is http://ADDR of the profiling endpoints when the server
+	// was started with PARLEY_DEBUG_PPROF_ADDR (see profile); "" if not.
+	pprofURL string
 }
 
 // startServer runs "BIN serve" on a loopback port with dataDir, optionally
@@ -218,10 +222,14 @@ func startServer(bin, dataDir string, cpu int, env []string) (*server, error) {
 	}
 	s := &server{cmd: cmd, pid: cmd.Process.Pid, dataDir: dataDir, logPath: logPath, done: make(chan error, 1)}
 	addr := make(chan string, 1)
+	var pprofURL atomic.Value // the profiling line comes before the listening line
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			line := sc.Text()
+			if rest, ok := strings.CutPrefix(line, "parley profiling on "); ok {
+				pprofURL.Store(strings.TrimSuffix(strings.TrimSpace(rest), "/debug/pprof/"))
+			}
 			if rest, ok := strings.CutPrefix(line, "parley listening on "); ok {
 				f := strings.Fields(rest)
 				if len(f) > 0 {
@@ -239,6 +247,7 @@ func startServer(bin, dataDir string, cpu int, env []string) (*server, error) {
 	select {
 	case a := <-addr:
 		s.url = a
+		s.pprofURL, _ = pprofURL.Load().(string)
 	case err := <-s.done:
 		return nil, fmt.Errorf("server exited before listening (%v); see %s", err, logPath)
 	case <-time.After(30 * time.Second):

@@ -45,7 +45,7 @@ func runMQTTIdle(args []string) error {
 	fs.StringVar(&f.peer, "peer", "ws", "ws: also measure the same number of idle WebSocket connections (hello + resume) on a fresh server in the same run; none: MQTT only")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary data directories and server logs")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "parley-loadtest mqtt-idle -server BIN [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "parley-bench mqtt-idle -server BIN [flags]\n\n"+
 			"Opens N authenticated MQTT 3.1.1 connections (CONNECT with an application-signed token,\n"+
 			"then SUBSCRIBE IMS/<user>/Inbox/Msg/# at QoS 1) and keeps them idle; then, on a fresh\n"+
 			"server, the same with WebSocket connections (the idle scenario's hello + resume).\n"+
@@ -82,7 +82,7 @@ func runMQTTIdle(args []string) error {
 	mach := describeMachine()
 	fmt.Printf("machine: %d cores, %s, %s, kernel %s; harness %s GOMAXPROCS=%d pinned=%q; RLIMIT_NOFILE %d; load average %s\n",
 		mach.Cores, mach.CPUModel, mach.MemTotal, mach.Kernel, mach.GoVersion, runtime.GOMAXPROCS(0), os.Getenv(pinnedEnv), limit, loadAvg())
-	root, err := os.MkdirTemp("", "parley-loadtest-mqtt-idle-")
+	root, err := os.MkdirTemp("", "parley-bench-mqtt-idle-")
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func runIdle(args []string) error {
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up if connecting takes longer than this")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary data directory and server log")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "parley-loadtest idle -server BIN [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "parley-bench idle -server BIN [flags]\n\n"+
 			"Opens N authenticated WebSocket connections (hello + resume) and keeps them\n"+
 			"idle. Reports the server's RSS delta per connection (VmRSS), Go heap and stack\n"+
 			"per connection, goroutines per connection and idle CPU.\n\n")
@@ -78,7 +78,7 @@ func runIdle(args []string) error {
 	fmt.Printf("machine: %d cores, %s, %s, kernel %s; harness %s GOMAXPROCS=%d pinned=%q; RLIMIT_NOFILE %d; load average %s\n",
 		mach.Cores, mach.CPUModel, mach.MemTotal, mach.Kernel, mach.GoVersion, runtime.GOMAXPROCS(0), os.Getenv(pinnedEnv), limit, loadAvg())
 
-	root, err := os.MkdirTemp("", "parley-loadtest-idle-")
+	root, err := os.MkdirTemp("", "parley-bench-idle-")
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,8 @@
-// Command parley-loadtest is a small load harness for a Parley server binary.
+// Command parley-bench is a small load harness for a Parley server binary.
 // It measures, on the machine it runs on, what docs/performance.md reports:
 //
-//	parley-loadtest durable -server /tmp/parley -senders 1,16,256 -duration 10s
-//	parley-loadtest idle    -server /tmp/parley -conns 10000
+//	parley-bench durable -server /tmp/parley -senders 1,16,256 -duration 10s
+//	parley-bench idle    -server /tmp/parley -conns 10000
 //
 // durable: for each sender count N it starts a fresh server (from a copy of
 // one prepared data directory), connects N receivers and N senders with the
@@ -48,65 +48,59 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 )
 
-const usage = `parley-loadtest measures a Parley server binary on this machine.
+func usage() string {
+	var b strings.Builder
+	b.WriteString(`parley-bench measures a Parley server binary on this machine, beside
+Mosquitto where a scenario has an MQTT variant (docs/performance.md).
 
 Usage:
-  parley-loadtest durable -server BIN [-senders 1,16,256] [-duration 10s] [flags]
-  parley-loadtest idle    -server BIN [-conns 10000] [flags]
-  parley-loadtest mqtt-durable -server BIN [-senders 1,16,256] [-duration 10s] [-peer ws] [flags]
-  parley-loadtest mqtt-fanout  -server BIN [-members 1000] [-messages 50] [-qos 1,0] [flags]
-  parley-loadtest mqtt-idle    -server BIN [-conns 10000] [-peer ws] [flags]
-  parley-loadtest SCENARIO -help     flags of a scenario
+  parley-bench SCENARIO -server BIN [flags]
+  parley-bench SCENARIO -help     flags of a scenario
 
-durable  closed-loop durable one-to-one sends: acked/s, ack latency p50/p99,
-         server CPU µs per message, commit batch size, fsync/s of the disk.
-idle     N idle authenticated WebSocket connections: server RSS per
-         connection, heap/stack per connection, goroutines per connection.
-mqtt-durable  closed-loop QoS 1 publishes over MQTT 3.1.1 to IMS/p2p/<peer>, peers
-         subscribed at QoS 1: acks/s, PUBACK latency p50/p99, server CPU µs
-         per message, deliveries received; and the same sender count over
-         WebSocket on a fresh server in the same run (-peer ws), for ratios.
-mqtt-fanout   one group of M members subscribed over MQTT (QoS 1 and QoS 0), one
-         sender publishing K messages at a fixed rate: server CPU µs per
-         delivery, time to the last member p50/p99.
-mqtt-idle     N idle authenticated MQTT connections subscribed to their inbox, and
-         the same number of idle WebSocket connections on a fresh server in
-         the same run: RSS, heap and goroutines per connection.
-
-Results are printed as text and as one JSON object per line (grep '^{').
-`
+Scenarios and tools:
+`)
+	for _, n := range scenarioNames() {
+		fmt.Fprintf(&b, "  %-13s %s\n", n, scenarios[n].summary)
+	}
+	b.WriteString("\nResults: one JSON object per line (grep '^{'), with scenario, system,\nprotocol and step; human-readable lines around them.\n")
+	return b.String()
+}
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
+		fmt.Fprint(os.Stderr, usage())
 		os.Exit(2)
 	}
-	var err error
-	switch os.Args[1] {
-	case "durable":
-		err = runDurable(os.Args[2:])
-	case "idle":
-		err = runIdle(os.Args[2:])
-	case "mqtt-durable":
-		err = runMQTTDurable(os.Args[2:])
-	case "mqtt-fanout":
-		err = runMQTTFanout(os.Args[2:])
-	case "mqtt-idle":
-		err = runMQTTIdle(os.Args[2:])
+	name := os.Args[1]
+	switch name {
 	case "-h", "-help", "--help", "help":
-		fmt.Print(usage)
+		fmt.Print(usage())
 		return
-	default:
-		fmt.Fprintf(os.Stderr, "parley-loadtest: unknown scenario %q\n\n%s", os.Args[1], usage)
+	}
+	sc, ok := scenarios[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "parley-bench: unknown scenario %q\n\n%s", name, usage())
 		os.Exit(2)
 	}
+	err := sc.run(os.Args[2:])
 	if err == flag.ErrHelp {
 		return
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "parley-loadtest:", err)
+		fmt.Fprintln(os.Stderr, "parley-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// The measurements of the first harness, kept until the numbered
+// scenarios replace them.
+func init() {
+	register(scenario{"durable", "closed-loop durable one-to-one sends over WebSocket", runDurable})
+	register(scenario{"idle", "idle authenticated WebSocket connections", runIdle})
+	register(scenario{"mqtt-durable", "closed-loop QoS 1 publishes over MQTT, WebSocket beside", runMQTTDurable})
+	register(scenario{"mqtt-fanout", "one group's fan-out over MQTT at QoS 1 and 0", runMQTTFanout})
+	register(scenario{"mqtt-idle", "idle MQTT connections, WebSocket beside", runMQTTIdle})
 }

@@ -57,7 +57,7 @@ func runMQTTDurable(args []string) error {
 	fs.DurationVar(&f.keepalive, "keepalive", 60*time.Second, "MQTT keepalive of every client (the harness pings at half of it)")
 	fs.DurationVar(&f.sendTimeout, "send-timeout", 30*time.Second, "give up on one publish after this long")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "parley-loadtest mqtt-durable -server BIN [flags]\n\n"+
+		fmt.Fprintf(fs.Output(), "parley-bench mqtt-durable -server BIN [flags]\n\n"+
 			"Closed-loop QoS 1 publishes over MQTT 3.1.1: sender s<i> publishes to IMS/p2p/r<i> and\n"+
 			"waits for the PUBACK (sent after the durable commit); receiver r<i> is subscribed to\n"+
 			"IMS/r<i>/Inbox/Msg/# at QoS 1 and PUBACKs every delivery. One fresh server per sender\n"+
@@ -103,7 +103,7 @@ func runMQTTDurable(args []string) error {
 	if _, err := checkNoFile(4 * slices.Max(f.senders)); err != nil {
 		return err
 	}
-	root, err := os.MkdirTemp("", "parley-loadtest-mqtt-")
+	root, err := os.MkdirTemp("", "parley-bench-mqtt-")
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -178,8 +177,6 @@ func checkNoFile(need int) (uint64, error) {
 	}
 	return limit, nil
 }
-
-var errNoServer = errors.New("-server is required")
 
 // startPerfNamed records pid with "perf record -g" for d into DIR/NAME.data;
 // nil if perf is missing (startPerf with a name of the caller's choosing).
