@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,178 +22,16 @@ const maxSendsPerSender = 5_000_000
 
 type durableFlags struct {
 	server      string
-	senders     []int
 	duration    time.Duration
 	warmup      time.Duration
 	cpuServer   int
 	cpuClient   int
 	bodyBytes   int
 	authMode    string
-	workers     int
-	fsyncProbe  time.Duration
-	perfDir     string
-	keep        bool
 	sendTimeout time.Duration
-}
-
-func runDurable(args []string) error {
-	fs := flag.NewFlagSet("durable", flag.ContinueOnError)
-	var f durableFlags
-	var senders string
-	fs.StringVar(&f.server, "server", "", "path of the parley binary (required)")
-	fs.StringVar(&senders, "senders", "1,16,256", "comma-separated concurrent sender counts; one fresh server per count")
-	fs.DurationVar(&f.duration, "duration", 10*time.Second, "measured window per sender count")
-	fs.DurationVar(&f.warmup, "warmup", 3*time.Second, "closed-loop sending before the window (not measured)")
-	fs.IntVar(&f.cpuServer, "cpu-server", 0, "CPU to pin the server to with taskset (-1: no pinning)")
-	fs.IntVar(&f.cpuClient, "cpu-client", 1, "CPU to pin the harness to with taskset (-1: no pinning)")
-	fs.IntVar(&f.bodyBytes, "body-bytes", 100, "message body size in bytes")
-	fs.StringVar(&f.authMode, "auth", "cli", "cli: users and tokens made with 'parley user add' and 'parley token'; external: application-signed JWTs")
-	fs.IntVar(&f.workers, "cli-workers", 2, "parallel 'parley user add/token' processes while preparing")
-	fs.DurationVar(&f.fsyncProbe, "fsync-probe", 2*time.Second, "measure write+fdatasync per second in the data directory for this long (0: skip)")
-	fs.StringVar(&f.perfDir, "perf-dir", "", "if set, record the server with 'perf record -g' during each window into DIR/server-N.data (perf costs CPU: do not use these runs' CPU figures)")
-	fs.BoolVar(&f.keep, "keep", false, "keep the temporary data directories and server logs")
-	fs.DurationVar(&f.sendTimeout, "send-timeout", 30*time.Second, "give up on one send after this long")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "parley-bench durable -server BIN [flags]\n\n"+
-			"Closed-loop durable one-to-one sends (sender s<i> to receiver r<i>), one fresh\n"+
-			"server per sender count. Reports acked sends/s, ack latency p50/p99, server CPU\n"+
-			"µs per acked message, mean commit batch size and the fsync rate of the disk.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if f.server == "" {
-		fs.Usage()
-		return errors.New("-server is required")
-	}
-	for _, s := range strings.Split(senders, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 10000 {
-			return fmt.Errorf("-senders: %q is not a count in 1..10000", s)
-		}
-		f.senders = append(f.senders, n)
-	}
-	if f.duration <= 0 || f.duration > time.Hour || f.warmup < 0 || f.warmup > 10*time.Minute {
-		return errors.New("-duration must be in (0, 1h] and -warmup in [0, 10m]")
-	}
-	if f.authMode != "cli" && f.authMode != "external" {
-		return fmt.Errorf("-auth must be cli or external")
-	}
-	bin, err := filepath.Abs(f.server)
-	if err != nil {
-		return err
-	}
-	f.server = bin
-	pinSelf(f.cpuClient)
-	if _, err := raiseNoFile(); err != nil {
-		fmt.Fprintln(os.Stderr, "raise RLIMIT_NOFILE:", err)
-	}
-
-	root, err := os.MkdirTemp("", "parley-bench-")
-	if err != nil {
-		return err
-	}
-	if f.keep {
-		fmt.Println("data directories under", root)
-	} else {
-		defer os.RemoveAll(root)
-	}
-	mach := describeMachine()
-	date := time.Now().UTC().Format(time.RFC3339)
-	fmt.Printf("machine: %d cores, %s, %s, kernel %s; harness %s GOMAXPROCS=%d pinned=%q; load average %s\n",
-		mach.Cores, mach.CPUModel, mach.MemTotal, mach.Kernel, mach.GoVersion, runtime.GOMAXPROCS(0), os.Getenv(pinnedEnv), loadAvg())
-
-	var fsyncRate float64
-	if f.fsyncProbe > 0 {
-		p, err := probeFsync(root, f.fsyncProbe)
-		if err != nil {
-			return fmt.Errorf("fsync probe: %w", err)
-		}
-		fsyncRate = p.perS
-		fmt.Printf("fsync probe: %.0f write+fdatasync/s of 100 bytes in %s (p50 %.3f ms, %.1f µs CPU each): "+
-			"the ceiling of one fsync per message\n", p.perS, root, p.p50ms, p.cpuUs)
-		emit(map[string]any{"scenario": "fsync", "fsync_per_s": round(p.perS, 0), "fsync_p50_ms": round(p.p50ms, 3),
-			"fsync_cpu_us": round(p.cpuUs, 1), "cores": mach.Cores, "date": date})
-	}
-
-	maxN := slices.Max(f.senders)
-	tmpl := filepath.Join(root, "template")
-	if err := os.MkdirAll(tmpl, 0o700); err != nil {
-		return err
-	}
-	var tokens map[string]string
-	var ext *externalAuth
-	var serverEnv []string
-	users := make([]string, 0, 2*maxN)
-	for i := range maxN {
-		users = append(users, fmt.Sprintf("r%d", i), fmt.Sprintf("s%d", i))
-	}
-	switch f.authMode {
-	case "cli":
-		t0 := time.Now()
-		fmt.Printf("preparing %d users and tokens with %s user add / token (%d at a time)...\n", len(users), filepath.Base(bin), f.workers)
-		if tokens, err = cliTokens(bin, tmpl, users, "load", f.workers); err != nil {
-			return err
-		}
-		fmt.Printf("prepared in %s\n", time.Since(t0).Round(time.Second))
-	case "external":
-		if ext, err = newExternalAuth(); err != nil {
-			return err
-		}
-		serverEnv = ext.env()
-		tokens = map[string]string{}
-		for _, u := range users {
-			if tokens[u], err = ext.token(u, "load", 2*time.Hour); err != nil {
-				return err
-			}
-		}
-	}
-
-	var base float64 // acked/s with 1 sender, for ratios
-	for _, n := range f.senders {
-		dir := filepath.Join(root, fmt.Sprintf("run-%d", n))
-		if err := copyDir(tmpl, dir); err != nil {
-			return err
-		}
-		r, err := durableRun(f, n, dir, tokens, serverEnv)
-		if err != nil {
-			return fmt.Errorf("%d senders: %w", n, err)
-		}
-		if n == 1 {
-			base = r.ackedPerS
-		}
-		res := map[string]any{
-			"scenario": "durable", "senders": n, "acked_per_s": round(r.ackedPerS, 0),
-			"p50_ms": round(r.p50, 3), "p99_ms": round(r.p99, 3), "max_ms": round(r.maxLat, 3),
-			"server_cpu_us_per_msg": round(r.serverCPUPerMsg, 1), "harness_cpu_us_per_msg": round(r.harnessCPUPerMsg, 1),
-			"server_cpu_util": round(r.serverUtil, 2), "harness_cpu_util": round(r.harnessUtil, 2), "other_cpu_util": round(r.otherUtil, 2),
-			"commit_batch_mean": round(r.batchMean, 1), "commits_per_s": round(r.commitsPerS, 0),
-			"acked": r.acked, "errors": r.errors, "window_s": round(r.window.Seconds(), 2), "body_bytes": f.bodyBytes,
-			"server_sends_delta": r.serverSends, "run_sent": r.sentTotal, "run_received_by_receivers": r.received, "run_received_by_senders": r.echoes, "run_events": r.events,
-			"run_events_at_senders": r.senderEvents, "run_receipts": r.receipts,
-			"gomaxprocs": r.gomaxprocs, "harness_gomaxprocs": runtime.GOMAXPROCS(0), "cores": mach.Cores,
-			"cpu_server": f.cpuServer, "cpu_client": f.cpuClient, "auth": f.authMode, "loadavg": r.loadavg,
-			"profiled": f.perfDir != "", "date": time.Now().UTC().Format(time.RFC3339),
-		}
-		if fsyncRate > 0 {
-			res["fsync_per_s"] = round(fsyncRate, 0)
-			res["acked_per_fsync"] = round(r.ackedPerS/fsyncRate, 2)
-		}
-		if base > 0 {
-			res["ratio_vs_1_sender"] = round(r.ackedPerS/base, 2)
-		}
-		fmt.Printf("durable senders=%d: %.0f acked/s, ack p50 %.2f ms p99 %.2f ms (max %.1f), server CPU %.1f µs/msg (%.2f cores busy), "+
-			"harness CPU %.1f µs/msg (%.2f cores), other processes %.2f cores, commit batch mean %.1f (%.0f commits/s), errors %d\n",
-			n, r.ackedPerS, r.p50, r.p99, r.maxLat, r.serverCPUPerMsg, r.serverUtil, r.harnessCPUPerMsg, r.harnessUtil, r.otherUtil,
-			r.batchMean, r.commitsPerS, r.errors)
-		emit(res)
-		if !f.keep {
-			os.RemoveAll(dir)
-			os.Remove(dir + ".server.log")
-		}
-	}
-	return nil
+	// onWindow, if set, is called when a measured window starts (b4's
+	// -profile-dir); see loop.
+	onWindow func(s *server, d time.Duration) (wait func() error)
 }
 
 type durableResult struct {
@@ -225,6 +59,37 @@ func takeSnapshot(ctx context.Context, s *server) (snapshot, error) {
 	sn.busy, sn.total = machineCPU()
 	sn.metrics, err = s.metrics(ctx)
 	return sn, err
+}
+
+// prepareTokens makes an access token for each of users on device:
+// authMode "cli" creates the users and tokens with "BIN user add" and
+// "BIN token" in dataDir (workers processes at a time; the server then
+// starts from a copy of dataDir); "external" signs application tokens and
+// returns the server environment that accepts them.
+func prepareTokens(bin, dataDir string, users []string, device, authMode string, workers int) (tokens map[string]string, env []string, err error) {
+	switch authMode {
+	case "cli":
+		t0 := time.Now()
+		fmt.Printf("preparing %d users and tokens with %s user add / token (%d at a time)...\n", len(users), filepath.Base(bin), workers)
+		if tokens, err = cliTokens(bin, dataDir, users, device, workers); err != nil {
+			return nil, nil, err
+		}
+		fmt.Printf("prepared in %s\n", time.Since(t0).Round(time.Second))
+		return tokens, nil, nil
+	case "external":
+		ext, err := newExternalAuth()
+		if err != nil {
+			return nil, nil, err
+		}
+		tokens = make(map[string]string, len(users))
+		for _, u := range users {
+			if tokens[u], err = ext.token(u, device, 2*time.Hour); err != nil {
+				return nil, nil, err
+			}
+		}
+		return tokens, ext.env(), nil
+	}
+	return nil, nil, fmt.Errorf("-auth must be cli or external, not %q", authMode)
 }
 
 func durableRun(f durableFlags, n int, dir string, tokens map[string]string, env []string) (durableResult, error) {
@@ -320,7 +185,7 @@ func durableRun(f durableFlags, n int, dir string, tokens map[string]string, env
 	body := strings.Repeat("x", f.bodyBytes)
 	winStart := time.Now().Add(f.warmup)
 	_, _, w, err := closedLoop(ctx, cancel, loop{srv: srv, n: n, winStart: winStart, winEnd: winStart.Add(f.duration),
-		sendTimeout: f.sendTimeout, perfDir: f.perfDir, what: "sends"}, func(ctx context.Context, i int) (bool, error) {
+		sendTimeout: f.sendTimeout, what: "sends", onWindow: f.onWindow}, func(ctx context.Context, i int) (bool, error) {
 		_, err := senders[i].Send(ctx, parley.SendOptions{To: fmt.Sprintf("r%d", i), Body: body})
 		return false, err
 	})
@@ -340,29 +205,6 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
-
-// startPerf records the server with perf for d; nil if perf is missing.
-func startPerf(dir string, n, pid int, d time.Duration) *exec.Cmd {
-	p, err := exec.LookPath("perf")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "perf not found; no profile")
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, "perf dir:", err)
-		return nil
-	}
-	out := filepath.Join(dir, fmt.Sprintf("server-%d.data", n))
-	secs := strconv.FormatFloat(d.Seconds(), 'f', 1, 64)
-	cmd := exec.Command(p, "record", "-F", "999", "-g", "-p", strconv.Itoa(pid), "-o", out, "--", "sleep", secs)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "perf:", err)
-		return nil
-	}
-	fmt.Printf("recording the server with perf into %s\n", out)
-	return cmd
-}
 
 // fsyncProbe is what probeFsync measured.
 type fsyncProbe struct {

@@ -94,13 +94,3 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// The measurements of the first harness, kept until the numbered
-// scenarios replace them.
-func init() {
-	register(scenario{"durable", "closed-loop durable one-to-one sends over WebSocket", runDurable})
-	register(scenario{"idle", "idle authenticated WebSocket connections", runIdle})
-	register(scenario{"mqtt-durable", "closed-loop QoS 1 publishes over MQTT, WebSocket beside", runMQTTDurable})
-	register(scenario{"mqtt-fanout", "one group's fan-out over MQTT at QoS 1 and 0", runMQTTFanout})
-	register(scenario{"mqtt-idle", "idle MQTT connections, WebSocket beside", runMQTTIdle})
-}

@@ -97,18 +97,18 @@ func TestParseMQTTAddr(t *testing.T) {
 func TestFanBody(t *testing.T) {
 	t.Parallel()
 	for _, k := range []int{0, 7, 49, 123456} {
-		b := fanBody(k, 100)
-		if len(b) != 100 || fanIndex(b) != k {
-			t.Errorf("fanBody(%d) = %q (len %d), index %d", k, b, len(b), fanIndex(b))
+		b := fanBodyOf(3, k, 100)
+		if s, got, ok := parseFanBody(b); len(b) != 100 || !ok || s != 3 || got != k {
+			t.Errorf("fanBodyOf(3, %d) = %q (len %d), parsed %d %d %v", k, b, len(b), s, got, ok)
 		}
 	}
-	for _, b := range []string{"", "lt ", "lt x", "hello", "lt 12345678901"} {
-		if k := fanIndex(b); k != -1 {
-			t.Errorf("fanIndex(%q) = %d", b, k)
+	for _, b := range []string{"", "b2 ", "b2 1", "b2 x 1", "hello", "b2 -1 2", "lt 1 2"} {
+		if s, k, ok := parseFanBody(b); ok {
+			t.Errorf("parseFanBody(%q) = %d %d", b, s, k)
 		}
 	}
-	d, err := parseDelivery([]byte(`{"conv":"g_x","seq":3,"id":"m1","from":"fs","body":"lt 2 xx","kind":"text"}`))
-	if err != nil || d.Conv != "g_x" || d.Seq != 3 || fanIndex(d.Body) != 2 {
+	d, err := parseDelivery([]byte(`{"conv":"g_x","seq":3,"id":"m1","from":"fs","body":"b2 0 2 xx","kind":"text"}`))
+	if _, k, ok := parseFanBody(d.Body); err != nil || d.Conv != "g_x" || d.Seq != 3 || !ok || k != 2 {
 		t.Fatalf("parseDelivery: %+v, %v", d, err)
 	}
 }
@@ -120,7 +120,7 @@ func TestFanoutLatencies(t *testing.T) {
 		{110, 230, 0},   // member 0 missed message 2
 		{150, 210, 320}, //
 	}
-	last, all := fanoutLatencies(sent, recv)
+	last, all := fanLatencies(sent, recv)
 	if want := []int64{30, 50}; !slicesEqual(last, want) {
 		t.Errorf("last = %v, want %v", last, want)
 	}

@@ -5,13 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -73,39 +68,6 @@ func parseDelivery(b []byte) (delivery, error) {
 	return d, err
 }
 
-// fanBody is the body of fan-out message k, padded with "x" to n bytes;
-// fanIndex reads k back (-1 if the body is not one).
-func fanBody(k, n int) string {
-	s := fmt.Sprintf("lt %d ", k)
-	if len(s) < n {
-		s += strings.Repeat("x", n-len(s))
-	}
-	return s
-}
-
-func fanIndex(body string) int {
-	rest, ok := strings.CutPrefix(body, "lt ")
-	if !ok {
-		return -1
-	}
-	k := 0
-	digits := 0
-	for _, r := range rest {
-		if r < '0' || r > '9' {
-			break
-		}
-		k = k*10 + int(r-'0')
-		digits++
-		if digits > 9 {
-			return -1
-		}
-	}
-	if digits == 0 {
-		return -1
-	}
-	return k
-}
-
 // percentileInt64 is percentile over sorted int64 values (nanoseconds).
 func percentileNs(sorted []int64, q float64) time.Duration {
 	if len(sorted) == 0 {
@@ -125,45 +87,30 @@ type mqttUser struct {
 // returns none). onPublish(i) gives the handler of connection i (nil: none).
 func connectMQTT(ctx context.Context, addr string, keepalive time.Duration, users []mqttUser, out []*mqttClient, lo, hi, concurrency int,
 	qos byte, filters func(i int) []string, onPublish func(i int) func(*mqttPub, time.Time)) error {
-	var firstErr atomic.Value
-	var failed atomic.Int64
-	sem := make(chan struct{}, max(concurrency, 1))
-	var wg sync.WaitGroup
-	for i := lo; i < hi && ctx.Err() == nil && failed.Load() == 0; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			u := users[i]
-			var h func(*mqttPub, time.Time)
-			if onPublish != nil {
-				h = onPublish(i)
-			}
-			c, err := dialMQTT(dctx, mqttDialOptions{Addr: addr, ClientID: u.device, User: u.user, Password: u.password,
-				KeepAlive: keepalive, OnPublish: h})
-			if err == nil && filters != nil {
-				if fs := filters(i); len(fs) > 0 {
-					if err = c.subscribe(dctx, qos, fs...); err != nil {
-						c.close()
-					}
+	return forEachLimited(ctx, hi-lo, concurrency, func(j int) error {
+		i := lo + j
+		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		u := users[i]
+		var h func(*mqttPub, time.Time)
+		if onPublish != nil {
+			h = onPublish(i)
+		}
+		c, err := dialMQTT(dctx, mqttDialOptions{Addr: addr, ClientID: u.device, User: u.user, Password: u.password,
+			KeepAlive: keepalive, OnPublish: h})
+		if err == nil && filters != nil {
+			if fs := filters(i); len(fs) > 0 {
+				if err = c.subscribe(dctx, qos, fs...); err != nil {
+					c.close()
 				}
 			}
-			if err != nil {
-				failed.Add(1)
-				firstErr.CompareAndSwap(nil, fmt.Errorf("mqtt connection %d (%s/%s): %w", i, u.user, u.device, err))
-				return
-			}
-			out[i] = c
-		}()
-	}
-	wg.Wait()
-	if e := firstErr.Load(); e != nil {
-		return e.(error)
-	}
-	return ctx.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("mqtt connection %d (%s/%s): %w", i, u.user, u.device, err)
+		}
+		out[i] = c
+		return nil
+	})
 }
 
 // checkNoFile raises RLIMIT_NOFILE and checks it covers need descriptors.
@@ -176,28 +123,4 @@ func checkNoFile(need int) (uint64, error) {
 		return limit, fmt.Errorf("RLIMIT_NOFILE hard limit %d is too low for %d connections", limit, need)
 	}
 	return limit, nil
-}
-
-// startPerfNamed records pid with "perf record -g" for d into DIR/NAME.data;
-// nil if perf is missing (startPerf with a name of the caller's choosing).
-func startPerfNamed(dir, name string, pid int, d time.Duration) *exec.Cmd {
-	p, err := exec.LookPath("perf")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "perf not found; no profile")
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		fmt.Fprintln(os.Stderr, "perf dir:", err)
-		return nil
-	}
-	out := filepath.Join(dir, name+".data")
-	secs := strconv.FormatFloat(d.Seconds(), 'f', 1, 64)
-	cmd := exec.Command(p, "record", "-F", "999", "-g", "-p", strconv.Itoa(pid), "-o", out, "--", "sleep", secs)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "perf:", err)
-		return nil
-	}
-	fmt.Printf("recording the server with perf into %s\n", out)
-	return cmd
 }

@@ -203,6 +203,8 @@ type mqttDialOptions struct {
 	OnPublish func(p *mqttPub, at time.Time)
 	// ReadBuffer is the size of the reader's buffer (default 512 bytes).
 	ReadBuffer int
+	// Persistent asks for a persistent session (clean session 0).
+	Persistent bool
 }
 
 // mqttClient is one connection.
@@ -219,10 +221,17 @@ type mqttClient struct {
 
 // dialMQTT connects, sends CONNECT and waits for a successful CONNACK.
 func dialMQTT(ctx context.Context, o mqttDialOptions) (*mqttClient, error) {
+	c, _, err := dialMQTTSession(ctx, o)
+	return c, err
+}
+
+// dialMQTTSession is dialMQTT that also returns the CONNACK's session
+// present flag.
+func dialMQTTSession(ctx context.Context, o mqttDialOptions) (*mqttClient, bool, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", o.Addr)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)
@@ -230,9 +239,9 @@ func dialMQTT(ctx context.Context, o mqttDialOptions) (*mqttClient, error) {
 		_ = nc.SetDeadline(time.Now().Add(30 * time.Second))
 	}
 	ka := uint16(min(max(o.KeepAlive/time.Second, 0), 65535))
-	if _, err := nc.Write(connectPacket(o.ClientID, o.User, o.Password, ka, true)); err != nil {
+	if _, err := nc.Write(connectPacket(o.ClientID, o.User, o.Password, ka, !o.Persistent)); err != nil {
 		nc.Close()
-		return nil, err
+		return nil, false, err
 	}
 	rb := o.ReadBuffer
 	if rb <= 0 {
@@ -242,20 +251,20 @@ func dialMQTT(ctx context.Context, o mqttDialOptions) (*mqttClient, error) {
 	first, body, err := readMQTTPacket(br, nil)
 	if err != nil {
 		nc.Close()
-		return nil, fmt.Errorf("read CONNACK: %w", err)
+		return nil, false, fmt.Errorf("read CONNACK: %w", err)
 	}
 	if first>>4 != mqttConnack || len(body) < 2 {
 		nc.Close()
-		return nil, fmt.Errorf("expected CONNACK, got packet type %d", first>>4)
+		return nil, false, fmt.Errorf("expected CONNACK, got packet type %d", first>>4)
 	}
 	if body[1] != 0 {
 		nc.Close()
-		return nil, fmt.Errorf("CONNACK return code %d", body[1])
+		return nil, false, fmt.Errorf("CONNACK return code %d", body[1])
 	}
 	_ = nc.SetDeadline(time.Time{})
 	c := &mqttClient{conn: nc, pubacks: make(chan uint16, 256), subacks: make(chan []byte, 4), done: make(chan struct{})}
 	go c.read(br, o.OnPublish)
-	return c, nil
+	return c, body[0]&1 == 1, nil
 }
 
 func (c *mqttClient) read(br *bufio.Reader, onPublish func(*mqttPub, time.Time)) {
@@ -398,21 +407,12 @@ func (c *mqttClient) close() {
 
 // closeMQTT closes clients, 64 at a time.
 func closeMQTT(cs []*mqttClient) {
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	for _, c := range cs {
-		if c == nil {
-			continue
+	_ = forEachLimited(context.Background(), len(cs), 64, func(i int) error {
+		if cs[i] != nil {
+			cs[i].close()
 		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			c.close()
-		}()
-	}
-	wg.Wait()
+		return nil
+	})
 }
 
 // mqttPinger sends PINGREQ on every client every interval, spread over the

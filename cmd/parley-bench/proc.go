@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -379,16 +378,6 @@ func countCPUs(list string) int {
 		return runtime.NumCPU()
 	}
 	return n
-}
-
-// emit prints one result as a JSON line.
-func emit(v map[string]any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "encode result:", err)
-		return
-	}
-	fmt.Println(string(b))
 }
 
 func round(v float64, digits int) float64 {

@@ -253,15 +253,16 @@ func (a *App) Banner(w io.Writer) {
 	if a.cfg.HTTP.TLSCert != "" {
 		scheme = "https"
 	}
+	if a.debugLn != nil {
+		// Before the listening line, which tools wait for.
+		fmt.Fprintf(w, "parley profiling on http://%s/debug/pprof/\n", a.debugLn.Addr())
+	}
 	fmt.Fprintf(w, "parley listening on %s://%s (WebSocket: /v1/ws, metrics: /metrics)\n", scheme, a.Addr())
 	if a.mqttTCP != nil {
 		fmt.Fprintf(w, "parley MQTT on mqtt://%s (topics under %s/, docs/mqtt.md)\n", a.mqttTCP, a.cfg.MQTT.Root)
 	}
 	if a.mqttTLS != nil {
 		fmt.Fprintf(w, "parley MQTT over TLS on mqtts://%s\n", a.mqttTLS)
-	}
-	if a.debugLn != nil {
-		fmt.Fprintf(w, "parley profiling on http://%s/debug/pprof/\n", a.debugLn.Addr())
 	}
 	fmt.Fprintf(w, "data directory: %s\n", a.cfg.DataDir)
 	fmt.Fprintf(w, "create the first user: parley user add NAME --password PASSWORD --data-dir %s\n", a.cfg.DataDir)

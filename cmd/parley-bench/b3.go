@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+func init() {
+	register(scenario{"b3", "idle connections: memory per connection, goroutines, heap, connect rate (WebSocket, MQTT, Mosquitto)", runB3})
+}
+
+type b3Flags struct {
+	common
+	conns       int
+	protocols   []string
+	perUser     int
+	concurrency int
+	settle      time.Duration
+	idle        time.Duration
+	timeout     time.Duration
+	keepalive   time.Duration
+}
+
+func runB3(args []string) error {
+	fs := flag.NewFlagSet("b3", flag.ContinueOnError)
+	var f b3Flags
+	f.flags(fs, true)
+	var protocols string
+	fs.IntVar(&f.conns, "conns", 10000, "idle authenticated connections per system and protocol")
+	fs.StringVar(&protocols, "protocols", "ws,mqtt", "Parley's protocols to measure (ws, mqtt); Mosquitto runs the mqtt variant")
+	fs.IntVar(&f.perUser, "devices-per-user", 100, "connections (devices) per user: users u0.. with devices d0..")
+	fs.IntVar(&f.concurrency, "dial-concurrency", 32, "connections being opened at once")
+	fs.DurationVar(&f.settle, "settle", 3*time.Second, "wait after the last connection before measuring")
+	fs.DurationVar(&f.idle, "idle", 10*time.Second, "idle window over which the server's CPU is measured")
+	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up if connecting takes longer than this")
+	fs.DurationVar(&f.keepalive, "keepalive", 60*time.Second, "MQTT keepalive of every connection (the generator pings at half of it)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "parley-bench b3 -server BIN [flags]\n\n"+
+			"Idle connections, one fresh server (or broker) per system and protocol:\n"+
+			"  parley/ws    WebSocket, hello with an application-signed token, resume, then idle;\n"+
+			"  parley/mqtt  MQTT 3.1.1, CONNECT with the token, SUBSCRIBE IMS/<user>/Inbox/Msg/# at QoS 1;\n"+
+			"  mosquitto/mqtt  anonymous MQTT 3.1.1, SUBSCRIBE b3/<i> at QoS 1 (persistence off).\n"+
+			"Connections open in two halves (the second half gives the marginal cost). Reports\n"+
+			"the server's RSS delta per connection (VmRSS; kb_per_conn), Go heap, stacks and\n"+
+			"goroutines per connection (Parley), connections opened per second, and idle CPU.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if f.conns < 2 || f.conns > 100_000 || f.perUser < 1 || f.concurrency < 1 {
+		return errors.New("-conns must be in 2..100000; -devices-per-user and -dial-concurrency at least 1")
+	}
+	if f.keepalive < 10*time.Second || f.keepalive > 300*time.Second || f.settle < 0 || f.idle <= 0 || f.idle > time.Hour || f.timeout <= 0 {
+		return errors.New("-keepalive must be in [10s, 300s], -idle in (0, 1h], -settle at least 0, -timeout positive")
+	}
+	var err error
+	if f.protocols, err = parseProtocols(protocols); err != nil {
+		return err
+	}
+	root, done, err := f.setup("b3")
+	if err != nil {
+		return err
+	}
+	defer done()
+	limit, err := checkNoFile(f.conns)
+	if err != nil {
+		return err
+	}
+	printMachine(limit)
+
+	type run struct{ system, protocol string }
+	var runs []run // the peer first, so that Parley's lines carry the ratio
+	if f.peers == "mosquitto" && has(f.protocols, "mqtt") {
+		runs = append(runs, run{"mosquitto", "mqtt"})
+	}
+	for _, p := range f.protocols {
+		runs = append(runs, run{"parley", p})
+	}
+	kb := map[run]float64{}
+	for _, r := range runs {
+		dir := filepath.Join(root, r.system+"-"+r.protocol)
+		m, err := b3Run(&f, r.system, r.protocol, dir)
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", r.system, r.protocol, err)
+		}
+		kb[r] = m.kbPerConn
+		fmt.Printf("b3 %s/%s conns=%d: RSS %d -> %d KiB: %.2f KiB/conn (marginal %.2f, after %s idle %.2f); "+
+			"heap %.2f KiB/conn, stacks %.2f KiB/conn, %.2f goroutines/conn; %.0f connections/s; idle CPU %.0f µs/s\n",
+			r.system, r.protocol, f.conns, m.base.rssKB, m.full.rssKB, m.kbPerConn, m.marginal, f.idle, m.kbPerConnEnd,
+			m.heapPer, m.stackPer, m.gorPer, m.connectRate, m.idleCPU)
+		res := newResult("b3", r.system, r.protocol, fmt.Sprintf("conns=%d", f.conns), f.placement())
+		res["conns"] = f.conns
+		res[kKBPerConn] = round(m.kbPerConn, 2)
+		res["kb_per_conn_marginal"] = round(m.marginal, 2)
+		res["kb_per_conn_after_idle"] = round(m.kbPerConnEnd, 2)
+		res["connect_per_s"] = round(m.connectRate, 0)
+		res["idle_cpu_us_per_s"] = round(m.idleCPU, 0)
+		res["rss_base_kb"], res["rss_kb"], res["rss_peak_kb"] = m.base.rssKB, m.full.rssKB, m.hwm
+		res["threads"] = m.full.threads
+		if r.system == "parley" {
+			res["heap_kb_per_conn"] = round(m.heapPer, 2)
+			res["stack_kb_per_conn"] = round(m.stackPer, 2)
+			res["goroutines_per_conn"] = round(m.gorPer, 2)
+			res["server_connections"] = int(m.full.connections)
+			res["server_gomaxprocs"] = gomaxprocsOf(m.full.metrics)
+			if p, ok := kb[run{"mosquitto", "mqtt"}]; ok && p > 0 {
+				res["kb_ratio_to_mosquitto"] = round(m.kbPerConn/p, 2)
+			}
+		} else {
+			res["server_gomaxprocs"] = 1 // Mosquitto is single-threaded
+		}
+		emitResult(res)
+	}
+	if p, ok := kb[run{"mosquitto", "mqtt"}]; ok && p > 0 {
+		for _, proto := range f.protocols {
+			fmt.Printf("b3 parley/%s uses %.1f× the memory per idle connection of mosquitto/mqtt\n", proto, kb[run{"parley", proto}]/p)
+		}
+	}
+	return nil
+}
+
+// b3Run measures f.conns idle connections of one system and protocol on a
+// fresh server or broker: baseline, at half, at all, after the idle window.
+func b3Run(f *b3Flags, system, protocol, dir string) (idleMeasure, error) {
+	var m idleMeasure
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout+2*f.settle+f.idle+2*time.Minute)
+	defer cancel()
+	var snap func() (memState, error)
+	var open func(ctx context.Context, lo, hi int) error
+	afterOpen := func() {}
+	var profileWait func() error
+	startProfile := func() {}
+	if system == "mosquitto" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return m, err
+		}
+		b, err := startMosquitto(f.mosquitto, dir, f.cpuServer)
+		if err != nil {
+			return m, err
+		}
+		defer b.stop()
+		snap = func() (memState, error) { return procMemSnapshot(b.pid) }
+		conns := make([]*mqttClient, f.conns)
+		defer closeMQTT(conns)
+		users := make([]mqttUser, f.conns)
+		for i := range users {
+			users[i] = mqttUser{device: fmt.Sprintf("b3-%d", i)}
+		}
+		filter := func(i int) []string { return []string{fmt.Sprintf("b3/%d", i)} }
+		open = func(ctx context.Context, lo, hi int) error {
+			return connectMQTT(ctx, b.addr, f.keepalive, users, conns, lo, hi, f.concurrency, 1, filter, nil)
+		}
+		afterOpen = func() { mqttPinger(ctx, func() []*mqttClient { return conns }, f.keepalive/2) }
+	} else {
+		ext, err := newExternalAuth()
+		if err != nil {
+			return m, err
+		}
+		srv, err := startServer(f.server, dir, f.cpuServer, f.serverEnv(ext.env()...))
+		if err != nil {
+			return m, err
+		}
+		defer func() {
+			if err := srv.stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "stop server:", err)
+			}
+		}()
+		snap = func() (memState, error) { return memSnapshot(ctx, srv) }
+		startProfile = func() { profileWait = f.profile(srv, "b3-"+protocol, f.idle) }
+		switch protocol {
+		case "mqtt":
+			addr, err := mqttAddr(srv)
+			if err != nil {
+				return m, err
+			}
+			users := make([]mqttUser, f.conns)
+			for i := range users {
+				u, d := fmt.Sprintf("u%d", i/f.perUser), fmt.Sprintf("d%d", i)
+				tok, err := ext.token(u, d, 2*time.Hour)
+				if err != nil {
+					return m, err
+				}
+				users[i] = mqttUser{user: u, device: d, password: tok}
+			}
+			conns := make([]*mqttClient, f.conns)
+			defer closeMQTT(conns)
+			inbox := func(i int) []string { return []string{"IMS/" + users[i].user + "/Inbox/Msg/#"} }
+			open = func(ctx context.Context, lo, hi int) error {
+				return connectMQTT(ctx, addr, f.keepalive, users, conns, lo, hi, f.concurrency, 1, inbox, nil)
+			}
+			afterOpen = func() { mqttPinger(ctx, func() []*mqttClient { return conns }, f.keepalive/2) }
+		case "ws":
+			wsURL := "ws" + strings.TrimPrefix(srv.url, "http") + "/v1/ws"
+			conns := make([]*websocket.Conn, f.conns)
+			defer closeAll(conns)
+			wf := wsOpenOptions{perUser: f.perUser, concurrency: f.concurrency}
+			open = func(ctx context.Context, lo, hi int) error { return openConns(ctx, wsURL, ext, conns, lo, hi, wf) }
+		default:
+			return m, fmt.Errorf("unknown protocol %q", protocol)
+		}
+	}
+	time.Sleep(time.Second)
+	var err error
+	if m.base, err = snap(); err != nil {
+		return m, err
+	}
+	half := f.conns / 2
+	dialCtx, dialCancel := context.WithTimeout(ctx, f.timeout)
+	defer dialCancel()
+	t0 := time.Now()
+	if err := open(dialCtx, 0, half); err != nil {
+		return m, err
+	}
+	m.connect = time.Since(t0)
+	time.Sleep(f.settle)
+	if m.mid, err = snap(); err != nil {
+		return m, err
+	}
+	t1 := time.Now()
+	if err := open(dialCtx, half, f.conns); err != nil {
+		return m, err
+	}
+	m.connect += time.Since(t1)
+	afterOpen()
+	time.Sleep(f.settle)
+	if m.full, err = snap(); err != nil {
+		return m, err
+	}
+	if m.full.metrics != nil && int(m.full.connections) != f.conns {
+		fmt.Fprintf(os.Stderr, "warning: %s/%s: the server reports %d connections, expected %d\n", system, protocol, int(m.full.connections), f.conns)
+	}
+	startProfile()
+	c0, _ := procCPUTime(m.full.pid)
+	i0 := time.Now()
+	time.Sleep(f.idle)
+	c1, _ := procCPUTime(m.full.pid)
+	m.idleSecs = time.Since(i0).Seconds()
+	if m.end, err = snap(); err != nil {
+		return m, err
+	}
+	if profileWait != nil {
+		if err := profileWait(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+	}
+	m.hwm, _ = procStatus(m.full.pid, "VmHWM")
+	n := float64(f.conns)
+	m.kbPerConn = float64(m.full.rssKB-m.base.rssKB) / n
+	m.kbPerConnEnd = float64(m.end.rssKB-m.base.rssKB) / n
+	m.marginal = float64(m.full.rssKB-m.mid.rssKB) / float64(f.conns-half)
+	m.heapPer = (m.full.heapInuse - m.base.heapInuse) / 1024 / n
+	m.stackPer = (m.full.stackInuse - m.base.stackInuse) / 1024 / n
+	m.gorPer = (m.full.goroutines - m.base.goroutines) / n
+	m.idleCPU = float64((c1 - c0).Microseconds()) / m.idleSecs
+	if s := m.connect.Seconds(); s > 0 {
+		m.connectRate = n / s
+	}
+	return m, nil
+}
+
+// procMemSnapshot is memSnapshot for a process without Parley's metrics
+// (the Mosquitto peer): RSS and threads only.
+func procMemSnapshot(pid int) (memState, error) {
+	var m memState
+	var err error
+	m.pid = pid
+	if m.rssKB, err = procStatus(pid, "VmRSS"); err != nil {
+		return m, err
+	}
+	m.threads, _ = procStatus(pid, "Threads")
+	return m, nil
+}
+
+// parseProtocols parses a -protocols list of ws and mqtt.
+func parseProtocols(s string) ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p != "ws" && p != "mqtt" {
+			return nil, fmt.Errorf("-protocols: %q is not ws or mqtt", p)
+		}
+		if !has(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func has(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// printMachine prints where the run happens.
+func printMachine(noFile uint64) {
+	mach := describeMachine()
+	fmt.Printf("machine: %d cores, %s, %s, kernel %s; generator %s pinned=%q; RLIMIT_NOFILE %d; load average %s\n",
+		mach.Cores, mach.CPUModel, mach.MemTotal, mach.Kernel, mach.GoVersion, os.Getenv(pinnedEnv), noFile, loadAvg())
+}
+
+// idleMeasure is one system's idle measurement.
+type idleMeasure struct {
+	base, mid, full, end              memState
+	hwm                               int64
+	kbPerConn, kbPerConnEnd, marginal float64
+	heapPer, stackPer, gorPer         float64
+	idleCPU, idleSecs                 float64
+	connect                           time.Duration
+	connectRate                       float64 // connections opened per second
+}

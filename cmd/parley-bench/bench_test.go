@@ -1,0 +1,93 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+// TestMain removes the server binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if serverBin != "" {
+		os.RemoveAll(filepath.Dir(serverBin))
+	}
+	os.Exit(code)
+}
+
+var (
+	serverBinOnce sync.Once
+	serverBin     string
+	serverBinErr  error
+	serverBinOut  []byte
+)
+
+// benchServerBinary builds the server once per test process and returns its
+// path.
+func benchServerBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the server")
+	}
+	serverBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "parley-bench-test-")
+		if err != nil {
+			serverBinErr = err
+			return
+		}
+		serverBin = filepath.Join(dir, "parley")
+		serverBinOut, serverBinErr = exec.Command("go", "build", "-o", serverBin, "github.com/parley-im/parley/cmd/parley").CombinedOutput()
+	})
+	if serverBinErr != nil {
+		t.Fatalf("build the server: %v\n%s", serverBinErr, serverBinOut)
+	}
+	return serverBin
+}
+
+// captureResults runs fn with the result lines captured and returns them.
+// Tests that use it must not run in parallel with each other.
+func captureResults(t *testing.T, fn func() error) []result {
+	t.Helper()
+	var lines []result
+	emitMu.Lock()
+	captured = func(r result) { lines = append(lines, r) }
+	emitMu.Unlock()
+	defer func() {
+		emitMu.Lock()
+		captured = nil
+		emitMu.Unlock()
+	}()
+	if err := fn(); err != nil {
+		t.Fatal(err)
+	}
+	emitMu.Lock()
+	defer emitMu.Unlock()
+	return append([]result(nil), lines...)
+}
+
+// peersFlag is "mosquitto" if the broker is installed, else "none".
+func peersFlag(t *testing.T) string {
+	if _, err := findMosquitto(""); err != nil {
+		t.Logf("no Mosquitto peer: %v", err)
+		return "none"
+	}
+	return "mosquitto"
+}
+
+// num is a result line's number at key k (0 if absent).
+func numOf(r result, k string) float64 {
+	v, _ := r[k].(float64)
+	return v
+}
+
+// lineOf finds the line of system/protocol at step.
+func lineOf(lines []result, system, protocol, step string) result {
+	for _, l := range lines {
+		if l[kSystem] == system && l[kProtocol] == protocol && l[kStep] == step {
+			return l
+		}
+	}
+	return nil
+}
