@@ -389,11 +389,7 @@ func (f *b1Flags) runSystem(sys b1System, root string, ext *externalAuth, tokens
 		if err != nil {
 			return nil, err
 		}
-		defer func() {
-			if err := srv.stop(); err != nil {
-				fmt.Fprintln(os.Stderr, "stop server:", err)
-			}
-		}()
+		defer srv.stopOrLog()
 		b.srv, b.pid = srv, srv.pid
 		m, err := srv.metrics(ctx)
 		if err != nil {

@@ -398,11 +398,7 @@ func startFanTarget(ctx context.Context, f *b2Flags, v fanVariant, members int, 
 	if err != nil {
 		return nil, err
 	}
-	closers = append(closers, func() {
-		if err := srv.stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop server:", err)
-		}
-	})
+	closers = append(closers, srv.stopOrLog)
 	t.srv, t.pid = srv, srv.pid
 	names := make([]string, members)
 	for i := range names {

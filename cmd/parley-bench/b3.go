@@ -169,11 +169,7 @@ func b3Run(f *b3Flags, system, protocol, dir string) (idleMeasure, error) {
 		if err != nil {
 			return m, err
 		}
-		defer func() {
-			if err := srv.stop(); err != nil {
-				fmt.Fprintln(os.Stderr, "stop server:", err)
-			}
-		}()
+		defer srv.stopOrLog()
 		snap = func() (memState, error) { return memSnapshot(ctx, srv) }
 		startProfile = func() { profileWait = f.profile(srv, "b3-"+protocol, f.idle) }
 		switch protocol {

@@ -231,11 +231,7 @@ func b5Run(f *b5Flags, proto, dir string, tokens map[string]string, env []string
 	if err != nil {
 		return r, err
 	}
-	defer func() {
-		if err := srv.stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop server:", err)
-		}
-	}()
+	defer srv.stopOrLog()
 	var addr string
 	if proto == "mqtt" {
 		if addr, err = mqttAddr(srv); err != nil {

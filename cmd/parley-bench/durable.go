@@ -98,11 +98,7 @@ func durableRun(f durableFlags, n int, dir string, tokens map[string]string, env
 	if err != nil {
 		return r, err
 	}
-	defer func() {
-		if err := srv.stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop server:", err)
-		}
-	}()
+	defer srv.stopOrLog()
 	ctx, cancel := context.WithTimeout(context.Background(), f.warmup+f.duration+2*time.Minute)
 	defer cancel()
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -39,11 +38,7 @@ func mqttDurableRun(f mqttDurableFlags, n int, dir string, passwords map[string]
 	if err != nil {
 		return r, err
 	}
-	defer func() {
-		if err := srv.stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "stop server:", err)
-		}
-	}()
+	defer srv.stopOrLog()
 	addr, err := mqttAddr(srv)
 	if err != nil {
 		return r, err

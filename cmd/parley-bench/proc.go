@@ -269,6 +269,14 @@ func (s *server) stop() error {
 	}
 }
 
+// stopOrLog stops the server and reports a failure on standard error (for
+// defer).
+func (s *server) stopOrLog() {
+	if err := s.stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop server:", err)
+	}
+}
+
 func (s *server) kill() {
 	_ = s.cmd.Process.Kill()
 	select {
