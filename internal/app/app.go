@@ -153,7 +153,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		AllowedOrigins: cfg.HTTP.AllowedOrigins, MaxFrameBytes: int64(cfg.Limits.MaxFrameBytes),
 		AuthDeadline: cfg.Timeouts.AuthDeadline, PingInterval: cfg.Timeouts.PingInterval, PongTimeout: cfg.Timeouts.PongTimeout,
 		JSONMaxDepth: cfg.Limits.JSONMaxDepth, MaxConsecutiveErrors: cfg.Limits.MaxConsecutiveErrors,
-		Proxies: proxies, Conns: conns,
+		WriteTimeout: cfg.Timeouts.WriteTimeout, Proxies: proxies, Conns: conns,
 		ServerVersion: Version, Logger: log.With("component", "ws"),
 	})
 	// One budget of failed passwords per address and account, whether the

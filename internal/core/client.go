@@ -22,6 +22,18 @@ type Transport interface {
 	Close(code int, reason string)
 }
 
+// Batcher is a Transport that can write several events at once: the
+// client's writer calls Hold before a run of queued events and Flush after
+// it (at most maxRun events), so that a gateway can write the run with one
+// system call instead of one per event.
+type Batcher interface {
+	Hold()
+	Flush() error
+}
+
+// maxRun bounds the events written between Hold and Flush.
+const maxRun = 64
+
 // Identity is an authenticated (user, device).
 type Identity struct {
 	User    string
@@ -214,18 +226,7 @@ func (cl *Client) writer() {
 		case <-cl.done:
 			return
 		case ev := <-cl.queue:
-			cl.queuedBytes.Add(-int64(ev.size()))
-			var err error
-			switch ev.Type {
-			case typeResume:
-				pos, _ := ev.Data.(map[string]uint64)
-				_, cl.fromNow = ev.Data.(resumeLive)
-				err = cl.resume(ev.ID, pos)
-			case protocol.TypeMsg:
-				err = cl.deliver(ev)
-			default:
-				err = cl.send(ev)
-			}
+			err := cl.writeRun(ev)
 			if err != nil {
 				cl.core.log.Debug("write failed", "user", cl.id.User, "device", cl.id.Device, "err", err)
 				cl.Close(protocol.CloseShutdown, "write failed")
@@ -233,6 +234,43 @@ func (cl *Client) writer() {
 			}
 		}
 	}
+}
+
+// writeRun writes ev and, through a Batcher, what else is queued (up to
+// maxRun events), held together and flushed at the end.
+func (cl *Client) writeRun(ev *Event) error {
+	b, batching := cl.t.(Batcher)
+	if !batching {
+		return cl.write(ev)
+	}
+	b.Hold()
+	err := cl.write(ev)
+	for n := 1; err == nil && n < maxRun; n++ {
+		select {
+		case ev = <-cl.queue:
+			err = cl.write(ev)
+		default:
+			n = maxRun
+		}
+	}
+	if ferr := b.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// write writes one event taken from the queue.
+func (cl *Client) write(ev *Event) error {
+	cl.queuedBytes.Add(-int64(ev.size()))
+	switch ev.Type {
+	case typeResume:
+		pos, _ := ev.Data.(map[string]uint64)
+		_, cl.fromNow = ev.Data.(resumeLive)
+		return cl.resume(ev.ID, pos)
+	case protocol.TypeMsg:
+		return cl.deliver(ev)
+	}
+	return cl.send(ev)
 }
 
 func (cl *Client) send(ev *Event) error {

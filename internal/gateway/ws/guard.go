@@ -259,8 +259,10 @@ func (g *frameGuard) allowPing() bool {
 // the connection, and keeps it for the session.
 type guardedWriter struct {
 	http.ResponseWriter
-	opt   guardOptions
-	guard *frameGuard // set by Hijack
+	opt          guardOptions
+	writeTimeout time.Duration
+	guard        *frameGuard // set by Hijack
+	cork         *corkWriter // set by Hijack: the library writes through it
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.
@@ -282,5 +284,10 @@ func (w *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	g := newFrameGuard(conn, buffered, w.opt)
 	brw.Reader.Reset(g)
 	w.guard = g
+	// The library writes through brw.Writer (the HTTP server's buffer was
+	// flushed with the response headers); a buffer of the same size over
+	// the corkWriter replaces it.
+	w.cork = &corkWriter{conn: conn, timeout: w.writeTimeout}
+	brw.Writer = bufio.NewWriterSize(w.cork, brw.Writer.Size())
 	return g, brw, nil
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// flapping ban), refusing with 429 before the upgrade; shared with the
 	// other connection gateways. nil: no per-address limits.
 	Conns *ratelimit.IPGate
+	// WriteTimeout bounds one write of frames held together (corkWriter).
+	// Zero means 10 seconds.
+	WriteTimeout time.Duration
 	// ServerVersion is reported in the hello reply.
 	ServerVersion string
 	Logger        *slog.Logger
@@ -80,6 +83,9 @@ func (s *Server) Wait(ctx context.Context) error {
 func New(ctx context.Context, c *core.Core, opt Options) *Server {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.WriteTimeout <= 0 {
+		opt.WriteTimeout = 10 * time.Second
 	}
 	if opt.MaxInflight <= 0 {
 		opt.MaxInflight = 64
@@ -147,7 +153,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	// The library reads the client's frames through a frameGuard.
-	gw := &guardedWriter{ResponseWriter: w, opt: guardOptions{pingRate: s.opt.PingRate, pingBurst: float64(s.opt.PingBurst)}}
+	gw := &guardedWriter{ResponseWriter: w, opt: guardOptions{pingRate: s.opt.PingRate, pingBurst: float64(s.opt.PingBurst)},
+		writeTimeout: s.opt.WriteTimeout}
 	conn, err := websocket.Accept(gw, r, &websocket.AcceptOptions{
 		// The origin was checked above against our own allow-list.
 		InsecureSkipVerify: true,
@@ -158,7 +165,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(s.opt.MaxFrameBytes)
-	sess := &session{srv: s, conn: conn, guard: gw.guard, remote: remote, inflight: make(chan struct{}, s.opt.MaxInflight)}
+	sess := &session{srv: s, conn: conn, guard: gw.guard, cork: gw.cork, remote: remote, inflight: make(chan struct{}, s.opt.MaxInflight)}
 	sess.serve()
 }
 

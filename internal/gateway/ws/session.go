@@ -24,6 +24,7 @@ type session struct {
 	srv      *Server
 	conn     *websocket.Conn
 	guard    *frameGuard // the client's stream, read by conn
+	cork     *corkWriter // what conn writes goes through it
 	remote   string
 	t        *transport
 	cl       *core.Client
@@ -34,7 +35,7 @@ type session struct {
 }
 
 func (s *session) serve() {
-	s.t = newTransport(s.conn)
+	s.t = newTransport(s.conn, s.cork)
 	defer func() {
 		s.t.wait() // let a close frame with our code reach the client
 		s.conn.CloseNow()

@@ -12,16 +12,35 @@ import (
 // transport adapts a WebSocket connection to core.Transport.
 type transport struct {
 	conn      *websocket.Conn
+	cork      *corkWriter // nil: every frame is written at once
 	closeOnce sync.Once
 	closed    chan struct{} // closed when Close was called
 	finished  chan struct{} // closed when the close handshake ended
 }
 
-func newTransport(conn *websocket.Conn) *transport {
-	return &transport{conn: conn, closed: make(chan struct{}), finished: make(chan struct{})}
+func newTransport(conn *websocket.Conn, cork *corkWriter) *transport {
+	return &transport{conn: conn, cork: cork, closed: make(chan struct{}), finished: make(chan struct{})}
 }
 
-var _ core.Transport = (*transport)(nil)
+var (
+	_ core.Transport = (*transport)(nil)
+	_ core.Batcher   = (*transport)(nil)
+)
+
+// Hold and Flush let the core's writer write a run of frames in one system
+// call (corkWriter).
+func (t *transport) Hold() {
+	if t.cork != nil {
+		t.cork.Hold()
+	}
+}
+
+func (t *transport) Flush() error {
+	if t.cork == nil {
+		return nil
+	}
+	return t.cork.Flush()
+}
 
 func (t *transport) Send(ctx context.Context, ev *core.Event) error {
 	return t.conn.Write(ctx, websocket.MessageText, frameFor(ev))
