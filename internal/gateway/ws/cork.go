@@ -19,11 +19,15 @@ type corkWriter struct {
 
 	mu   sync.Mutex
 	held bool
-	buf  []byte
+	buf  *[]byte // from corkBufs while a run is held; nil between runs
 }
 
 // corkMax is how many bytes a held run keeps before writing them.
 const corkMax = 64 << 10
+
+// corkBufs lends the buffers of held runs, so an idle connection keeps
+// none.
+var corkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func (c *corkWriter) Write(p []byte) (int, error) {
 	c.mu.Lock()
@@ -31,8 +35,11 @@ func (c *corkWriter) Write(p []byte) (int, error) {
 	if !c.held {
 		return c.conn.Write(p)
 	}
-	c.buf = append(c.buf, p...)
-	if len(c.buf) >= corkMax {
+	if c.buf == nil {
+		c.buf = corkBufs.Get().(*[]byte)
+	}
+	*c.buf = append(*c.buf, p...)
+	if len(*c.buf) >= corkMax {
 		if err := c.writeHeld(); err != nil {
 			return 0, err
 		}
@@ -55,18 +62,21 @@ func (c *corkWriter) Flush() error {
 	return c.writeHeld()
 }
 
-// writeHeld writes the kept bytes (c.mu held).
+// writeHeld writes the kept bytes and gives the buffer back (c.mu held).
 func (c *corkWriter) writeHeld() error {
-	if len(c.buf) == 0 {
+	if c.buf == nil {
 		return nil
 	}
-	_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
-	_, err := c.conn.Write(c.buf)
-	_ = c.conn.SetWriteDeadline(time.Time{})
-	if cap(c.buf) > corkMax*2 {
-		c.buf = nil // a large run's buffer is not kept
-	} else {
-		c.buf = c.buf[:0]
+	var err error
+	if len(*c.buf) > 0 {
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+		_, err = c.conn.Write(*c.buf)
+		_ = c.conn.SetWriteDeadline(time.Time{})
 	}
+	if cap(*c.buf) <= corkMax*2 { // a large run's buffer is not kept
+		*c.buf = (*c.buf)[:0]
+		corkBufs.Put(c.buf)
+	}
+	c.buf = nil
 	return err
 }

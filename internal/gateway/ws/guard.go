@@ -255,6 +255,10 @@ func (g *frameGuard) allowPing() bool {
 	return true
 }
 
+// libBufferSize is the size of the WebSocket library's read and write
+// buffers (see guardedWriter.Hijack).
+const libBufferSize = 512
+
 // guardedWriter hands the WebSocket library a frameGuard when it hijacks
 // the connection, and keeps it for the session.
 type guardedWriter struct {
@@ -282,12 +286,12 @@ func (w *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		buffered = bytes.Clone(b)
 	}
 	g := newFrameGuard(conn, buffered, w.opt)
-	brw.Reader.Reset(g)
 	w.guard = g
-	// The library writes through brw.Writer (the HTTP server's buffer was
-	// flushed with the response headers); a buffer of the same size over
-	// the corkWriter replaces it.
+	// The library's buffers sit on ours: the frameGuard holds what is read
+	// (4 KiB), the corkWriter what the core's writer writes in a run. Small
+	// buffers above them (instead of the HTTP server's 4 KiB each) keep an
+	// idle connection's memory down without costing system calls.
 	w.cork = &corkWriter{conn: conn, timeout: w.writeTimeout}
-	brw.Writer = bufio.NewWriterSize(w.cork, brw.Writer.Size())
+	brw = bufio.NewReadWriter(bufio.NewReaderSize(g, libBufferSize), bufio.NewWriterSize(w.cork, libBufferSize))
 	return g, brw, nil
 }
