@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
+
+	"github.com/parley-im/parley/internal/gateway/cork"
 )
 
 // The WebSocket library enforces most of RFC 6455 on what a client sends
@@ -265,8 +267,8 @@ type guardedWriter struct {
 	http.ResponseWriter
 	opt          guardOptions
 	writeTimeout time.Duration
-	guard        *frameGuard // set by Hijack
-	cork         *corkWriter // set by Hijack: the library writes through it
+	guard        *frameGuard  // set by Hijack
+	cork         *cork.Writer // set by Hijack: the library writes through it
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.
@@ -288,10 +290,10 @@ func (w *guardedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	g := newFrameGuard(conn, buffered, w.opt)
 	w.guard = g
 	// The library's buffers sit on ours: the frameGuard holds what is read
-	// (4 KiB), the corkWriter what the core's writer writes in a run. Small
+	// (4 KiB), the cork.Writer what the core's writer writes in a run. Small
 	// buffers above them (instead of the HTTP server's 4 KiB each) keep an
 	// idle connection's memory down without costing system calls.
-	w.cork = &corkWriter{conn: conn, timeout: w.writeTimeout}
+	w.cork = &cork.Writer{Conn: conn, Timeout: w.writeTimeout}
 	brw = bufio.NewReadWriter(bufio.NewReaderSize(g, libBufferSize), bufio.NewWriterSize(w.cork, libBufferSize))
 	return g, brw, nil
 }

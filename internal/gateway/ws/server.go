@@ -49,7 +49,7 @@ type Options struct {
 	// flapping ban), refusing with 429 before the upgrade; shared with the
 	// other connection gateways. nil: no per-address limits.
 	Conns *ratelimit.IPGate
-	// WriteTimeout bounds one write of frames held together (corkWriter).
+	// WriteTimeout bounds one write of frames held together (cork.Writer).
 	// Zero means 10 seconds.
 	WriteTimeout time.Duration
 	// ServerVersion is reported in the hello reply.

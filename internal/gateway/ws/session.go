@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/internal/gateway/cork"
 	"github.com/parley-im/parley/internal/gateway/jsonlimit"
 	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/protocol"
@@ -23,8 +24,8 @@ import (
 type session struct {
 	srv      *Server
 	conn     *websocket.Conn
-	guard    *frameGuard // the client's stream, read by conn
-	cork     *corkWriter // what conn writes goes through it
+	guard    *frameGuard  // the client's stream, read by conn
+	cork     *cork.Writer // what conn writes goes through it
 	remote   string
 	t        *transport
 	cl       *core.Client

@@ -7,18 +7,19 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/internal/gateway/cork"
 )
 
 // transport adapts a WebSocket connection to core.Transport.
 type transport struct {
 	conn      *websocket.Conn
-	cork      *corkWriter // nil: every frame is written at once
+	cork      *cork.Writer // nil: every frame is written at once
 	closeOnce sync.Once
 	closed    chan struct{} // closed when Close was called
 	finished  chan struct{} // closed when the close handshake ended
 }
 
-func newTransport(conn *websocket.Conn, cork *corkWriter) *transport {
+func newTransport(conn *websocket.Conn, cork *cork.Writer) *transport {
 	return &transport{conn: conn, cork: cork, closed: make(chan struct{}), finished: make(chan struct{})}
 }
 
@@ -28,7 +29,7 @@ var (
 )
 
 // Hold and Flush let the core's writer write a run of frames in one system
-// call (corkWriter).
+// call (cork.Writer).
 func (t *transport) Hold() {
 	if t.cork != nil {
 		t.cork.Hold()

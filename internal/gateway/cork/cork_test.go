@@ -1,4 +1,4 @@
-package ws
+package cork
 
 import (
 	"bytes"
@@ -21,9 +21,9 @@ func (c *countingConn) Write(p []byte) (int, error) {
 
 func (c *countingConn) SetWriteDeadline(time.Time) error { return nil }
 
-func TestCorkWriter(t *testing.T) {
+func TestWriter(t *testing.T) {
 	cc := &countingConn{}
-	c := &corkWriter{conn: cc, timeout: time.Second}
+	c := &Writer{Conn: cc, Timeout: time.Second}
 
 	// Not held: every write goes straight through.
 	_, _ = c.Write([]byte("a"))
@@ -58,20 +58,20 @@ func TestCorkWriter(t *testing.T) {
 		t.Fatalf("after Flush: %d writes, want 2", len(cc.writes))
 	}
 
-	// A long held run is written as it passes corkMax, not piled up.
+	// A long held run is written as it passes Max, not piled up.
 	cc.writes = nil
 	c.Hold()
 	chunk := []byte(strings.Repeat("x", 1000))
 	total := 0
-	for total < 3*corkMax {
+	for total < 3*Max {
 		_, _ = c.Write(chunk)
 		total += len(chunk)
 	}
 	_ = c.Flush()
 	sum := 0
 	for _, w := range cc.writes {
-		if len(w) > corkMax+len(chunk) {
-			t.Fatalf("a held write of %d bytes, over corkMax %d", len(w), corkMax)
+		if len(w) > Max+len(chunk) {
+			t.Fatalf("a held write of %d bytes, over Max %d", len(w), Max)
 		}
 		sum += len(w)
 	}
