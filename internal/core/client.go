@@ -243,12 +243,23 @@ func (cl *Client) writeRun(ev *Event) error {
 	if !batching {
 		return cl.write(ev)
 	}
+	write := func(ev *Event) error {
+		if ev.Type == typeResume {
+			// A resume writes page after page as it reads them: not
+			// held, so the first pages do not wait for the last.
+			if err := b.Flush(); err != nil {
+				return err
+			}
+			defer b.Hold()
+		}
+		return cl.write(ev)
+	}
 	b.Hold()
-	err := cl.write(ev)
+	err := write(ev)
 	for n := 1; err == nil && n < maxRun; n++ {
 		select {
 		case ev = <-cl.queue:
-			err = cl.write(ev)
+			err = write(ev)
 		default:
 			n = maxRun
 		}
