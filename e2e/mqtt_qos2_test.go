@@ -24,23 +24,6 @@ func q2str(s string) []byte {
 	return append(binary.BigEndian.AppendUint16(nil, uint16(len(s))), s...)
 }
 
-func q2packet(first byte, body []byte) []byte {
-	b := []byte{first}
-	n := len(body)
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			break
-		}
-	}
-	return append(b, body...)
-}
-
 // q2dial connects user with clientID and a persistent session.
 func q2dial(t *testing.T, addr, user, clientID string) *q2conn {
 	t.Helper()
@@ -54,7 +37,7 @@ func q2dial(t *testing.T, addr, user, clientID string) *q2conn {
 	body = append(body, q2str(user)...)
 	body = append(body, q2str("password-"+user)...)
 	q := &q2conn{t: t, c: c, r: bufio.NewReader(c)}
-	q.write(q2packet(0x10, body))
+	q.write(mhFrame(0x10, body))
 	if typ, b := q.read(); typ != 0x20 || len(b) != 2 || b[1] != 0 {
 		t.Fatalf("CONNACK %x %x", typ, b)
 	}
@@ -103,7 +86,7 @@ func (q *q2conn) publish2(topic string, pid uint16, payload string, dup bool) {
 		first |= 0x08
 	}
 	body := append(q2str(topic), byte(pid>>8), byte(pid))
-	q.write(q2packet(first, append(body, payload...)))
+	q.write(mhFrame(first, append(body, payload...)))
 	q.expect(0x50, pid)
 }
 

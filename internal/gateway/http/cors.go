@@ -3,8 +3,8 @@ package httpapi
 import (
 	"net/http"
 	"net/url"
-	"strings"
 
+	"github.com/parley-im/parley/internal/gateway/ws"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -21,21 +21,15 @@ const (
 	corsMaxAge        = "600"
 )
 
-// originAllowed reports whether origin (scheme://host[:port]) is on the
-// allow-list, compared as the WebSocket gateway compares it; "*" on the
-// list allows any origin.
+// originAllowed reports whether origin (an http or https
+// scheme://host[:port]) is on the allow-list, compared as the WebSocket
+// gateway compares it; "*" on the list allows any origin.
 func originAllowed(allowed []string, origin string) bool {
 	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return false
 	}
-	norm := strings.ToLower(u.Scheme + "://" + u.Host)
-	for _, o := range allowed {
-		if o == "*" || strings.ToLower(strings.TrimSuffix(o, "/")) == norm {
-			return true
-		}
-	}
-	return false
+	return ws.OriginAllowed(allowed, origin)
 }
 
 // cors adds the CORS headers of r's response and answers preflight
