@@ -229,7 +229,7 @@ const seenEvery = time.Hour
 // seen marks the device of an authenticated request as seen, at most once
 // per seenEvery, in the background.
 func (c *Core) seen(id Identity) {
-	k := devKey{user: id.User, device: id.Device}
+	k := devID{user: id.User, device: id.Device}
 	now := c.now()
 	c.seenMu.Lock()
 	last, ok := c.lastSeen[k]
@@ -238,7 +238,7 @@ func (c *Core) seen(id Identity) {
 		return
 	}
 	if len(c.lastSeen) >= maxDeliveredCache {
-		c.lastSeen = make(map[devKey]time.Time)
+		c.lastSeen = make(map[devID]time.Time)
 	}
 	c.lastSeen[k] = now
 	c.seenMu.Unlock()

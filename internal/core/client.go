@@ -70,7 +70,7 @@ type Client struct {
 
 	// owned by the writer goroutine
 	cursors map[string]uint64
-	fresh   bool // the device had no stored positions at resume
+	fresh   bool // the device had no positions (stored or buffered) at resume
 	fromNow bool // a live-only resume is in progress (see ResumeLive)
 	stored  map[string]uint64
 	subs    map[string]bool
@@ -401,7 +401,15 @@ func (cl *Client) resume(id string, override map[string]uint64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
 	convs, err := c.st.UserConversations(ctx, cl.id.User)
 	if err == nil {
+		// The buffered positions first, then the stored ones: a position
+		// a flush moves to the store after the first read is in the second.
+		buffered := c.acks.device(cl.id.User, cl.id.Device)
 		cl.stored, err = c.devicePositions(ctx, cl.id.User, cl.id.Device)
+		for conv, p := range buffered {
+			if p > cl.stored[conv] {
+				cl.stored[conv] = p
+			}
+		}
 		cl.fresh = len(cl.stored) == 0
 	}
 	cancel()

@@ -98,7 +98,7 @@ type Core struct {
 	flushMu sync.Mutex // serializes ack flushes with device revocation
 
 	seenMu   sync.Mutex
-	lastSeen map[devKey]time.Time // when a device was last marked seen by an authenticated request
+	lastSeen map[devID]time.Time // when a device was last marked seen by an authenticated request
 
 	purgeNow chan struct{} // asks the retention job for a pass now
 
@@ -142,7 +142,7 @@ func New(opts Options) (*Core, error) {
 		st: opts.Store, bus: opts.Bus, signer: opts.Signer, ext: opts.External,
 		log: opts.Logger, metrics: opts.Metrics, node: opts.NodeID,
 		limits: opts.Limits, to: opts.Timeouts, retention: opts.Retention, rateLimits: opts.RateLimits, allowRegistration: opts.AllowRegistration,
-		now: opts.Now, closed: make(chan struct{}), delivered: make(map[userConv]uint64), lastSeen: make(map[devKey]time.Time),
+		now: opts.Now, closed: make(chan struct{}), delivered: make(map[userConv]uint64), lastSeen: make(map[devID]time.Time),
 		purgeNow: make(chan struct{}, 1),
 	}
 	if sn, ok := c.bus.(bus.SingleNode); ok && sn.SingleNode() {

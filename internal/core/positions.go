@@ -10,47 +10,73 @@ import (
 	"github.com/parley-im/parley/protocol"
 )
 
-type devKey struct{ user, device, conv string }
+type devID struct{ user, device string }
+
+// devPositions is one device's positions by conversation.
+type devPositions map[string]uint64
 
 // ackBuffer collects device acknowledgements between flushes, keeping the
 // highest seq per (user, device, conversation). Positions lost in a crash
 // are at most one flush interval old: those messages are delivered again
-// and the SDKs drop them by id (DESIGN.md §2.5).
+// and the SDKs drop them by id (DESIGN.md §2.5). Positions are indexed by
+// device so that a resume can take a device's snapshot cheaply.
 type ackBuffer struct {
 	mu       sync.Mutex
-	pend     map[devKey]uint64
-	inflight map[devKey]uint64 // taken by a running flush, not yet stored
+	pend     map[devID]devPositions
+	inflight map[devID]devPositions // taken by a running flush, not yet stored
 }
 
 func newAckBuffer() *ackBuffer {
-	return &ackBuffer{pend: make(map[devKey]uint64), inflight: make(map[devKey]uint64)}
+	return &ackBuffer{pend: make(map[devID]devPositions), inflight: make(map[devID]devPositions)}
 }
 
 // add records a position; it returns false if it does not raise the known one.
 func (b *ackBuffer) add(user, device, conv string, seq uint64) bool {
-	k := devKey{user, device, conv}
+	k := devID{user, device}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if old, ok := b.pend[k]; ok && old >= seq {
+	if old, ok := b.pend[k][conv]; ok && old >= seq {
 		return false
 	}
-	if old, ok := b.inflight[k]; ok && old >= seq {
+	if old, ok := b.inflight[k][conv]; ok && old >= seq {
 		return false
 	}
-	b.pend[k] = seq
+	p := b.pend[k]
+	if p == nil {
+		p = make(devPositions)
+		b.pend[k] = p
+	}
+	p[conv] = seq
 	return true
 }
 
 // pending returns the unflushed position of a device in a conversation.
 func (b *ackBuffer) pending(user, device, conv string) (uint64, bool) {
-	k := devKey{user, device, conv}
+	k := devID{user, device}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	p, ok := b.pend[k]
-	if q, ok2 := b.inflight[k]; ok2 && q > p {
+	p, ok := b.pend[k][conv]
+	if q, ok2 := b.inflight[k][conv]; ok2 && q > p {
 		return q, true
 	}
 	return p, ok
+}
+
+// device returns a copy of every unflushed position of a device. Taken
+// before the device's stored positions are read, it closes the window in
+// which a flush moves a position from the buffer to the store between the
+// two reads (a position is in the buffer until its flush has stored it).
+func (b *ackBuffer) device(user, device string) devPositions {
+	k := devID{user, device}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(devPositions, len(b.pend[k])+len(b.inflight[k]))
+	for _, m := range []devPositions{b.inflight[k], b.pend[k]} {
+		for conv, s := range m {
+			out[conv] = max(out[conv], s)
+		}
+	}
+	return out
 }
 
 // take moves the pending positions to in-flight and returns them.
@@ -60,14 +86,19 @@ func (b *ackBuffer) take() []store.DeviceAck {
 	if len(b.pend) == 0 {
 		return nil
 	}
-	out := make([]store.DeviceAck, 0, len(b.pend))
-	for k, s := range b.pend {
-		out = append(out, store.DeviceAck{User: k.user, Device: k.device, Conv: k.conv, Seq: s})
-		if s > b.inflight[k] {
-			b.inflight[k] = s
+	var out []store.DeviceAck
+	for k, m := range b.pend {
+		in := b.inflight[k]
+		if in == nil {
+			in = make(devPositions, len(m))
+			b.inflight[k] = in
+		}
+		for conv, s := range m {
+			out = append(out, store.DeviceAck{User: k.user, Device: k.device, Conv: conv, Seq: s})
+			in[conv] = max(in[conv], s)
 		}
 	}
-	b.pend = make(map[devKey]uint64)
+	b.pend = make(map[devID]devPositions)
 	return out
 }
 
@@ -77,27 +108,41 @@ func (b *ackBuffer) done(acks []store.DeviceAck, failed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, a := range acks {
-		k := devKey{a.User, a.Device, a.Conv}
-		inflight, still := b.inflight[k]
+		k := devID{a.User, a.Device}
+		in := b.inflight[k]
+		inflight, still := in[a.Conv]
 		if !still {
 			continue // the device was dropped during the flush
 		}
-		if failed && a.Seq > b.pend[k] {
-			b.pend[k] = a.Seq
+		if failed && a.Seq > b.pend[k][a.Conv] {
+			p := b.pend[k]
+			if p == nil {
+				p = make(devPositions)
+				b.pend[k] = p
+			}
+			p[a.Conv] = a.Seq
 		}
 		if inflight <= a.Seq {
-			delete(b.inflight, k)
+			delete(in, a.Conv)
+			if len(in) == 0 {
+				delete(b.inflight, k)
+			}
 		}
 	}
 }
 
-// drop forgets the buffered positions of a device (after it was revoked).
+// drop forgets the buffered positions of a device, or of all the user's
+// devices if device is "" (after it was revoked or the user erased).
 func (b *ackBuffer) drop(user, device string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, m := range []map[devKey]uint64{b.pend, b.inflight} {
+	for _, m := range []map[devID]devPositions{b.pend, b.inflight} {
+		if device != "" {
+			delete(m, devID{user, device})
+			continue
+		}
 		for k := range m {
-			if k.user == user && (device == "" || k.device == device) {
+			if k.user == user {
 				delete(m, k)
 			}
 		}

@@ -1,12 +1,19 @@
 package core
 
 import (
+	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
 )
+
+// devKey names one buffered position.
+type devKey struct{ user, device, conv string }
 
 func sortedAcks(acks []store.DeviceAck) []store.DeviceAck {
 	out := slices.Clone(acks)
@@ -256,4 +263,71 @@ func TestAckBufferConcurrent(t *testing.T) {
 			t.Errorf("device %s: stored %d, want %d", k.device, stored[k], acks)
 		}
 	}
+}
+
+// flushingStore runs the core's ack flush right after every read of a
+// device's stored positions: the flusher wins the race with a resume.
+type flushingStore struct {
+	store.Store
+	core  atomic.Pointer[Core]
+	reads atomic.Int64
+}
+
+func (s *flushingStore) DevicePositions(ctx context.Context, user, device string) (map[string]uint64, error) {
+	pos, err := s.Store.DevicePositions(ctx, user, device)
+	if c := s.core.Load(); c != nil {
+		s.reads.Add(1)
+		if ferr := c.flushAcks(ctx); ferr != nil {
+			return nil, ferr
+		}
+	}
+	return pos, err
+}
+
+// TestResumeSeesAckFlushedDuringIt: an acknowledged position that a flush
+// moves from the buffer to the store while a resume reads the device's
+// positions is still where the resume starts; nothing acknowledged is
+// delivered again (it was, before the buffered positions were read first).
+func TestResumeSeesAckFlushedDuringIt(t *testing.T) {
+	t.Parallel()
+	fs := &flushingStore{}
+	e := newCoreEnv(t, Retention{}, func(o *Options) {
+		fs.Store = o.Store
+		o.Store = fs
+		o.Timeouts.AckFlushInterval = time.Hour // only the store's flushes
+	})
+	fs.core.Store(e.c)
+	conv := e.send("alice", "", "bob").Conv
+	e.send("alice", conv, "")
+	if err := e.c.Ack(e.ctx, Identity{User: "bob", Device: "phone"}, conv, 2); err != nil {
+		t.Fatal(err)
+	}
+	wantPending(t, e.c.acks, "bob", "phone", conv, 2, true)
+
+	tr := newFakeTransport()
+	cl, err := e.c.Attach(Identity{User: "bob", Device: "phone"}, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close(protocol.CloseShutdown, "test over")
+	cl.Resume("r1", nil)
+	for {
+		ev := tr.next(t, protocol.TypeResumed)
+		if ev.ID != "r1" {
+			continue
+		}
+		if r, _ := ev.Data.(*protocol.Resumed); r == nil || r.Messages != 0 {
+			t.Fatalf("resumed %+v; want 0 messages (both were acknowledged)", ev.Data)
+		}
+		break
+	}
+	for len(tr.events) > 0 {
+		if ev := <-tr.events; ev.Type == protocol.TypePage || ev.Type == protocol.TypeMsg {
+			t.Fatalf("an acknowledged message was delivered again: %s %+v", ev.Type, ev.Data)
+		}
+	}
+	if fs.reads.Load() == 0 {
+		t.Fatal("the resume never read the stored positions: the race was not exercised")
+	}
+	wantPending(t, e.c.acks, "bob", "phone", conv, 0, false)
 }
