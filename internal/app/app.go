@@ -107,7 +107,7 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 			OutboundQueueMessages: cfg.Limits.OutboundQueueMessages, OutboundQueueBytes: cfg.Limits.OutboundQueueBytes},
 		Timeouts: core.Timeouts{AccessTTL: cfg.Auth.AccessTTL, RefreshTTL: cfg.Auth.RefreshTTL,
 			AckFlushInterval: cfg.Timeouts.AckFlushInterval, PresenceCoalesce: cfg.Timeouts.PresenceCoalesce,
-			WriteTimeout: cfg.Timeouts.WriteTimeout, DeviceExpiry: cfg.Timeouts.DeviceExpiry},
+			WriteTimeout: cfg.Timeouts.WriteTimeout, DeviceExpiry: cfg.Timeouts.DeviceExpiry, CommitMaxWait: cfg.Store.CommitMaxWait},
 		Retention: core.Retention{MaxAge: cfg.Retention.MaxAge, CheckInterval: cfg.Retention.CheckInterval},
 		RateLimits: core.RateLimits{SendsPerSecond: cfg.RateLimits.SendsPerUserPerSecond, SendBurst: cfg.RateLimits.SendBurst,
 			ConnectionsPerUser: cfg.RateLimits.ConnectionsPerUser, FlappingPerMinute: cfg.RateLimits.FlappingConnectsPerMinute,

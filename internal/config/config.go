@@ -44,11 +44,12 @@ type HTTP struct {
 
 // Store configures the storage backend.
 type Store struct {
-	Driver      string        `yaml:"driver" doc:"Storage backend: sqlite (embedded, one node) or postgres (cluster mode)."`
-	SQLitePath  string        `yaml:"sqlite_path" doc:"SQLite database file. Empty means parley.db inside data_dir."`
-	PostgresURL string        `yaml:"postgres_url" doc:"PostgreSQL connection URL, required when driver is postgres."`
-	Unsafe      bool          `yaml:"unsafe" doc:"Allow lowered durability (no fsync per commit) for benchmarks and tests. Acknowledged messages may be lost on a crash; Parley logs a loud warning at startup."`
-	BusyTimeout time.Duration `yaml:"busy_timeout" doc:"How long a SQLite write waits for a lock held by another process (a backup, an operator's sqlite3 shell) before the send fails with 503."`
+	Driver        string        `yaml:"driver" doc:"Storage backend: sqlite (embedded, one node) or postgres (cluster mode)."`
+	SQLitePath    string        `yaml:"sqlite_path" doc:"SQLite database file. Empty means parley.db inside data_dir."`
+	PostgresURL   string        `yaml:"postgres_url" doc:"PostgreSQL connection URL, required when driver is postgres."`
+	Unsafe        bool          `yaml:"unsafe" doc:"Allow lowered durability (no fsync per commit) for benchmarks and tests. Acknowledged messages may be lost on a crash; Parley logs a loud warning at startup."`
+	CommitMaxWait time.Duration `yaml:"commit_max_wait" doc:"Longest a durable commit waits for more sends to share it while sends keep arriving (group commit); it waits only while that gains sends, so a lone or closed-loop sender never waits. Each send that joins saves a whole commit (an fsync). 0 commits at once."`
+	BusyTimeout   time.Duration `yaml:"busy_timeout" doc:"How long a SQLite write waits for a lock held by another process (a backup, an operator's sqlite3 shell) before the send fails with 503."`
 }
 
 // Bus configures how nodes notify each other.
@@ -148,7 +149,7 @@ func Default() Config {
 	return Config{
 		DataDir: "./data",
 		HTTP:    HTTP{Addr: "0.0.0.0:8080", ReadHeaderTimeout: 10 * time.Second},
-		Store:   Store{Driver: "sqlite", BusyTimeout: 5 * time.Second},
+		Store:   Store{Driver: "sqlite", BusyTimeout: 5 * time.Second, CommitMaxWait: time.Millisecond},
 		Bus:     Bus{Driver: "local"},
 		Auth: Auth{
 			AccessTTL:         15 * time.Minute,

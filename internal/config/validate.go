@@ -18,7 +18,8 @@ const MaxHistoryPage = 1000
 // zeroAllowed lists the durations and counts for which 0 means "off"; they
 // must not be negative. Every other one must be positive.
 var zeroAllowed = map[string]bool{
-	"retention.max_age": true,
+	"retention.max_age":     true,
+	"store.commit_max_wait": true,
 }
 
 // Validate checks the rules a loaded configuration must keep and returns
@@ -89,6 +90,10 @@ func (c *Config) Validate() error {
 		if _, err := ratelimit.ParseProxies([]string{p}); err != nil {
 			bad("http.trusted_proxies", "%q is neither an IP address nor a CIDR prefix (such as 10.0.0.0/8)", p)
 		}
+	}
+
+	if c.Store.CommitMaxWait > 100*time.Millisecond {
+		bad("store.commit_max_wait", "must be at most 100ms (it delays acknowledgements), is %s", c.Store.CommitMaxWait)
 	}
 
 	switch c.Store.Driver {

@@ -19,6 +19,7 @@ const maxBatch = 256
 type commitReq struct {
 	entries []store.Append
 	done    chan commitRes
+	at      time.Time // when it was queued
 }
 
 type commitRes struct {
@@ -27,23 +28,28 @@ type commitRes struct {
 }
 
 // committer batches concurrent appends into one store transaction per flush
-// (group commit, DESIGN.md §2.2). It waits for nothing: whatever is queued
-// while a transaction runs goes into the next one, so the batch size grows
-// with the load and a lone send pays one commit.
+// (group commit, DESIGN.md §2.2). Whatever is queued while a transaction
+// runs goes into the next one, so the batch size grows with the load; and
+// while sends keep arriving, a batch waits up to the gatherer's max for
+// more (see gatherer), so a steady stream of sends does not pay one commit
+// each. A lone send pays one commit and no wait.
 type committer struct {
 	st      store.Store
 	metrics *Metrics
 	now     func() time.Time
 	log     *slog.Logger
 	queue   chan commitReq
+	gather  *gatherer     // owned by run
 	stopped chan struct{} // closed when run has returned
 	// committed is called after each commit, in commit order, with every
 	// newly stored message, before any sender is answered.
 	committed func(*protocol.Message)
 }
 
-func newCommitter(st store.Store, m *Metrics, now func() time.Time, log *slog.Logger, committed func(*protocol.Message)) *committer {
-	return &committer{st: st, metrics: m, now: now, log: log, committed: committed,
+// newCommitter makes a committer whose batches wait at most maxWait for
+// more requests (0: never).
+func newCommitter(st store.Store, m *Metrics, now func() time.Time, log *slog.Logger, maxWait time.Duration, committed func(*protocol.Message)) *committer {
+	return &committer{st: st, metrics: m, now: now, log: log, committed: committed, gather: newGatherer(maxWait),
 		queue: make(chan commitReq, 4*maxBatch), stopped: make(chan struct{})}
 }
 
@@ -77,7 +83,7 @@ type pendingAppend struct {
 // connection that enqueues its sends one after another gets its seqs in
 // that order.
 func (cm *committer) enqueue(ctx context.Context, entries ...store.Append) (*pendingAppend, error) {
-	req := commitReq{entries: entries, done: make(chan commitRes, 1)}
+	req := commitReq{entries: entries, done: make(chan commitRes, 1), at: time.Now()}
 	select {
 	case cm.queue <- req:
 		return &pendingAppend{cm: cm, req: req}, nil
@@ -111,6 +117,9 @@ func (cm *committer) run(ctx context.Context) {
 	var carry *commitReq // taken from the queue but did not fit the last batch
 	batch := make([]commitReq, 0, maxBatch)
 	entries := make([]store.Append, 0, maxBatch)
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	g := cm.gather
 	for {
 		batch, entries = batch[:0], entries[:0]
 		if carry != nil {
@@ -119,6 +128,7 @@ func (cm *committer) run(ctx context.Context) {
 		} else {
 			select {
 			case r := <-cm.queue:
+				g.observe(r.at)
 				batch = append(batch, r)
 			case <-ctx.Done():
 				cm.drain()
@@ -127,19 +137,48 @@ func (cm *committer) run(ctx context.Context) {
 			}
 		}
 		n := len(batch[0].entries)
+		// take adds r to the batch, or carries it to the next one if it
+		// does not fit; it reports whether the batch can take more.
+		take := func(r commitReq) bool {
+			g.observe(r.at)
+			if n+len(r.entries) > maxBatch {
+				carry = &r
+				return false
+			}
+			batch = append(batch, r)
+			n += len(r.entries)
+			return n < maxBatch
+		}
+		more := n < maxBatch
 	fill:
-		for n < maxBatch {
+		for more {
 			select {
 			case r := <-cm.queue:
-				if n+len(r.entries) > maxBatch {
-					carry = &r
-					break fill
-				}
-				batch = append(batch, r)
-				n += len(r.entries)
+				more = take(r)
 			default:
 				break fill
 			}
+		}
+		if more && g.try() {
+			added := len(batch)
+		gather:
+			for more {
+				d := g.step(batch[0].at, time.Now())
+				if d <= 0 {
+					break
+				}
+				wait.Reset(d)
+				select {
+				case r := <-cm.queue:
+					more = take(r)
+				case <-wait.C:
+					break gather
+				case <-ctx.Done():
+					break gather // the batch taken is still committed
+				}
+			}
+			wait.Stop()
+			g.record(len(batch) - added)
 		}
 		for _, r := range batch {
 			entries = append(entries, r.entries...)

@@ -64,6 +64,15 @@ type committerEnv struct {
 
 func newCommitterEnv(t *testing.T, gated bool) *committerEnv {
 	t.Helper()
+	// The gate makes these batches deterministic; the gatherer, which
+	// waits on the clock, has its own tests (and runs in the others').
+	return newCommitterEnvWait(t, gated, 0)
+}
+
+// newCommitterEnvWait is newCommitterEnv whose batches wait up to maxWait
+// for more requests.
+func newCommitterEnvWait(t *testing.T, gated bool, maxWait time.Duration) *committerEnv {
+	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
@@ -85,7 +94,7 @@ func newCommitterEnv(t *testing.T, gated bool) *committerEnv {
 		env.st.gate = make(chan struct{})
 		env.st.entered = make(chan struct{})
 	}
-	env.cm = newCommitter(env.st, env.m, time.Now, slog.New(slog.DiscardHandler), func(m *protocol.Message) {
+	env.cm = newCommitter(env.st, env.m, time.Now, slog.New(slog.DiscardHandler), maxWait, func(m *protocol.Message) {
 		env.mu.Lock()
 		env.published = append(env.published, m.Seq)
 		env.mu.Unlock()
@@ -222,11 +231,20 @@ func TestCommitterBatches(t *testing.T) {
 	}
 }
 
-// TestCommitterConcurrent runs without a gate: whatever the batching,
-// every sender gets its own message and seqs are gap-free.
+// TestCommitterConcurrent runs without a gate: whatever the batching (and
+// whether batches wait for more), every sender gets its own message and
+// seqs are gap-free.
 func TestCommitterConcurrent(t *testing.T) {
 	t.Parallel()
-	env := newCommitterEnv(t, false)
+	for _, wait := range []time.Duration{0, 20 * time.Millisecond} {
+		t.Run(fmt.Sprint("max_wait=", wait), func(t *testing.T) {
+			t.Parallel()
+			testCommitterConcurrent(t, newCommitterEnvWait(t, false, wait))
+		})
+	}
+}
+
+func testCommitterConcurrent(t *testing.T, env *committerEnv) {
 	const n = 100
 	got := make([]protocol.Message, n)
 	errs := make([]error, n)
@@ -269,7 +287,15 @@ func TestCommitterConcurrent(t *testing.T) {
 // (a connection pipelining its sends) get increasing seqs in that order.
 func TestCommitterOrder(t *testing.T) {
 	t.Parallel()
-	env := newCommitterEnv(t, false)
+	for _, wait := range []time.Duration{0, 20 * time.Millisecond} {
+		t.Run(fmt.Sprint("max_wait=", wait), func(t *testing.T) {
+			t.Parallel()
+			testCommitterOrder(t, newCommitterEnvWait(t, false, wait))
+		})
+	}
+}
+
+func testCommitterOrder(t *testing.T, env *committerEnv) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var pending []*pendingAppend
@@ -455,7 +481,7 @@ func TestCommitterShutdown(t *testing.T) {
 // gives up when the caller's context ends.
 func TestCommitterEnqueueContext(t *testing.T) {
 	t.Parallel()
-	cm := newCommitter(nil, NewMetrics(nil), time.Now, slog.New(slog.DiscardHandler), func(*protocol.Message) {})
+	cm := newCommitter(nil, NewMetrics(nil), time.Now, slog.New(slog.DiscardHandler), 0, func(*protocol.Message) {})
 	for range cap(cm.queue) {
 		if _, err := cm.enqueue(context.Background(), store.Append{}); err != nil {
 			t.Fatal(err)

@@ -47,6 +47,9 @@ type Timeouts struct {
 	PresenceCoalesce time.Duration
 	WriteTimeout     time.Duration
 	DeviceExpiry     time.Duration
+	// CommitMaxWait is the longest a commit waits for more sends to share
+	// it (see gatherer); 0: never.
+	CommitMaxWait time.Duration
 }
 
 // Options configure a Core.
@@ -156,7 +159,7 @@ func New(opts Options) (*Core, error) {
 	}
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)
-	c.commit = newCommitter(c.st, c.metrics, c.now, c.log, c.publish)
+	c.commit = newCommitter(c.st, c.metrics, c.now, c.log, opts.Timeouts.CommitMaxWait, c.publish)
 	c.acks = newAckBuffer()
 	c.presence = newPresence(c)
 	return c, nil
