@@ -132,7 +132,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Shutdown stops waiting for a request once it is hijacked, so an Add
 	// after the upgrade could come after Wait began.
 	s.wg.Add(1)
-	defer s.wg.Done()
+	handedOff := false // the session's goroutine has taken over wg and the admission
+	defer func() {
+		if !handedOff {
+			s.wg.Done()
+		}
+	}()
 	client := s.opt.Proxies.ClientIP(r)
 	remote := ratelimit.String(client)
 	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
@@ -151,7 +156,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuseUpgrade(w, remote, err)
 		return
 	}
-	defer release()
+	defer func() {
+		if !handedOff {
+			release()
+		}
+	}()
 	// The library reads the client's frames through a frameGuard.
 	gw := &guardedWriter{ResponseWriter: w, opt: guardOptions{pingRate: s.opt.PingRate, pingBurst: float64(s.opt.PingBurst)},
 		writeTimeout: s.opt.WriteTimeout}
@@ -166,7 +175,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn.SetReadLimit(s.opt.MaxFrameBytes)
 	sess := &session{srv: s, conn: conn, guard: gw.guard, cork: gw.cork, remote: remote, inflight: make(chan struct{}, s.opt.MaxInflight)}
-	sess.serve()
+	// The session runs on a goroutine of its own and the handler returns:
+	// the HTTP server then drops its per-connection state (its 4 KiB read
+	// buffer, the response's buffer, the request) and the handler's deep
+	// stack, which a session inside the handler would keep for the
+	// connection's whole life (docs/performance.md, b3). The session uses
+	// the server's context, not the request's, which ends now.
+	handedOff = true
+	go func() {
+		defer s.wg.Done()
+		defer release()
+		sess.serve()
+	}()
 }
 
 // refuseUpgrade answers an upgrade refused by a per-address limit: 429 with
