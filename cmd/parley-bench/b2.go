@@ -453,7 +453,6 @@ func startFanTarget(ctx context.Context, f *b2Flags, v fanVariant, members int, 
 		if err := createUsers(ctx, srv.url, ext, names, f.concurrency); err != nil {
 			return fail(err)
 		}
-		wsURL := "ws" + strings.TrimPrefix(srv.url, "http") + "/v1/ws"
 		conns := make([]*websocket.Conn, members)
 		closers = append(closers, func() { closeAll(conns) })
 		wf := wsOpenOptions{concurrency: f.concurrency,
@@ -482,7 +481,7 @@ func startFanTarget(ctx context.Context, f *b2Flags, v fanVariant, members int, 
 		go drainClient(sc)
 		subscribe = func(group string, lastSeq uint64) error {
 			wf.positions = map[string]uint64{group: lastSeq}
-			if err := openConns(ctx, wsURL, ext, conns, 0, members, wf); err != nil {
+			if err := openConns(ctx, wsURL(srv.url), ext, conns, 0, members, wf); err != nil {
 				return err
 			}
 			sem := make(chan struct{}, 256) // open loop: sends in flight

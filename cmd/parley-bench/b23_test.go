@@ -39,11 +39,21 @@ func TestB2Smoke(t *testing.T) {
 // TestB3Smoke runs b3 with 40 idle connections per system and checks the
 // memory and connect figures.
 func TestB3Smoke(t *testing.T) {
+	testB3Smoke(t, 1)
+}
+
+// TestB3AgentsSmoke is TestB3Smoke with at most 15 connections per
+// process: three agent processes hold them.
+func TestB3AgentsSmoke(t *testing.T) {
+	testB3Smoke(t, 3, "-conns-per-proc", "15")
+}
+
+func testB3Smoke(t *testing.T, procs int, extra ...string) {
 	bin := benchServerBinary(t)
 	peers := peersFlag(t)
 	lines := captureResults(t, func() error {
-		return runB3([]string{"-server", bin, "-conns", "40", "-settle", "200ms", "-idle", "500ms",
-			"-cpu-server", "-1", "-cpu-client", "-1", "-peers", peers})
+		return runB3(append([]string{"-server", bin, "-conns", "40", "-settle", "200ms", "-idle", "500ms",
+			"-cpu-server", "-1", "-cpu-client", "-1", "-peers", peers}, extra...))
 	})
 	systems := [][2]string{{"parley", "ws"}, {"parley", "mqtt"}}
 	if peers == "mosquitto" {
@@ -56,7 +66,8 @@ func TestB3Smoke(t *testing.T) {
 			continue
 		}
 		// RSS may even shrink for 40 connections; the key must be there.
-		if _, ok := l[kKBPerConn].(float64); !ok || numOf(l, "connect_per_s") <= 0 || numOf(l, "conns") != 40 {
+		if _, ok := l[kKBPerConn].(float64); !ok || numOf(l, "connect_per_s") <= 0 || numOf(l, "conns") != 40 ||
+			numOf(l, "generator_procs") != float64(procs) {
 			t.Errorf("%s/%s: %v", sys[0], sys[1], l)
 		}
 		if sys[0] == "parley" && (numOf(l, "goroutines_per_conn") <= 0 || numOf(l, "server_connections") != 40) {

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 func init() {
@@ -27,6 +25,7 @@ type b3Flags struct {
 	idle        time.Duration
 	timeout     time.Duration
 	keepalive   time.Duration
+	perProc     int
 }
 
 func runB3(args []string) error {
@@ -42,6 +41,7 @@ func runB3(args []string) error {
 	fs.DurationVar(&f.idle, "idle", 10*time.Second, "idle window over which the server's CPU is measured")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "give up if connecting takes longer than this")
 	fs.DurationVar(&f.keepalive, "keepalive", 60*time.Second, "MQTT keepalive of every connection (the generator pings at half of it)")
+	fs.IntVar(&f.perProc, "conns-per-proc", 18000, "connections one generator process holds; more are spread over agent processes (parley-bench agent), as many as needed")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "parley-bench b3 -server BIN [flags]\n\n"+
 			"Idle connections, one fresh server (or broker) per system and protocol:\n"+
@@ -50,14 +50,18 @@ func runB3(args []string) error {
 			"  mosquitto/mqtt  anonymous MQTT 3.1.1, SUBSCRIBE b3/<i> at QoS 1 (persistence off).\n"+
 			"Connections open in two halves (the second half gives the marginal cost). Reports\n"+
 			"the server's RSS delta per connection (VmRSS; kb_per_conn), Go heap, stacks and\n"+
-			"goroutines per connection (Parley), connections opened per second, and idle CPU.\n\n")
+			"goroutines per connection (Parley), connections opened per second, and idle CPU.\n"+
+			"One process holds at most -conns-per-proc connections (file descriptors are limited,\n"+
+			"20,000 on the reference machine); beyond that, agent processes (parley-bench agent,\n"+
+			"pinned like the generator) hold shares of them. The server needs RLIMIT_NOFILE above\n"+
+			"-conns: b3 raises it, and the hard limit too where it may (as root).\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if f.conns < 2 || f.conns > 100_000 || f.perUser < 1 || f.concurrency < 1 {
-		return errors.New("-conns must be in 2..100000; -devices-per-user and -dial-concurrency at least 1")
+	if f.conns < 2 || f.conns > 100_000 || f.perUser < 1 || f.concurrency < 1 || f.perProc < 1 {
+		return errors.New("-conns must be in 2..100000; -devices-per-user, -dial-concurrency and -conns-per-proc at least 1")
 	}
 	if f.keepalive < 10*time.Second || f.keepalive > 300*time.Second || f.settle < 0 || f.idle <= 0 || f.idle > time.Hour || f.timeout <= 0 {
 		return errors.New("-keepalive must be in [10s, 300s], -idle in (0, 1h], -settle at least 0, -timeout positive")
@@ -71,11 +75,16 @@ func runB3(args []string) error {
 		return err
 	}
 	defer done()
-	limit, err := checkNoFile(f.conns)
+	// The server (or broker) holds every connection: it inherits this
+	// process's limit, raised if the hard limit allows (or as root).
+	limit, err := raiseNoFileTo(uint64(f.conns) + 1024)
 	if err != nil {
-		return err
+		return fmt.Errorf("the server needs RLIMIT_NOFILE of at least %d for %d connections: %w (raise the hard limit, e.g. run as root or with prlimit)", f.conns+1024, f.conns, err)
 	}
 	printMachine(limit)
+	if procs := f.procs(); procs > 1 {
+		fmt.Printf("b3: %d connections held by %d agent processes (-conns-per-proc %d)\n", f.conns, procs, f.perProc)
+	}
 
 	type run struct{ system, protocol string }
 	var runs []run // the peer first, so that Parley's lines carry the ratio
@@ -99,6 +108,7 @@ func runB3(args []string) error {
 			m.heapPer, m.stackPer, m.gorPer, m.connectRate, m.idleCPU)
 		res := newResult("b3", r.system, r.protocol, fmt.Sprintf("conns=%d", f.conns), f.placement())
 		res["conns"] = f.conns
+		res["generator_procs"] = f.procs()
 		res[kKBPerConn] = round(m.kbPerConn, 2)
 		res["kb_per_conn_marginal"] = round(m.marginal, 2)
 		res["kb_per_conn_after_idle"] = round(m.kbPerConnEnd, 2)
@@ -135,10 +145,9 @@ func b3Run(f *b3Flags, system, protocol, dir string) (idleMeasure, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), f.timeout+2*f.settle+f.idle+2*time.Minute)
 	defer cancel()
 	var snap func() (memState, error)
-	var open func(ctx context.Context, lo, hi int) error
-	afterOpen := func() {}
 	var profileWait func() error
 	startProfile := func() {}
+	t := b3Target{system: system, protocol: protocol, conns: f.conns, perUser: f.perUser, concurrency: f.concurrency, keepalive: f.keepalive}
 	if system == "mosquitto" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return m, err
@@ -149,17 +158,7 @@ func b3Run(f *b3Flags, system, protocol, dir string) (idleMeasure, error) {
 		}
 		defer b.stop()
 		snap = func() (memState, error) { return procMemSnapshot(b.pid) }
-		conns := make([]*mqttClient, f.conns)
-		defer closeMQTT(conns)
-		users := make([]mqttUser, f.conns)
-		for i := range users {
-			users[i] = mqttUser{device: fmt.Sprintf("b3-%d", i)}
-		}
-		filter := func(i int) []string { return []string{fmt.Sprintf("b3/%d", i)} }
-		open = func(ctx context.Context, lo, hi int) error {
-			return connectMQTT(ctx, b.addr, f.keepalive, users, conns, lo, hi, f.concurrency, 1, filter, nil)
-		}
-		afterOpen = func() { mqttPinger(ctx, func() []*mqttClient { return conns }, f.keepalive/2) }
+		t.addr = b.addr
 	} else {
 		ext, err := newExternalAuth()
 		if err != nil {
@@ -172,37 +171,28 @@ func b3Run(f *b3Flags, system, protocol, dir string) (idleMeasure, error) {
 		defer srv.stopOrLog()
 		snap = func() (memState, error) { return memSnapshot(ctx, srv) }
 		startProfile = func() { profileWait = f.profile(srv, "b3-"+protocol, f.idle) }
-		switch protocol {
-		case "mqtt":
-			addr, err := mqttAddr(srv)
-			if err != nil {
+		t.ext, t.addr = ext, wsURL(srv.url)
+		if protocol == "mqtt" {
+			if t.addr, err = mqttAddr(srv); err != nil {
 				return m, err
 			}
-			users := make([]mqttUser, f.conns)
-			for i := range users {
-				u, d := fmt.Sprintf("u%d", i/f.perUser), fmt.Sprintf("d%d", i)
-				tok, err := ext.token(u, d, 2*time.Hour)
-				if err != nil {
-					return m, err
-				}
-				users[i] = mqttUser{user: u, device: d, password: tok}
-			}
-			conns := make([]*mqttClient, f.conns)
-			defer closeMQTT(conns)
-			inbox := func(i int) []string { return []string{"IMS/" + users[i].user + "/Inbox/Msg/#"} }
-			open = func(ctx context.Context, lo, hi int) error {
-				return connectMQTT(ctx, addr, f.keepalive, users, conns, lo, hi, f.concurrency, 1, inbox, nil)
-			}
-			afterOpen = func() { mqttPinger(ctx, func() []*mqttClient { return conns }, f.keepalive/2) }
-		case "ws":
-			wsURL := "ws" + strings.TrimPrefix(srv.url, "http") + "/v1/ws"
-			conns := make([]*websocket.Conn, f.conns)
-			defer closeAll(conns)
-			wf := wsOpenOptions{perUser: f.perUser, concurrency: f.concurrency}
-			open = func(ctx context.Context, lo, hi int) error { return openConns(ctx, wsURL, ext, conns, lo, hi, wf) }
-		default:
-			return m, fmt.Errorf("unknown protocol %q", protocol)
 		}
+	}
+	var open func(ctx context.Context, lo, hi int) error
+	if procs := f.procs(); procs > 1 {
+		pool, err := startAgents(procs, t)
+		if err != nil {
+			return m, err
+		}
+		defer pool.close()
+		open = pool.open
+	} else {
+		h, err := newB3Holder(t)
+		if err != nil {
+			return m, err
+		}
+		defer h.close()
+		open = h.open
 	}
 	time.Sleep(time.Second)
 	var err error
@@ -226,7 +216,6 @@ func b3Run(f *b3Flags, system, protocol, dir string) (idleMeasure, error) {
 		return m, err
 	}
 	m.connect += time.Since(t1)
-	afterOpen()
 	time.Sleep(f.settle)
 	if m.full, err = snap(); err != nil {
 		return m, err
@@ -261,6 +250,11 @@ func b3Run(f *b3Flags, system, protocol, dir string) (idleMeasure, error) {
 		m.connectRate = n / s
 	}
 	return m, nil
+}
+
+// procs is how many processes hold the connections: this one, or agents.
+func (f *b3Flags) procs() int {
+	return (f.conns + f.perProc - 1) / f.perProc
 }
 
 // procMemSnapshot is memSnapshot for a process without Parley's metrics

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,15 @@ import (
 
 // TestMain removes the server binary the tests built.
 func TestMain(m *testing.M) {
+	// b3 starts agents as copies of its own executable, which is this test
+	// binary here: it serves them as parley-bench would.
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		if err := runAgent(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	code := m.Run()
 	if serverBin != "" {
 		os.RemoveAll(filepath.Dir(serverBin))

@@ -74,6 +74,21 @@ func raiseNoFile() (uint64, error) {
 	return rl.Cur, nil
 }
 
+// raiseNoFileTo raises RLIMIT_NOFILE to at least n, raising the hard limit
+// too if it is lower (which needs privilege), and returns the new limit.
+func raiseNoFileTo(n uint64) (uint64, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	rl.Cur = max(rl.Max, n)
+	rl.Max = rl.Cur
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, err
+	}
+	return rl.Cur, nil
+}
+
 // procCPU returns utime+stime of pid in clock ticks.
 func procCPU(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
