@@ -77,9 +77,9 @@ func runB3(args []string) error {
 	defer done()
 	// The server (or broker) holds every connection: it inherits this
 	// process's limit, raised if the hard limit allows (or as root).
-	limit, err := raiseNoFileTo(uint64(f.conns) + 1024)
+	limit, err := raiseNoFileTo(uint64(f.conns) + 256)
 	if err != nil {
-		return fmt.Errorf("the server needs RLIMIT_NOFILE of at least %d for %d connections: %w (raise the hard limit, e.g. run as root or with prlimit)", f.conns+1024, f.conns, err)
+		return fmt.Errorf("the server needs RLIMIT_NOFILE of at least %d for %d connections: %w (raise the hard limit, e.g. run as root or with prlimit)", f.conns+256, f.conns, err)
 	}
 	printMachine(limit)
 	if procs := f.procs(); procs > 1 {
