@@ -102,3 +102,57 @@ func TestSlowConsumerIsDisconnectedAndResumes(t *testing.T) {
 		}
 	}
 }
+
+// A client that stops reading while its queue still has room is cut off
+// by the write timeout: the server's blocked write gives up after
+// timeouts.write_timeout and the connection closes, nothing stored is
+// dropped, and on reconnect it resumes every message. (WebSocket writes are
+// bounded by the write deadline the gateway sets on every write to the
+// socket, not by a context per frame.)
+func TestStuckWriteTimesOutAndResumes(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, func(c *config.Config) {
+		c.Timeouts.PingInterval = time.Minute // isolate the write timeout from the ping timeout
+		c.Timeouts.WriteTimeout = 500 * time.Millisecond
+		c.Limits.OutboundQueueMessages = 100_000 // the queue never overflows here
+		c.Limits.OutboundQueueBytes = 1 << 30
+	})
+	s.user("alice")
+	s.user("bob")
+	ctx := ctxT(t)
+	bobAPI := s.login("bob", "phone")
+	stuck := rawDial(t, s, bobAPI.Token)
+	alice := s.login("alice", "web")
+	// More than loopback's socket buffers hold (several MiB): the server's
+	// write to the stuck client blocks.
+	const n = 240
+	body := strings.Repeat("x", 60_000)
+	for i := 0; i < n; i++ {
+		if _, err := alice.Send(ctx, "", parley.SendOptions{To: "bob", Body: body, ClientMsgID: parley.NewClientMsgID()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var metrics []byte
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, metrics = httpDo(t, "GET", s.URL+"/metrics", "", nil)
+		if strings.Contains(string(metrics), "parley_connections 0") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stuck connection is still open 15 s after its writes blocked:\n%s", metrics)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(string(metrics), "parley_queue_overflows_total 0") {
+		t.Fatalf("the queue overflowed: this test is about the write timeout:\n%s", metrics)
+	}
+	stuck.CloseNow()
+	bob := s.dial("bob", "phone")
+	got := recv(t, bob, n, 30*time.Second)
+	for i, m := range got {
+		if m.Seq != uint64(i+1) || m.Body != body {
+			t.Fatalf("message %d: seq %d", i, m.Seq)
+		}
+	}
+}

@@ -26,7 +26,15 @@ func newTransport(conn *websocket.Conn, cork *cork.Writer) *transport {
 var (
 	_ core.Transport = (*transport)(nil)
 	_ core.Batcher   = (*transport)(nil)
+	_ core.SelfTimed = (*transport)(nil)
 )
+
+// SelfTimed reports whether every write reaches the connection through the
+// cork.Writer, which gives each one the write deadline: Send then needs no
+// deadline of its own (and the library sets no timer for it).
+func (t *transport) SelfTimed() bool {
+	return t.cork != nil && t.cork.Timeout > 0
+}
 
 // Hold and Flush let the core's writer write a run of frames in one system
 // call (cork.Writer).
