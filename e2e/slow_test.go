@@ -123,9 +123,9 @@ func TestStuckWriteTimesOutAndResumes(t *testing.T) {
 	bobAPI := s.login("bob", "phone")
 	stuck := rawDial(t, s, bobAPI.Token)
 	alice := s.login("alice", "web")
-	// More than loopback's socket buffers hold (several MiB): the server's
-	// write to the stuck client blocks.
-	const n = 240
+	// Well over what loopback's socket buffers hold (a few MiB each way,
+	// tcp_wmem and tcp_rmem): the server's write to the stuck client blocks.
+	const n = 400
 	body := strings.Repeat("x", 60_000)
 	for i := 0; i < n; i++ {
 		if _, err := alice.Send(ctx, "", parley.SendOptions{To: "bob", Body: body, ClientMsgID: parley.NewClientMsgID()}); err != nil {
