@@ -123,20 +123,30 @@ func startAgents(n int, t b3Target) (*agentPool, error) {
 		cmd.Stderr = os.Stderr
 		// An agent whose parent dies is killed, not left holding connections.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		in, err := cmd.StdinPipe()
-		if err == nil {
-			var out io.ReadCloser
-			if out, err = cmd.StdoutPipe(); err == nil {
-				if err = cmd.Start(); err == nil {
-					p.procs = append(p.procs, &agentProc{cmd: cmd, in: in, out: bufio.NewScanner(out)})
-					continue
-				}
-			}
+		a, err := startAgent(cmd)
+		if err != nil {
+			p.close()
+			return nil, fmt.Errorf("start agent: %w", err)
 		}
-		p.close()
-		return nil, fmt.Errorf("start agent: %w", err)
+		p.procs = append(p.procs, a)
 	}
 	return p, nil
+}
+
+// startAgent starts cmd with pipes to its stdin and from its stdout.
+func startAgent(cmd *exec.Cmd) (*agentProc, error) {
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &agentProc{cmd: cmd, in: in, out: bufio.NewScanner(out)}, nil
 }
 
 // open opens connections lo ≤ i < hi, split evenly over the agents, all at once.

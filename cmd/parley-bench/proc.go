@@ -63,15 +63,7 @@ func pinSelf(cpu int) {
 // raiseNoFile raises the soft RLIMIT_NOFILE to the hard limit; children
 // (the server) inherit it. It returns the new soft limit.
 func raiseNoFile() (uint64, error) {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, err
-	}
-	rl.Cur = rl.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0, err
-	}
-	return rl.Cur, nil
+	return raiseNoFileTo(0)
 }
 
 // raiseNoFileTo raises RLIMIT_NOFILE to at least n, raising the hard limit

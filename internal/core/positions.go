@@ -41,13 +41,18 @@ func (b *ackBuffer) add(user, device, conv string, seq uint64) bool {
 	if old, ok := b.inflight[k][conv]; ok && old >= seq {
 		return false
 	}
-	p := b.pend[k]
+	positionsOf(b.pend, k)[conv] = seq
+	return true
+}
+
+// positionsOf returns k's positions in m, adding an empty set if it has none.
+func positionsOf(m map[devID]devPositions, k devID) devPositions {
+	p := m[k]
 	if p == nil {
 		p = make(devPositions)
-		b.pend[k] = p
+		m[k] = p
 	}
-	p[conv] = seq
-	return true
+	return p
 }
 
 // pending returns the unflushed position of a device in a conversation.
@@ -88,11 +93,7 @@ func (b *ackBuffer) take() []store.DeviceAck {
 	}
 	var out []store.DeviceAck
 	for k, m := range b.pend {
-		in := b.inflight[k]
-		if in == nil {
-			in = make(devPositions, len(m))
-			b.inflight[k] = in
-		}
+		in := positionsOf(b.inflight, k)
 		for conv, s := range m {
 			out = append(out, store.DeviceAck{User: k.user, Device: k.device, Conv: conv, Seq: s})
 			in[conv] = max(in[conv], s)
@@ -115,12 +116,7 @@ func (b *ackBuffer) done(acks []store.DeviceAck, failed bool) {
 			continue // the device was dropped during the flush
 		}
 		if failed && a.Seq > b.pend[k][a.Conv] {
-			p := b.pend[k]
-			if p == nil {
-				p = make(devPositions)
-				b.pend[k] = p
-			}
-			p[a.Conv] = a.Seq
+			positionsOf(b.pend, k)[a.Conv] = a.Seq
 		}
 		if inflight <= a.Seq {
 			delete(in, a.Conv)
