@@ -37,6 +37,7 @@ var Version = "dev"
 type App struct {
 	cfg  config.Config
 	log  *slog.Logger
+	lock *DirLock // the data directory's, held for the server's life
 	st   store.Store
 	core *core.Core
 
@@ -128,6 +129,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 			a.rollback()
 		}
 	}()
+	// No second server, and no restore, on this data directory while
+	// this one runs: it would share (or replace) the database under it.
+	if a.lock, err = LockDataDir(cfg.DataDir, "serve"); err != nil {
+		if errors.Is(err, ErrDataDirInUse) {
+			return nil, fmt.Errorf("%w: stop it first, or give this server a data directory of its own (--data-dir)", err)
+		}
+		return nil, err
+	}
 	if a.st, err = OpenStore(cfg, log.With("component", "store")); err != nil {
 		return nil, err
 	}
@@ -215,6 +224,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 			log.Error("http server stopped", "err", err)
 		}
 	}()
+	if err := a.lock.Update(func(h *Holder) {
+		h.HTTP = a.URL()
+		h.MQTT = a.MQTTAddr()
+	}); err != nil {
+		return nil, err
+	}
 	a.mu.Lock()
 	a.ready = true
 	a.mu.Unlock()
@@ -224,6 +239,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 
 // Addr is the address the HTTP and WebSocket listener is bound to.
 func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// URL is the base URL of the HTTP and WebSocket listener.
+func (a *App) URL() string {
+	if a.cfg.HTTP.TLSCert != "" {
+		return "https://" + a.Addr()
+	}
+	return "http://" + a.Addr()
+}
 
 // MQTTAddr is the address MQTT over TCP is bound to; "" if it is off.
 func (a *App) MQTTAddr() string { return addrString(a.mqttTCP) }
@@ -249,15 +272,11 @@ func (a *App) isReady() bool {
 
 // Banner writes where the server listens and how to create the first user.
 func (a *App) Banner(w io.Writer) {
-	scheme := "http"
-	if a.cfg.HTTP.TLSCert != "" {
-		scheme = "https"
-	}
 	if a.debugLn != nil {
 		// Before the listening line, which tools wait for.
 		fmt.Fprintf(w, "parley profiling on http://%s/debug/pprof/\n", a.debugLn.Addr())
 	}
-	fmt.Fprintf(w, "parley listening on %s://%s (WebSocket: /v1/ws, metrics: /metrics)\n", scheme, a.Addr())
+	fmt.Fprintf(w, "parley listening on %s (WebSocket: /v1/ws, metrics: /metrics)\n", a.URL())
 	if a.mqttTCP != nil {
 		fmt.Fprintf(w, "parley MQTT on mqtt://%s (topics under %s/, docs/mqtt.md)\n", a.mqttTCP, a.cfg.MQTT.Root)
 	}
@@ -313,6 +332,7 @@ func (a *App) shutdown(ctx context.Context) error {
 		}
 		a.st = nil
 	}
+	a.lock.Release() // last: nothing uses the data directory any more
 	return errors.Join(errs...)
 }
 
@@ -348,5 +368,8 @@ func (a *App) rollback() {
 		}
 		a.st.Close()
 		a.st = nil
+	}
+	if a.httpSrv == nil {
+		a.lock.Release()
 	}
 }

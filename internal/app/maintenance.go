@@ -48,20 +48,28 @@ func Backup(ctx context.Context, cfg config.Config, path string, log *slog.Logge
 	return m.Backup(ctx, path)
 }
 
-// Restore replaces the configured store with a backup taken by Backup. The
-// server must be stopped. An existing database is only replaced with force.
+// Restore replaces the configured store with a backup taken by Backup. It
+// refuses while a server runs on the data directory (it holds the lock,
+// which Restore takes for its own duration, so no server starts on the
+// half-restored directory either). An existing database is only replaced
+// with force.
 func Restore(ctx context.Context, cfg config.Config, backup string, force bool) error {
 	if cfg.Store.Driver != "sqlite" {
 		return fmt.Errorf("restore supports the sqlite store; use your database's own tools for %s", cfg.Store.Driver)
 	}
+	lock, err := LockDataDir(cfg.DataDir, "restore")
+	if err != nil {
+		if errors.Is(err, ErrDataDirInUse) {
+			return fmt.Errorf("cannot restore: %w: stop it first (the server would keep writing to the replaced database)", err)
+		}
+		return err
+	}
+	defer lock.Release()
 	target := cfg.SQLitePath()
 	if _, err := os.Stat(target); err == nil && !force {
 		return fmt.Errorf("%s exists: stop the server and pass --force to replace it", target)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
-	}
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
 	}
 	return sqlite.Restore(ctx, backup, target)
 }
