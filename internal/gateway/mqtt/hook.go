@@ -111,9 +111,20 @@ func (h *hook) OnWill(cl *mochi.Client, will mochi.Will) (mochi.Will, error) {
 	if c := h.s.lookup(cl); c != nil {
 		c.will(will)
 	}
+	// Parley keeps a delayed will itself (conn.will, Server.cancelWill).
+	// The engine must not keep one too: it decides by the client's own
+	// will, not the one returned here, and would queue its copy under the
+	// client id (<user>/<device>), then, when the delay is over, treat as
+	// sent the will of whichever client has that id by then. After a
+	// takeover that is the new connection, whose will it would clear (a
+	// plain write of cl.Properties.Will on the engine's event loop, racing
+	// with the new connection's read of it) so that it is never sent.
+	// This runs on the connection's read goroutine, the only one that
+	// uses the will of cl once the engine has no delayed copy.
+	cl.Properties.Will.WillDelayInterval = 0
 	// The engine publishes the will through its own topic tree, which
 	// holds no chat deliveries: send it where nobody can subscribe.
-	will.TopicName, will.Retain = willSink, false
+	will.TopicName, will.Retain, will.WillDelayInterval = willSink, false, 0
 	return will, nil
 }
 

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,51 +12,15 @@ import (
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/parley-im/parley/internal/auth"
-	"github.com/parley-im/parley/internal/bus/local"
 	"github.com/parley-im/parley/internal/core"
-	"github.com/parley-im/parley/internal/store/sqlite"
 )
 
-// newFuzzGateway is a gateway on a core with a fresh SQLite store, users
-// alice and bob, and an access token of alice's device "fuzz".
+// newFuzzGateway is newGateway with an access token of alice's device
+// "fuzz".
 func newFuzzGateway(tb testing.TB) (*Server, *core.Core, string) {
 	tb.Helper()
-	log := slog.New(slog.DiscardHandler)
-	st, err := sqlite.Open(filepath.Join(tb.TempDir(), "parley.db"), sqlite.Options{Unsafe: true, Logger: log})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	signer, err := auth.NewSigner(bytes.Repeat([]byte("k"), 32))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	c, err := core.New(core.Options{Store: st, Bus: local.New(), Signer: signer, Logger: log,
-		Limits: core.Limits{MaxMessageBytes: 4096, HistoryPageMax: 100, OutboundQueueMessages: 128, OutboundQueueBytes: 1 << 20},
-		Timeouts: core.Timeouts{AccessTTL: time.Hour, RefreshTTL: time.Hour, AckFlushInterval: 20 * time.Millisecond,
-			PresenceCoalesce: 20 * time.Millisecond, WriteTimeout: 2 * time.Second, DeviceExpiry: 24 * time.Hour}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- c.Run(ctx) }()
-	s, err := New(ctx, c, Options{MaxPacketBytes: 16 << 10, AuthDeadline: 2 * time.Second, WriteTimeout: 2 * time.Second, Logger: log})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		s.Close()
-		cancel()
-		<-stopped
-		st.Close()
-	})
-	for _, u := range []string{"alice", "bob"} {
-		if _, err := c.CreateUser(ctx, u, "password-"+u, ""); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	tok, err := c.OpenSession(ctx, "alice", "fuzz", time.Hour)
+	s, c := newGateway(tb, nil)
+	tok, err := c.OpenSession(context.Background(), "alice", "fuzz", time.Hour)
 	if err != nil {
 		tb.Fatal(err)
 	}
