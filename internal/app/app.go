@@ -91,10 +91,7 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 	if err != nil {
 		return nil, err
 	}
-	ext, err := auth.NewExternal(auth.ExternalConfig{
-		HMACSecret: cfg.Auth.External.HMACSecret, PublicKeyFiles: cfg.Auth.External.PublicKeyFiles,
-		JWKSFile: cfg.Auth.External.JWKSFile, Issuer: cfg.Auth.External.Issuer, Audience: cfg.Auth.External.Audience,
-	})
+	ext, err := auth.NewExternal(externalConfig(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("external tokens: %w", err)
 	}
@@ -120,8 +117,8 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 // Start opens the store, starts the core and the gateways, and returns once
 // the listeners accept connections. On failure it undoes what it started.
 func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, err error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid configuration: %w", err)
+	if err := Validate(cfg); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	a := &App{cfg: cfg, log: log, coreErr: make(chan error, 1)}
 	defer func() {

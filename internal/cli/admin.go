@@ -29,14 +29,15 @@ func configCmd() *cobra.Command {
 		},
 	}, &cobra.Command{
 		Use:   "check FILE",
-		Short: "Validate a configuration file (unknown keys and bad values are named)",
+		Short: "Validate a configuration file as serve does (unknown keys and bad values are named)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := config.Load(args[0], nil)
 			if err != nil {
 				return err
 			}
-			if err := cfg.Validate(); err != nil {
+			// What serve checks, not only the file's own rules.
+			if err := app.Validate(cfg); err != nil {
 				return fmt.Errorf("invalid configuration:\n%w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok\n", args[0])

@@ -1,0 +1,57 @@
+package app
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+
+	"github.com/parley-im/parley/internal/auth"
+	"github.com/parley-im/parley/internal/config"
+)
+
+// Validate checks cfg as `parley serve` does before it opens anything:
+// the rules of config.Validate, and what this build of parley supports
+// and can load (store and bus drivers, key lengths, external token keys,
+// TLS certificates). It returns every violation joined with errors.Join.
+// Start runs it, and so does `parley config check`, so that a file the
+// check passes is one that serve accepts.
+func Validate(cfg config.Config) error {
+	var errs []error
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	// Drivers config.Validate knows of but this version does not have.
+	if cfg.Store.Driver == "postgres" {
+		bad("store.driver", "postgres is not available in this version of parley (use sqlite)")
+	}
+	if cfg.Bus.Driver == "rabbitmq" {
+		bad("bus.driver", "rabbitmq is not available in this version of parley (use local)")
+	}
+	if k := cfg.Auth.SigningKey; k != "" && len(k) < 32 {
+		bad("auth.signing_key", "must be at least 32 characters, is %d", len(k))
+	}
+	if _, err := auth.NewExternal(externalConfig(cfg)); err != nil {
+		bad("auth.external", "%v", err)
+	}
+	if cfg.HTTP.TLSCert != "" && cfg.HTTP.TLSKey != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.HTTP.TLSCert, cfg.HTTP.TLSKey); err != nil {
+			bad("http.tls_cert", "%v", err)
+		}
+	}
+	if cfg.MQTT.TLSAddr != "" && cfg.MQTT.TLSCert != "" && cfg.MQTT.TLSKey != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.MQTT.TLSCert, cfg.MQTT.TLSKey); err != nil {
+			bad("mqtt.tls_cert", "%v", err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// externalConfig is the verification of external tokens cfg configures.
+func externalConfig(cfg config.Config) auth.ExternalConfig {
+	e := cfg.Auth.External
+	return auth.ExternalConfig{HMACSecret: e.HMACSecret, PublicKeyFiles: e.PublicKeyFiles,
+		JWKSFile: e.JWKSFile, Issuer: e.Issuer, Audience: e.Audience}
+}
