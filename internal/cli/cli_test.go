@@ -233,7 +233,7 @@ func TestUserAddRefuses(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	t.Parallel()
-	if out := mustRun(t, "version"); out != "parley "+app.Version+"\n" {
+	if out := mustRun(t, "version"); out != "parley "+app.BuildInfo().String()+"\n" {
 		t.Errorf("version printed %q", out)
 	}
 }

@@ -69,9 +69,10 @@ func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
+		Short: "Print the version and the commit it was built from",
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(cmd.OutOrStdout(), "parley", app.Version)
+			fmt.Fprintln(cmd.OutOrStdout(), "parley", app.BuildInfo())
 			return nil
 		},
 	}
