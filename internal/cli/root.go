@@ -35,7 +35,17 @@ type loader struct {
 	fs    *pflag.FlagSet
 }
 
+// bindLoader binds --config and --data-dir, the flags of the commands that
+// work on the data directory without serving.
 func bindLoader(cmd *cobra.Command) *loader {
+	l := &loader{fs: cmd.Flags()}
+	cmd.Flags().StringVar(&l.path, "config", "", "config file (YAML); also $"+config.EnvConfigFile)
+	l.flags = config.BindDataDirFlag(cmd.Flags())
+	return l
+}
+
+// bindServeLoader binds --config and every operator flag (serve's).
+func bindServeLoader(cmd *cobra.Command) *loader {
 	l := &loader{fs: cmd.Flags()}
 	cmd.Flags().StringVar(&l.path, "config", "", "config file (YAML); also $"+config.EnvConfigFile)
 	l.flags = config.BindFlags(cmd.Flags())

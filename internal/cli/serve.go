@@ -22,7 +22,7 @@ func serveCmd() *cobra.Command {
 		Short: "Run the server (embedded SQLite under ./data unless configured otherwise)",
 		Args:  cobra.NoArgs,
 	}
-	l := bindLoader(cmd)
+	l := bindServeLoader(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := l.load()
 		if err != nil {

@@ -26,8 +26,18 @@ func BindFlags(fs *pflag.FlagSet) *Flags {
 	return f
 }
 
-// Apply copies the flags that were set on the command line into c. Call it
-// after Load and before Validate, once the flag set has been parsed.
+// BindDataDirFlag registers only --data-dir on fs: the one operator flag of
+// the commands that work on the data directory without serving (a flag
+// they would ignore is not offered).
+func BindDataDirFlag(fs *pflag.FlagSet) *Flags {
+	f := &Flags{fs: fs}
+	fs.StringVar(&f.dataDir, "data-dir", Default().DataDir, "directory for Parley's data (overrides data_dir and PARLEY_DATA_DIR)")
+	return f
+}
+
+// Apply copies the flags that were set on the command line into c (a flag
+// that was not registered is never set). Call it after Load and before
+// Validate, once the flag set has been parsed.
 func (f *Flags) Apply(c *Config) {
 	set := func(name string, dst *string, v string) {
 		if f.fs.Changed(name) {
