@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"bufio"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // parley runs the binary at bin with args (no --data-dir added) and
@@ -43,5 +48,98 @@ func TestVersionIsStamped(t *testing.T) {
 	out := parleyCmd(t, bin, "version")
 	if !regexp.MustCompile(`^parley v9\.8\.7-test \(commit [0-9a-f]{12}(\+modified)?, `).MatchString(out) {
 		t.Errorf("parley version printed %q, want v9.8.7-test and the commit of the build", out)
+	}
+}
+
+// banner runs `parley serve` on p's data directory, stops it (SIGTERM)
+// once it has printed its banner and returns its standard output.
+func banner(t *testing.T, p *proc) string {
+	t.Helper()
+	cmd := exec.Command(p.bin, "serve", "--data-dir", p.dataDir, "--http-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), p.env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+			if strings.HasPrefix(sc.Text(), "data directory:") {
+				_ = cmd.Process.Signal(syscall.SIGTERM)
+			}
+		}
+		out <- b.String()
+	}()
+	select {
+	case s := <-out:
+		_ = cmd.Wait()
+		return s
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("no banner within 30s: %s", <-out)
+		return ""
+	}
+}
+
+// The banner tells how to create the first user only while there is none,
+// and says where MQTT listens.
+func TestBannerFirstUserHint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary: skipped with -short")
+	}
+	t.Parallel()
+	p := newProc(t, "PARLEY_LOG_LEVEL=warn", "PARLEY_TIMEOUTS_LAME_DUCK=10ms")
+	b := banner(t, p)
+	if !strings.Contains(b, "create the first user") || !strings.Contains(b, "mqtt://127.0.0.1:") {
+		t.Errorf("banner of a server without users:\n%s", b)
+	}
+	p.run("user", "add", "alice", "--password", "password-alice")
+	if b := banner(t, p); strings.Contains(b, "first user") || !strings.Contains(b, "listening on") {
+		t.Errorf("banner of a server with a user:\n%s", b)
+	}
+}
+
+// MQTT on a port that is taken (a local Mosquitto, say): serve exits 1
+// with an error naming the setting and how to turn MQTT over TCP off.
+func TestMQTTPortTakenNamesTheSetting(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary: skipped with -short")
+	}
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	p := newProc(t)
+	cmd := exec.Command(p.bin, "serve", "--data-dir", p.dataDir, "--http-addr", "127.0.0.1:0", "--mqtt-addr", taken.Addr().String())
+	var stderr strings.Builder
+	cmd.Stderr = &syncWriter{w: &stderr}
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatal("serve with MQTT on a taken port kept running")
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, w := range []string{taken.Addr().String(), "mqtt.addr", "--mqtt-addr", "Mosquitto"} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("the error does not mention %q:\n%s", w, stderr.String())
+		}
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -175,7 +177,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	}
 	if cfg.MQTT.Addr != "" {
 		if a.mqttTCP, err = a.mqtt.Listen(cfg.MQTT.Addr, nil); err != nil {
-			return nil, fmt.Errorf("mqtt: %w", err)
+			return nil, listenError("MQTT over TCP", "mqtt.addr, --mqtt-addr", err)
 		}
 	}
 	if cfg.MQTT.TLSAddr != "" {
@@ -184,7 +186,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 			return nil, fmt.Errorf("mqtt tls: %w", err)
 		}
 		if a.mqttTLS, err = a.mqtt.Listen(cfg.MQTT.TLSAddr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}); err != nil {
-			return nil, fmt.Errorf("mqtt tls: %w", err)
+			return nil, listenError("MQTT over TLS", "mqtt.tls_addr", err)
 		}
 	}
 	var mqttWS http.Handler
@@ -202,7 +204,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		return nil, err
 	}
 	if a.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+		return nil, listenError("HTTP", "http.addr, --http-addr", fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err))
 	}
 	a.httpSrv = &http.Server{
 		Handler:           httpapi.WithRequestLog(api, log.With("component", "http"), proxies),
@@ -232,6 +234,24 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	a.mu.Unlock()
 	log.Info("parley started", "http", a.Addr(), "mqtt", addrString(a.mqttTCP), "mqtts", addrString(a.mqttTLS), "data_dir", cfg.DataDir, "store", cfg.Store.Driver, "bus", cfg.Bus.Driver, "node", a.core.NodeID())
 	return a, nil
+}
+
+// listenError says which setting chose the address a listener could not
+// bind, and for a port in use what may hold it.
+func listenError(what, setting string, err error) error {
+	err = fmt.Errorf("%s (%s): %w", what, setting, err)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		hint := "another program listens there"
+		if strings.HasPrefix(what, "MQTT") {
+			hint = "another MQTT broker, such as a local Mosquitto, may hold the port"
+		}
+		off := ""
+		if setting == "mqtt.addr, --mqtt-addr" {
+			off = ", or turn MQTT over TCP off with mqtt.addr: \"\" (--mqtt-addr '')"
+		}
+		err = fmt.Errorf("%w; %s: choose another address with %s%s", err, hint, strings.SplitN(setting, ",", 2)[0], off)
+	}
+	return err
 }
 
 // Addr is the address the HTTP and WebSocket listener is bound to.
@@ -267,7 +287,8 @@ func (a *App) isReady() bool {
 	return a.ready
 }
 
-// Banner writes where the server listens and how to create the first user.
+// Banner writes where the server listens and, while there is no user yet,
+// how to create the first one.
 func (a *App) Banner(w io.Writer) {
 	if a.debugLn != nil {
 		// Before the listening line, which tools wait for.
@@ -281,7 +302,17 @@ func (a *App) Banner(w io.Writer) {
 		fmt.Fprintf(w, "parley MQTT over TLS on mqtts://%s\n", a.mqttTLS)
 	}
 	fmt.Fprintf(w, "data directory: %s\n", a.cfg.DataDir)
-	fmt.Fprintf(w, "create the first user: parley user add NAME --password PASSWORD --data-dir %s\n", a.cfg.DataDir)
+	if !a.hasUsers() {
+		fmt.Fprintf(w, "create the first user: parley user add NAME --password PASSWORD --data-dir %s\n", a.cfg.DataDir)
+	}
+}
+
+// hasUsers reports whether the store holds a user (when in doubt, no).
+func (a *App) hasUsers() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	us, err := a.core.ListUsers(ctx, "", 1)
+	return err == nil && len(us) > 0
 }
 
 // Shutdown stops the server gracefully: it stops accepting, closes the

@@ -49,7 +49,7 @@ func configCmd() *cobra.Command {
 
 // withCore runs fn with a core on the configured store (not serving); it
 // works while a server runs on the same data directory.
-func withCore(l *loader, stderr io.Writer, fn func(context.Context, *core.Core) error) error {
+func withCore(l *loader, stderr io.Writer, fn func(context.Context, *core.Core, config.Config) error) error {
 	cfg, err := l.load()
 	if err != nil {
 		return err
@@ -66,7 +66,7 @@ func withCore(l *loader, stderr io.Writer, fn func(context.Context, *core.Core) 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	return fn(ctx, c)
+	return fn(ctx, c, cfg)
 }
 
 func userCmd() *cobra.Command {
@@ -93,7 +93,7 @@ func userCmd() *cobra.Command {
 			}
 			password = strings.TrimRight(line, "\r\n")
 		}
-		return withCore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core) error {
+		return withCore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core, _ config.Config) error {
 			if _, err := c.CreateUser(ctx, args[0], password, display); err != nil {
 				return err
 			}
@@ -108,16 +108,22 @@ func userCmd() *cobra.Command {
 func tokenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "token NAME",
-		Short: "Print an access token for a user (opens a session for --device)",
+		Short: "Print an access token for a user (opens a session for --device; lives auth.access_ttl, as a login's, unless --ttl)",
 		Args:  cobra.ExactArgs(1),
 	}
 	l := bindLoader(cmd)
 	var device string
 	var ttl time.Duration
 	cmd.Flags().StringVar(&device, "device", "cli", "device the token is bound to")
-	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "lifetime of the access token")
+	cmd.Flags().DurationVar(&ttl, "ttl", 0, "lifetime of the access token (default auth.access_ttl, 15m unless configured: the lifetime of a login's)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return withCore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core) error {
+		return withCore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core, cfg config.Config) error {
+			if ttl == 0 {
+				ttl = cfg.Auth.AccessTTL
+			}
+			if ttl < 0 {
+				return errors.New("--ttl must be positive")
+			}
 			if err := core.ValidateDeviceID(device); err != nil {
 				return err
 			}

@@ -141,8 +141,9 @@ func TestUserAddAndToken(t *testing.T) {
 	if claims.User != "alice" || claims.Device != "cli" || claims.Session == "" {
 		t.Errorf("claims = %+v, want user alice, device cli, a session", claims)
 	}
-	if d := time.Until(claims.ExpiresAt); d < 55*time.Minute || d > time.Hour+time.Minute {
-		t.Errorf("token expires in %v, want the default 1h", d)
+	// As long as a login's token: auth.access_ttl.
+	if d, want := time.Until(claims.ExpiresAt), config.Default().Auth.AccessTTL; d < want-time.Minute || d > want+time.Second {
+		t.Errorf("token expires in %v, want auth.access_ttl (%v), as a login's", d, want)
 	}
 
 	// A core on the same directory authenticates it: the session is stored.
@@ -242,5 +243,30 @@ func TestUnknownCommand(t *testing.T) {
 	t.Parallel()
 	if _, _, err := run(t, "frobnicate"); err == nil || !strings.Contains(err.Error(), "frobnicate") {
 		t.Errorf("unknown command: %v, want an error naming it", err)
+	}
+}
+
+// TestTokenFollowsAccessTTL: without --ttl, parley token's access token
+// lives auth.access_ttl, as a login's does.
+func TestTokenFollowsAccessTTL(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	conf := writeFile(t, "parley.yaml", "data_dir: "+dir+"\nauth:\n  access_ttl: 7m\n")
+	mustRun(t, "user", "add", "dora", "--config", conf)
+	tok := strings.TrimSpace(mustRun(t, "token", "dora", "--config", conf))
+	key, err := os.ReadFile(filepath.Join(dir, "signing.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := auth.NewSigner([]byte(strings.TrimSpace(string(key))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := signer.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(claims.ExpiresAt); d > 7*time.Minute+time.Second || d < 6*time.Minute {
+		t.Errorf("token expires in %v, want auth.access_ttl, 7m", d)
 	}
 }
