@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -40,8 +41,8 @@ type conn struct {
 	subs     []store.MQTTSubscription
 	started  bool                    // delivery started (first subscription or a resumed session)
 	inflight map[uint16]position     // QoS 1 deliveries by packet id
+	runs     map[string][]ackRun     // per conversation, its QoS 1 deliveries not yet reflected in the position (see acked)
 	nextPID  uint16                  // last packet id used for a delivery
-	lastPID  uint16                  // packet id of the latest QoS 1 delivery sent (see tooLarge)
 	dups     *dupCache               // QoS 1 packet id → client message id, the session's
 	acks     map[uint16]protocol.Ack // the commits a PUBACK or PUBREC is about to report
 	subFix   map[uint16]map[int]byte // SUBACK reason codes to correct, by packet id
@@ -51,9 +52,16 @@ type conn struct {
 type position struct {
 	conv string
 	seq  uint64
-	// also are the positions of later deliveries discarded as too large
-	// for the client (tooLarge), acknowledged with this one.
-	also []position
+}
+
+// ackRun is, in a conversation's list of QoS 1 deliveries on the
+// connection, either one delivery awaiting its PUBACK (done false; seq is
+// its seq) or consecutive deliveries that need none any more (done true;
+// seq is the highest). The list is in seq order, and no two done runs are
+// adjacent.
+type ackRun struct {
+	seq  uint64
+	done bool
 }
 
 var _ core.Transport = (*conn)(nil)
@@ -130,7 +138,7 @@ func (c *conn) deliver(ctx context.Context, m *protocol.Message, b []byte) error
 		if err := c.write(pk); !errors.Is(err, packets.ErrPacketTooLarge) {
 			return err
 		}
-		return c.tooLarge(m, 0, 0)
+		return c.tooLarge(m, 0)
 	}
 	select {
 	case c.window <- struct{}{}:
@@ -142,68 +150,38 @@ func (c *conn) deliver(ctx context.Context, m *protocol.Message, b []byte) error
 	c.mu.Lock()
 	pid := c.allocPID()
 	c.inflight[pid] = position{conv: m.Conv, seq: m.Seq}
-	prev := c.lastPID
-	c.lastPID = pid
+	if c.runs == nil {
+		c.runs = make(map[string][]ackRun)
+	}
+	// The writer delivers a conversation's messages in seq order.
+	c.runs[m.Conv] = append(c.runs[m.Conv], ackRun{seq: m.Seq})
 	c.mu.Unlock()
 	pk.PacketID = pid
 	if err := c.write(pk); !errors.Is(err, packets.ErrPacketTooLarge) {
 		return err
 	}
-	return c.tooLarge(m, pid, prev)
+	return c.tooLarge(m, pid)
 }
 
 // tooLarge handles a delivery of m that is larger than the client's
 // Maximum Packet Size (MQTT 5): it was not written, and the server behaves
 // as if it had been [MQTT-3.1.2-25], without ending the connection. A QoS
-// 1 delivery (packet id pid; prev is the packet id of the delivery before
-// it) gives back its packet id and window slot, and its position advances
-// as if the PUBACK had come: at once if no other delivery awaits its
-// PUBACK, else with the PUBACK of the latest one, so that a reconnect
-// never skips an earlier delivery that was not acknowledged. The client
-// is told on its Error topic, where it subscribed to it.
-func (c *conn) tooLarge(m *protocol.Message, pid, prev uint16) error {
+// 1 delivery (packet id pid) is handled as if its PUBACK had come: it
+// gives back its packet id and window slot, and the position in its
+// conversation moves past it once every delivery before it there is
+// acknowledged, so that a reconnect never skips an earlier delivery that
+// was not. The client is told on its Error topic, where it subscribed to
+// it.
+func (c *conn) tooLarge(m *protocol.Message, pid uint16) error {
 	c.s.log.Debug("mqtt delivery over the client's maximum packet size, not sent",
 		"user", c.id.User, "device", c.id.Device, "conv", m.Conv, "seq", m.Seq, "id", m.ID,
 		"max", c.mc.Properties.Props.MaximumPacketSize)
 	if pid != 0 {
-		p := position{conv: m.Conv, seq: m.Seq}
-		c.mu.Lock()
-		delete(c.inflight, pid)
-		c.lastPID = prev
-		now := len(c.inflight) == 0
-		if !now {
-			to := prev
-			if _, ok := c.inflight[to]; !ok {
-				// The latest delivery was acknowledged before earlier
-				// ones, against [MQTT-4.6.0-2]: ride on any other.
-				for to = range c.inflight {
-					break
-				}
-			}
-			e := c.inflight[to]
-			e.also = addPosition(e.also, p)
-			c.inflight[to] = e
-		}
-		c.mu.Unlock()
-		<-c.window
-		if now {
-			c.ack(p)
-		}
+		c.acked(pid)
 	}
 	return c.notifyError(&protocol.Error{Code: protocol.CodeTooLarge, Reason: "too_large", Message: fmt.Sprintf(
 		"message %s (conv %s, seq %d) is larger than your Maximum Packet Size and was not sent; get it with GET /v1/conversations/%s/messages?after=%d&limit=1",
 		m.ID, m.Conv, m.Seq, m.Conv, m.Seq-1)})
-}
-
-// addPosition adds p to ps, keeping one position per conversation.
-func addPosition(ps []position, p position) []position {
-	for i := range ps {
-		if ps[i].conv == p.conv {
-			ps[i].seq = max(ps[i].seq, p.seq)
-			return ps
-		}
-	}
-	return append(ps, p)
 }
 
 // allocPID returns a packet id no delivery in flight uses (c.mu held; the
@@ -293,29 +271,67 @@ func (c *conn) writeEvent(pk packets.Packet) error {
 	return nil
 }
 
-// acked handles the PUBACK of a delivery: the device's position advances
-// (with those of deliveries discarded after it, see tooLarge).
+// acked handles the PUBACK of a delivery. PUBACKs may come in any order,
+// and one acknowledges its own delivery only: the device's position in
+// the delivery's conversation advances over the deliveries acknowledged
+// without a gap from the first one still awaiting its PUBACK, never past
+// that one.
 func (c *conn) acked(pid uint16) {
 	c.mu.Lock()
 	p, ok := c.inflight[pid]
 	delete(c.inflight, pid)
+	var to uint64
+	advance := false
+	if ok {
+		to, advance = c.settle(p)
+	}
 	c.mu.Unlock()
 	if !ok {
 		return
 	}
 	<-c.window
-	c.ack(p)
-	for _, q := range p.also {
-		c.ack(q)
+	if advance {
+		c.ack(p.conv, to)
 	}
 }
 
-// ack advances the device's position in p's conversation to p's seq.
-func (c *conn) ack(p position) {
+// settle marks the delivery p as needing no PUBACK any more and returns
+// the seq the position in p's conversation may advance to, if the
+// deliveries before it there are settled too (c.mu held).
+func (c *conn) settle(p position) (to uint64, advance bool) {
+	runs := c.runs[p.conv]
+	i := slices.IndexFunc(runs, func(r ackRun) bool { return !r.done && r.seq == p.seq })
+	if i < 0 {
+		return 0, false
+	}
+	runs[i].done = true
+	if i+1 < len(runs) && runs[i+1].done {
+		runs[i].seq = runs[i+1].seq
+		runs = slices.Delete(runs, i+1, i+2)
+	}
+	if i > 0 && runs[i-1].done {
+		runs[i-1].seq = runs[i].seq
+		runs = slices.Delete(runs, i, i+1)
+		i--
+	}
+	if i == 0 {
+		to, advance = runs[0].seq, true
+		runs = slices.Delete(runs, 0, 1)
+	}
+	if len(runs) == 0 {
+		delete(c.runs, p.conv)
+	} else {
+		c.runs[p.conv] = runs
+	}
+	return to, advance
+}
+
+// ack advances the device's position in conv to seq.
+func (c *conn) ack(conv string, seq uint64) {
 	ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
 	defer cancel()
-	if err := c.s.core.Ack(ctx, c.id, p.conv, p.seq); err != nil {
-		c.s.log.Debug("mqtt ack", "user", c.id.User, "device", c.id.Device, "conv", p.conv, "err", err)
+	if err := c.s.core.Ack(ctx, c.id, conv, seq); err != nil {
+		c.s.log.Debug("mqtt ack", "user", c.id.User, "device", c.id.Device, "conv", conv, "err", err)
 	}
 }
 
