@@ -22,28 +22,28 @@ import (
 	"github.com/parley-im/parley/internal/store/sqlite"
 )
 
-// newGateway is a gateway on a core with a fresh SQLite store (wrapped by
-// wrap, if not nil) and the users alice and bob (password
-// "password-<user>").
-func newGateway(tb testing.TB, wrap func(store.Store) store.Store) (*Server, *core.Core) {
+// newGateway is a gateway on a core with a fresh SQLite store and the
+// users alice and bob (password "password-<user>"). tune, if not nil,
+// adjusts the core's options (it may wrap the store).
+func newGateway(tb testing.TB, tune func(*core.Options)) (*Server, *core.Core) {
 	tb.Helper()
 	log := slog.New(slog.DiscardHandler)
 	db, err := sqlite.Open(filepath.Join(tb.TempDir(), "parley.db"), sqlite.Options{Unsafe: true, Logger: log})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var st store.Store = db
-	if wrap != nil {
-		st = wrap(db)
-	}
 	signer, err := auth.NewSigner(bytes.Repeat([]byte("k"), 32))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := core.New(core.Options{Store: st, Bus: local.New(), Signer: signer, Logger: log,
+	opts := core.Options{Store: db, Bus: local.New(), Signer: signer, Logger: log,
 		Limits: core.Limits{MaxMessageBytes: 4096, HistoryPageMax: 100, OutboundQueueMessages: 128, OutboundQueueBytes: 1 << 20},
 		Timeouts: core.Timeouts{AccessTTL: time.Hour, RefreshTTL: time.Hour, AckFlushInterval: 20 * time.Millisecond,
-			PresenceCoalesce: 20 * time.Millisecond, WriteTimeout: 2 * time.Second, DeviceExpiry: 24 * time.Hour}})
+			PresenceCoalesce: 20 * time.Millisecond, WriteTimeout: 2 * time.Second, DeviceExpiry: 24 * time.Hour}}
+	if tune != nil {
+		tune(&opts)
+	}
+	c, err := core.New(opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -544,9 +544,11 @@ func randomHex(n int) string {
 // refuse answers a publish the core refused. A failure of the server
 // (store unavailable) disconnects without an ack, so the client sends it
 // again after reconnecting. Otherwise 5.0 clients get the reason code in
-// the PUBACK or PUBREC; QoS 0 and 3.1.1 publishes, which cannot carry one,
-// are told on the inbox's Error topic (3.1.1 QoS 1 and 2 publishes are
-// acknowledged, as the protocol has no refusal: nothing was stored).
+// the PUBACK or PUBREC; QoS 0 publishes, which cannot carry one, are told
+// on the inbox's Error topic. A 3.1.1 QoS 1 or 2 publish is never
+// acknowledged, since its PUBACK or PUBREC would say it was done (a send:
+// stored) and 3.1.1 has no refusal: the client is told on its Error topic,
+// then the connection is closed [MQTT-3.3.5-2].
 func (c *conn) refuse(pk packets.Packet, err error) (packets.Packet, error) {
 	perr := core.ToProtocol(err)
 	if perr.Code >= 500 {
@@ -566,6 +568,14 @@ func (c *conn) refuse(pk packets.Packet, err error) (packets.Packet, error) {
 		ack := packets.Packet{FixedHeader: packets.FixedHeader{Type: typ}, PacketID: pk.PacketID, ReasonCode: reasonFor(perr)}
 		ack.Properties.ReasonString = perr.Message
 		_ = c.mc.WritePacket(ack)
+		return pk, packets.ErrRejectPacket
+	}
+	if pk.FixedHeader.Qos > 0 {
+		// Written here, before the close: not queued behind deliveries.
+		if werr := c.notifyError(perr); werr != nil {
+			c.s.log.Debug("mqtt error notice not written", "user", c.id.User, "device", c.id.Device, "err", werr)
+		}
+		c.mc.Stop(packets.Code{Code: packets.ErrNotAuthorized.Code, Reason: perr.Message})
 		return pk, packets.ErrRejectPacket
 	}
 	c.cl.ReplyError("", err)
