@@ -121,7 +121,7 @@ func TestResumeAcrossRestartAndNewDevice(t *testing.T) {
 	// A brand-new device starts at the read position (20).
 	fresh := s2.dial("bob", "tablet")
 	checkRun(t, recv(t, fresh, 15, 10*time.Second), conv, 21, 35)
-	older, err := fresh.History(ctx, conv, parley.HistoryOptions{Before: 21, Limit: 300})
+	older, err := fresh.History(ctx, conv, parley.HistoryOptions{Before: parley.Seq(21), Limit: 300})
 	if err != nil {
 		t.Fatal(err)
 	}

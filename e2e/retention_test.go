@@ -111,7 +111,7 @@ func TestRetentionPurgesOldMessages(t *testing.T) {
 	if err != nil || p.StartSeq != 4 || len(p.Messages) != 2 || p.Messages[0].Seq != 4 || p.Messages[1].Seq != 5 {
 		t.Fatalf("history after new messages = %+v, %v", p, err)
 	}
-	p, err = bob.History(ctx, d, parley.HistoryOptions{After: 1})
+	p, err = bob.History(ctx, d, parley.HistoryOptions{After: parley.Seq(1)})
 	if err != nil || p.StartSeq != 4 || len(p.Messages) != 2 {
 		t.Fatalf("history after seq 1 = %+v, %v", p, err)
 	}

@@ -59,10 +59,11 @@ type Request struct {
 	Seq         uint64          `json:"seq,omitempty"`
 	Target      uint64          `json:"target,omitempty"`
 
-	// history: at most one of Before and After; Limit ≤ 300.
-	Before uint64 `json:"before,omitempty"`
-	After  uint64 `json:"after,omitempty"`
-	Limit  int    `json:"limit,omitempty"`
+	// history: at most one of Before and After (nil: not given, so
+	// "after":0 pages from the start); Limit ≤ 300.
+	Before *uint64 `json:"before,omitempty"`
+	After  *uint64 `json:"after,omitempty"`
+	Limit  int     `json:"limit,omitempty"`
 
 	// resume: optional positions that override the server's, by conversation.
 	Positions map[string]uint64 `json:"positions,omitempty"`
@@ -87,6 +88,9 @@ type Hello struct {
 	Version int    `json:"version"`
 	// Server is the server's build version.
 	Server string `json:"server,omitempty"`
+	// MaxFrameBytes is the largest frame the server will ever send on this
+	// connection; a client's read limit must be at least this.
+	MaxFrameBytes int `json:"max_frame_bytes,omitempty"`
 }
 
 // Resumed is the data of the frame that ends a resume stream.

@@ -526,7 +526,7 @@ func (cr *crashRun) history(ctx context.Context, url string) (missing, twice, ga
 		api := &parley.API{BaseURL: url, Token: cr.tokens[fmt.Sprintf("s%d", i)]}
 		count := map[string]int{}
 		var seqs []uint64
-		before := uint64(0)
+		var before *uint64 // the newest page first
 		for range 1_000_000 {
 			p, err := api.History(ctx, conv, parley.HistoryOptions{Before: before, Limit: 300})
 			if err != nil {
@@ -539,7 +539,7 @@ func (cr *crashRun) history(ctx context.Context, url string) (missing, twice, ga
 			if !p.More || len(p.Messages) == 0 {
 				break
 			}
-			before = p.Messages[0].Seq
+			before = parley.Seq(p.Messages[0].Seq)
 		}
 		for _, cmid := range cr.acked[i] {
 			switch c := count[cmid]; {

@@ -79,9 +79,9 @@ type External struct {
 
 // Limits holds size and count limits. All must be positive.
 type Limits struct {
-	MaxMessageBytes       int `yaml:"max_message_bytes" doc:"Largest message body in bytes, the one limit for every gateway."`
+	MaxMessageBytes       int `yaml:"max_message_bytes" doc:"Largest message body in bytes, the one limit for every gateway (at most 2 MiB)."`
 	MaxFrameBytes         int `yaml:"max_frame_bytes" doc:"Largest WebSocket message or MQTT packet in bytes; must be larger than max_message_bytes to leave room for the envelope."`
-	HistoryPageMax        int `yaml:"history_page_max" doc:"Most messages one history page or conversation list returns (at most 1000); resume pages are fixed at 100."`
+	HistoryPageMax        int `yaml:"history_page_max" doc:"Most messages one history page or conversation list returns (at most 1000); every page also stops at 1 MiB of messages, and resume pages carry at most 100."`
 	OutboundQueueMessages int `yaml:"outbound_queue_messages" doc:"Messages queued for one connection before it is closed as a slow consumer; it resumes from its position."`
 	OutboundQueueBytes    int `yaml:"outbound_queue_bytes" doc:"Bytes queued for one connection before it is closed as a slow consumer."`
 	JSONMaxDepth          int `yaml:"json_max_depth" doc:"Deepest nesting of objects and arrays accepted in a JSON frame."`

@@ -15,6 +15,11 @@ import (
 // MaxHistoryPage is the largest value limits.history_page_max may take.
 const MaxHistoryPage = 1000
 
+// MaxMessageBytes is the largest value limits.max_message_bytes may take:
+// one such message, escaped at worst, still fits the clients' default
+// read limit of 16 MiB (docs/protocol.md §1.6, the largest frame).
+const MaxMessageBytes = 2 << 20
+
 // zeroAllowed lists the durations and counts for which 0 means "off"; they
 // must not be negative. Every other one must be positive.
 var zeroAllowed = map[string]bool{
@@ -123,6 +128,9 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxMessageBytes > 0 && c.Limits.MaxFrameBytes <= c.Limits.MaxMessageBytes {
 		bad("limits.max_frame_bytes", "must be larger than limits.max_message_bytes (%d), is %d",
 			c.Limits.MaxMessageBytes, c.Limits.MaxFrameBytes)
+	}
+	if c.Limits.MaxMessageBytes > MaxMessageBytes {
+		bad("limits.max_message_bytes", "must be at most %d, is %d", MaxMessageBytes, c.Limits.MaxMessageBytes)
 	}
 	if c.Limits.HistoryPageMax > MaxHistoryPage {
 		bad("limits.history_page_max", "must be at most %d, is %d", MaxHistoryPage, c.Limits.HistoryPageMax)

@@ -51,9 +51,6 @@ type Identity struct {
 	Session string // empty for application-signed tokens
 }
 
-// resumePageSize is how many messages one resume page carries.
-const resumePageSize = 100
-
 // Client is one attached connection. Everything written to it goes through
 // its bounded queue and its one writer goroutine, which also owns the
 // per-conversation delivery cursors: a message is written only if its seq
@@ -170,6 +167,10 @@ func (cl *Client) Enqueue(ev *Event) {
 	default:
 	}
 	if ev.Type == protocol.TypeMsg && cl.markDirty(ev.Conv) {
+		return
+	}
+	if err := ev.Encode(); err != nil {
+		cl.core.log.Error("event dropped", "user", cl.id.User, "device", cl.id.Device, "err", err)
 		return
 	}
 	sz := int64(ev.size())
@@ -295,6 +296,10 @@ func (cl *Client) write(ev *Event) error {
 }
 
 func (cl *Client) send(ev *Event) error {
+	if err := ev.Encode(); err != nil {
+		cl.core.log.Error("event dropped", "user", cl.id.User, "device", cl.id.Device, "err", err)
+		return nil
+	}
 	if st, ok := cl.t.(SelfTimed); ok && st.SelfTimed() {
 		return cl.t.Send(context.Background(), ev)
 	}
@@ -323,13 +328,8 @@ func (cl *Client) deliver(ev *Event) error {
 			return err
 		}
 	}
-	if m := ev.Msg; m != nil && m.Kind == protocol.KindMember && m.Member != nil && m.Member.User == cl.id.User &&
-		(m.Member.Action == protocol.MemberRemoved || m.Member.Action == protocol.MemberLeft) {
-		// The user left: forget the position, so a later re-joining starts
-		// where they re-joined, not where they left.
-		delete(cl.cursors, ev.Conv)
-		delete(cl.stored, ev.Conv)
-		cl.unsubscribe(ev.Conv)
+	if m := ev.Msg; m != nil && selfLeft(m, cl.id.User) {
+		cl.forget(ev.Conv)
 	}
 	return nil
 }
@@ -368,43 +368,6 @@ func (cl *Client) cursor(conv string, override map[string]uint64) (cur uint64, o
 	pos = max(pos, m.JoinedSeq, cv.PurgedSeq)
 	cl.setCursor(conv, pos)
 	return pos, true, nil
-}
-
-// catchUp writes the messages of conv with from < seq ≤ to (to 0: up to the
-// newest) from the store, in pages, and advances the cursor.
-func (cl *Client) catchUp(conv string, from, to uint64) (int, error) {
-	c := cl.core
-	n := 0
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
-		var before uint64
-		if to > 0 {
-			before = to + 1
-		}
-		msgs, err := c.st.Range(ctx, conv, from, before, resumePageSize+1, true)
-		cancel()
-		if err != nil {
-			return n, fmt.Errorf("catch up %s: %w", conv, err)
-		}
-		if len(msgs) == 0 {
-			return n, nil
-		}
-		more := len(msgs) > resumePageSize
-		if more {
-			msgs = msgs[:resumePageSize]
-		}
-		page := &protocol.Page{Conv: conv, Messages: msgs, More: more}
-		if err := cl.send(&Event{Type: protocol.TypePage, Conv: conv, Data: page}); err != nil {
-			return n, err
-		}
-		n += len(msgs)
-		from = msgs[len(msgs)-1].Seq
-		cl.cursors[conv] = from
-		c.metrics.Deliveries.Add(float64(len(msgs)))
-		if !more {
-			return n, nil
-		}
-	}
 }
 
 // resume streams, per conversation, everything after the device's position,

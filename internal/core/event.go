@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/json"
+	"fmt"
 	"sync"
 
 	"github.com/parley-im/parley/protocol"
@@ -29,6 +30,7 @@ type Event struct {
 
 	once    sync.Once
 	payload json.RawMessage
+	encErr  error
 
 	mu    sync.Mutex
 	forms map[string][]byte
@@ -50,9 +52,11 @@ func newMessageEventRaw(m *protocol.Message, raw json.RawMessage) *Event {
 	return ev
 }
 
-// Payload returns the JSON encoding of the event's payload (the message, or
-// Data), computed once.
-func (e *Event) Payload() json.RawMessage {
+// Encode encodes the event's payload (the message, or Data) once and
+// returns the error of that encoding. The core encodes every event before
+// it queues or writes it and drops, with a log line, one that cannot be
+// encoded, so gateways only ever see encoded events.
+func (e *Event) Encode() error {
 	e.once.Do(func() {
 		var v any = e.Data
 		if e.Msg != nil {
@@ -63,10 +67,18 @@ func (e *Event) Payload() json.RawMessage {
 		}
 		b, err := json.Marshal(v)
 		if err != nil {
-			panic("core: cannot encode " + e.Type + " payload: " + err.Error())
+			e.encErr = fmt.Errorf("encode %s payload: %w", e.Type, err)
+			return
 		}
 		e.payload = b
 	})
+	return e.encErr
+}
+
+// Payload returns the JSON encoding of the event's payload, computed once
+// (see Encode); nil if there is none or it cannot be encoded.
+func (e *Event) Payload() json.RawMessage {
+	_ = e.Encode()
 	return e.payload
 }
 
@@ -86,10 +98,17 @@ func (e *Event) Encoded(form string, enc func(*Event) []byte) []byte {
 	return b
 }
 
-// size estimates the bytes an event holds in an outbound queue.
+// eventOverhead is what a queued event holds besides its payload: the
+// Event itself and the frame around the payload.
+const eventOverhead = 256
+
+// size is the bytes an event holds in an outbound queue: its encoded
+// payload, its error and request id, and the frame around them.
 func (e *Event) size() int {
-	if e.Msg != nil {
-		return 128 + len(e.Msg.Body) + len(e.Msg.Payload)
+	_ = e.Encode()
+	n := eventOverhead + len(e.payload) + len(e.ID)
+	if e.Err != nil {
+		n += len(e.Err.Message)
 	}
-	return 128
+	return n
 }

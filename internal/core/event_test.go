@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"strings"
 	"encoding/json"
 	"sync"
 	"sync/atomic"
@@ -132,5 +133,42 @@ func TestEventSize(t *testing.T) {
 	}
 	if big.size() < 1000+7 {
 		t.Errorf("size of a 1000-byte message = %d, want it to count body and payload", big.size())
+	}
+}
+
+// TestEventSizeCountsEveryPayload: replies (history pages, member and
+// conversation lists) count by their encoded size like messages, so they
+// cannot grow a queue past outbound_queue_bytes.
+func TestEventSizeCountsEveryPayload(t *testing.T) {
+	t.Parallel()
+	msgs := make([]protocol.Message, 300)
+	for i := range msgs {
+		msgs[i] = protocol.Message{Conv: "d_x", Seq: uint64(i + 1), Body: strings.Repeat("<", 1000)}
+	}
+	for _, ev := range []*Event{
+		{Type: protocol.TypeHistory, ID: "h", Data: &protocol.Page{Conv: "d_x", Messages: msgs}},
+		{Type: protocol.TypeMembers, ID: "m", Data: make([]protocol.Member, 3000)},
+		{Type: protocol.TypeConvs, ID: "c", Data: &protocol.ConversationList{Conversations: make([]protocol.Conversation, 300)}},
+	} {
+		b, err := json.Marshal(ev.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ev.size(); got < len(b) {
+			t.Errorf("%s: size %d, below its encoding's %d bytes", ev.Type, got, len(b))
+		}
+	}
+}
+
+// TestEncodeErrorIsReturned: a payload that cannot be encoded is an error,
+// not a panic in the goroutine that asked.
+func TestEncodeErrorIsReturned(t *testing.T) {
+	t.Parallel()
+	ev := NewMessageEvent(&protocol.Message{Conv: "d_x", Seq: 1, Payload: json.RawMessage(`{not json`)})
+	if err := ev.Encode(); err == nil {
+		t.Fatal("Encode of an invalid payload: no error")
+	}
+	if ev.Payload() != nil {
+		t.Fatal("Payload of an unencodable event is not nil")
 	}
 }

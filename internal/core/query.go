@@ -9,6 +9,10 @@ import (
 	"github.com/parley-im/parley/protocol"
 )
 
+// MaxFrameBytes is the largest frame this server writes (see the
+// package-level MaxFrameBytes).
+func (c *Core) MaxFrameBytes() int { return MaxFrameBytes(c.limits.MaxMessageBytes) }
+
 // HistoryPageMax is the largest page a client may ask for.
 func (c *Core) HistoryPageMax() int { return c.limits.HistoryPageMax }
 
@@ -22,7 +26,15 @@ func (c *Core) Conversations(ctx context.Context, user, cursor string, limit int
 		return protocol.ConversationList{}, fmt.Errorf("list conversations: %w", err)
 	}
 	out := protocol.ConversationList{Conversations: make([]protocol.Conversation, 0, len(page)), TotalUnread: total, Next: next}
-	for _, s := range page {
+	size := 0
+	for i, s := range page {
+		// Each entry carries its last message: the list is bounded in
+		// bytes like a page, ending early with the cursor of its last entry.
+		size += summarySize(&s)
+		if size > PageMaxBytes && i > 0 {
+			out.Next = page[i-1].Cursor
+			break
+		}
 		out.Conversations = append(out.Conversations, summaryToProtocol(s))
 	}
 	return out, nil
@@ -82,23 +94,27 @@ func (c *Core) Conversation(ctx context.Context, user, conv string) (protocol.Co
 	return out, nil
 }
 
-// HistoryRequest pages a conversation. With neither Before nor After it
-// returns the newest page.
+// HistoryRequest pages a conversation. Before and After are nil when not
+// given; with neither, History returns the newest page.
 type HistoryRequest struct {
 	Conv   string
-	Before uint64
-	After  uint64
+	Before *uint64 // the newest entries with seq < *Before
+	After  *uint64 // the oldest entries with seq > *After (0: from the start)
 	Limit  int
 }
 
 // History returns a page of conv in ascending seq order, limited to what the
 // user may see (messages after they joined) and what retention kept; the
-// page's StartSeq says where that begins.
+// page's StartSeq says where that begins. A page holds at most Limit
+// messages and at most PageMaxBytes of them encoded (at least one); More
+// says whether further entries exist in the paging direction (older for
+// Before and the newest page, newer for After). Before 0 or 1 names no
+// seq below it: an empty page.
 func (c *Core) History(ctx context.Context, user string, r HistoryRequest) (protocol.Page, error) {
 	if err := ValidateConvID(r.Conv); err != nil {
 		return protocol.Page{}, err
 	}
-	if r.Before > 0 && r.After > 0 {
+	if r.Before != nil && r.After != nil {
 		return protocol.Page{}, badField("before", "give either before or after, not both")
 	}
 	if r.Limit < 0 || r.Limit > c.limits.HistoryPageMax {
@@ -116,15 +132,31 @@ func (c *Core) History(ctx context.Context, user string, r HistoryRequest) (prot
 		return protocol.Page{}, fmt.Errorf("conversation %s: %w", r.Conv, err)
 	}
 	page := protocol.Page{Conv: r.Conv, StartSeq: startSeq(m.JoinedSeq, cv.PurgedSeq), Messages: []protocol.Message{}}
-	after := max(r.After, page.StartSeq-1)
-	asc := r.After > 0
-	msgs, err := c.st.Range(ctx, r.Conv, after, r.Before, r.Limit+1, asc)
+	after := page.StartSeq - 1
+	var before uint64 // 0: no upper bound
+	switch {
+	case r.After != nil:
+		after = max(after, *r.After)
+	case r.Before != nil:
+		if *r.Before <= 1 || *r.Before <= page.StartSeq {
+			return page, nil // nothing the user may see lies below it
+		}
+		before = *r.Before
+	}
+	asc := r.After != nil
+	msgs, err := c.st.Range(ctx, r.Conv, after, before, r.Limit+1, asc)
 	if err != nil {
 		return protocol.Page{}, fmt.Errorf("history: %w", err)
 	}
 	if len(msgs) > r.Limit {
 		page.More = true
 		msgs = msgs[:r.Limit]
+	}
+	if n := pageBudget(msgs); n < len(msgs) {
+		// In either direction the messages nearest the starting point
+		// stay: Range returned them first.
+		page.More = true
+		msgs = msgs[:n]
 	}
 	if !asc {
 		for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {

@@ -213,7 +213,7 @@ func TestRetentionPurgesInBatchesAndHistoryStartsAfter(t *testing.T) {
 		t.Fatalf("list = %+v", l)
 	}
 	// History asked from before the purge starts where history starts.
-	p, err = e.c.History(e.ctx, "alice", HistoryRequest{Conv: conv, After: 1})
+	p, err = e.c.History(e.ctx, "alice", HistoryRequest{Conv: conv, After: ptr(uint64(1))})
 	if err != nil || p.StartSeq != 6 || len(p.Messages) != 1 || p.Messages[0].Seq != 6 {
 		t.Fatalf("history after 1 = %+v, %v", p, err)
 	}
@@ -437,3 +437,5 @@ func TestDeleteUserClosesAndErases(t *testing.T) {
 		t.Fatalf("users = %+v, %v", us, err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -110,6 +110,9 @@ type Summary struct {
 	ReadSeq   uint64
 	Unread    int
 	Last      *protocol.Message // nil in an empty conversation
+	// Cursor, given to ListConversations, continues the list after this
+	// entry (so a caller may end a page early).
+	Cursor string
 }
 
 // Append is one entry to store in a conversation.

@@ -105,11 +105,11 @@ func (a *API) Send(ctx context.Context, conv string, m SendOptions) (protocol.Ac
 // History pages a conversation over HTTP.
 func (a *API) History(ctx context.Context, conv string, h HistoryOptions) (protocol.Page, error) {
 	q := url.Values{}
-	if h.Before > 0 {
-		q.Set("before", strconv.FormatUint(h.Before, 10))
+	if h.Before != nil {
+		q.Set("before", strconv.FormatUint(*h.Before, 10))
 	}
-	if h.After > 0 {
-		q.Set("after", strconv.FormatUint(h.After, 10))
+	if h.After != nil {
+		q.Set("after", strconv.FormatUint(*h.After, 10))
 	}
 	if h.Limit > 0 {
 		q.Set("limit", strconv.Itoa(h.Limit))

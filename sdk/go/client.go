@@ -22,6 +22,11 @@ import (
 )
 
 // Errors of the client.
+// defaultReadLimit bounds reads before the server names its largest frame
+// (protocol.Hello.MaxFrameBytes): above the largest frame of any server
+// configuration (limits.max_message_bytes is at most 2 MiB).
+const defaultReadLimit = 16 << 20
+
 var (
 	// ErrClosed: the client was closed.
 	ErrClosed = errors.New("parley: client closed")
@@ -203,6 +208,10 @@ func (c *Client) Close() error {
 
 // connect dials, says hello and starts a resume; it returns the connection
 // with the reader not yet running.
+//
+// Until the hello reply names the server's largest frame, reads are
+// limited to defaultReadLimit, the largest frame of a server with the
+// largest message limit it accepts.
 func (c *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 	token := c.opt.Token
 	if c.opt.TokenFunc != nil {
@@ -218,7 +227,7 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 		}
 		return nil, fmt.Errorf("dial %s: %w", c.wsURL, err)
 	}
-	conn.SetReadLimit(16 << 20)
+	conn.SetReadLimit(defaultReadLimit)
 	hello, _ := json.Marshal(protocol.Request{ID: "hello", Op: protocol.OpHello, Version: protocol.Version, Token: token, Device: c.opt.Device})
 	if err := conn.Write(ctx, websocket.MessageText, hello); err != nil {
 		conn.CloseNow()
@@ -242,6 +251,11 @@ func (c *Client) connect(ctx context.Context) (*websocket.Conn, error) {
 	if err := json.Unmarshal(f.Data, &h); err != nil {
 		conn.CloseNow()
 		return nil, fmt.Errorf("hello reply: %w", err)
+	}
+	if h.MaxFrameBytes > 0 {
+		// The server's largest frame, whatever its message limit: a read
+		// limit below it would fail the same frame on every reconnect.
+		conn.SetReadLimit(int64(h.MaxFrameBytes))
 	}
 	c.mu.Lock()
 	c.user, c.device = h.User, h.Device

@@ -142,7 +142,7 @@ func ExampleClient_History() {
 		if !page.More {
 			break
 		}
-		page, err = c.History(ctx, conv, parley.HistoryOptions{Before: page.Messages[0].Seq, Limit: 50})
+		page, err = c.History(ctx, conv, parley.HistoryOptions{Before: parley.Seq(page.Messages[0].Seq), Limit: 50})
 	}
 	if err != nil {
 		log.Fatal(err)

@@ -70,12 +70,16 @@ func (c *Client) Typing(ctx context.Context, conv string) error {
 }
 
 // HistoryOptions page a conversation: Before or After a seq (neither: the
-// newest page), at most Limit messages (the server's limits.history_page_max,
-// 300 by default).
+// newest page; After Seq(0): from the start), at most Limit messages (the
+// server's limits.history_page_max, 300 by default) and at most about a
+// MiB of them (the page's More says whether more follow).
 type HistoryOptions struct {
-	Before, After uint64
+	Before, After *uint64 // nil: not given
 	Limit         int
 }
+
+// Seq returns a pointer to n, for HistoryOptions.
+func Seq(n uint64) *uint64 { return &n }
 
 // History returns a page of conv in ascending seq order.
 func (c *Client) History(ctx context.Context, conv string, h HistoryOptions) (protocol.Page, error) {

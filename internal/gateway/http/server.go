@@ -258,16 +258,17 @@ func writeError(w http.ResponseWriter, err error) {
 }
 
 // queryUint parses an optional unsigned query parameter.
-func queryUint(r *http.Request, name string) (uint64, error) {
+// queryUint parses an optional non-negative integer; nil when absent.
+func queryUint(r *http.Request, name string) (*uint64, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
-		return 0, nil
+		return nil, nil
 	}
 	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		return 0, &core.FieldError{Field: name, Reason: "must be a non-negative integer"}
+		return nil, &core.FieldError{Field: name, Reason: "must be a non-negative integer"}
 	}
-	return n, nil
+	return &n, nil
 }
 
 // queryLimit parses an optional limit in [1, max].

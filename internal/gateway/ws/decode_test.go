@@ -28,7 +28,7 @@ func TestDecodeValid(t *testing.T) {
 		{"edit", `{"id":"e","op":"edit","conv":"g_a","target":3,"body":"fixed","client_msg_id":"c3"}`,
 			protocol.Request{ID: "e", Op: protocol.OpEdit, Conv: "g_a", Target: 3, Body: "fixed", ClientMsgID: "c3"}},
 		{"history", `{"id":"h","op":"history","conv":"g_a","before":10,"limit":50}`,
-			protocol.Request{ID: "h", Op: protocol.OpHistory, Conv: "g_a", Before: 10, Limit: 50}},
+			protocol.Request{ID: "h", Op: protocol.OpHistory, Conv: "g_a", Before: ptr(uint64(10)), Limit: 50}},
 		{"resume with positions", `{"id":"r","op":"resume","positions":{"g_a":4,"d_b":0}}`,
 			protocol.Request{ID: "r", Op: protocol.OpResume, Positions: map[string]uint64{"g_a": 4, "d_b": 0}}},
 		{"presence", `{"id":"p","op":"presence","users":["a","b"]}`,
@@ -245,7 +245,7 @@ func TestRequestFieldsListsEveryKey(t *testing.T) {
 	t.Parallel()
 	b, _ := json.Marshal(protocol.Request{ID: "x", Op: "x", Version: 1, Token: "x", Device: "x", Conv: "x", To: "x",
 		ClientMsgID: "x", ContentType: "x", Body: "x", Payload: json.RawMessage(`1`), Encrypted: true, Seq: 1, Target: 1,
-		Before: 1, After: 1, Limit: 1, Positions: map[string]uint64{"x": 1}, Cursor: "x", Users: []string{"x"}})
+		Before: ptr(uint64(1)), After: ptr(uint64(1)), Limit: 1, Positions: map[string]uint64{"x": 1}, Cursor: "x", Users: []string{"x"}})
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
@@ -259,3 +259,5 @@ func TestRequestFieldsListsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -170,7 +170,8 @@ func (s *session) hello(ctx context.Context) bool {
 		return false
 	}
 	s.id, s.cl = id, cl
-	s.cl.Reply(req.ID, protocol.TypeOK, &protocol.Hello{User: id.User, Device: id.Device, Version: protocol.Version, Server: s.srv.opt.ServerVersion})
+	s.cl.Reply(req.ID, protocol.TypeOK, &protocol.Hello{User: id.User, Device: id.Device, Version: protocol.Version,
+		Server: s.srv.opt.ServerVersion, MaxFrameBytes: s.srv.core.MaxFrameBytes()})
 	return true
 }
 

@@ -56,6 +56,7 @@ func (db *DB) ListConversations(ctx context.Context, user, cursor string, limit 
 			if err := fillSummary(ctx, tx, user, &page[i]); err != nil {
 				return err
 			}
+			page[i].Cursor = encodeCursor(listCursor{updated: ms(page[i].UpdatedAt), id: page[i].ID})
 		}
 		return nil
 	})
