@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -11,6 +12,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
+
+	parley "github.com/parley-im/parley/sdk/go"
 )
 
 // parley runs the binary at bin with args (no --data-dir added) and
@@ -141,5 +146,107 @@ func TestMQTTPortTakenNamesTheSetting(t *testing.T) {
 		if !strings.Contains(stderr.String(), w) {
 			t.Errorf("the error does not mention %q:\n%s", w, stderr.String())
 		}
+	}
+}
+
+// parley user disable, enable, passwd, delete and list beside a running
+// server: disable and delete go through the server, which closes the
+// user's connections (3502) and forgets its members; after a kill -9 they
+// work on the data directory alone, and the server starts again.
+func TestUserCommandsBesideTheServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the binary: skipped with -short")
+	}
+	t.Parallel()
+	p := newProc(t, "PARLEY_LOG_LEVEL=warn")
+	for _, u := range []string{"alice", "bob", "carol"} {
+		p.run("user", "add", u, "--password", "password-"+u)
+	}
+	p.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	login := func(user, password string) (*parley.API, error) {
+		api := &parley.API{BaseURL: p.url()}
+		tok, err := api.Login(ctx, user, password, "phone")
+		api.Token = tok.AccessToken
+		return api, err
+	}
+	dial := func(user string) *parley.Client {
+		api, err := login(user, "password-"+user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := parley.Dial(ctx, parley.Options{URL: p.url(), Token: api.Token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	alice, err := login("alice", "password-alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	group, err := alice.CreateGroup(ctx, "team", "bob", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, carol := dial("bob"), dial("carol")
+	revoked := func(c *parley.Client) func() bool {
+		return func() bool { return websocket.CloseStatus(c.Err()) == 3502 }
+	}
+
+	if out := p.run("user", "disable", "carol"); !strings.Contains(out, "through the running server") {
+		t.Errorf("user disable printed %q", out)
+	}
+	waitFor(t, "carol's connection to be closed with 3502", 10*time.Second, revoked(carol))
+	if _, err := login("carol", "password-carol"); err == nil {
+		t.Error("a disabled user logged in")
+	}
+	p.run("user", "enable", "carol")
+	if _, err := login("carol", "password-carol"); err != nil {
+		t.Errorf("login after enable: %v", err)
+	}
+
+	p.run("user", "passwd", "alice", "--password", "a new password")
+	if _, err := login("alice", "a new password"); err != nil {
+		t.Errorf("login with the new password: %v", err)
+	}
+	if _, err := login("alice", "password-alice"); err == nil {
+		t.Error("the old password still works")
+	}
+
+	if out := p.run("user", "delete", "bob", "--yes"); !strings.Contains(out, "through the running server") {
+		t.Errorf("user delete printed %q", out)
+	}
+	waitFor(t, "bob's connection to be closed with 3502", 10*time.Second, revoked(bob))
+	ms, err := alice.Members(ctx, group.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.User == "bob" {
+			t.Errorf("the server still lists deleted bob as a member: %+v", ms)
+		}
+	}
+	list := p.run("user", "list")
+	if !regexp.MustCompile(`(?m)^bob\s.*\bdeleted\b`).MatchString(list) || !regexp.MustCompile(`(?m)^carol\s.*\bactive\b`).MatchString(list) {
+		t.Errorf("user list:\n%s", list)
+	}
+	if _, err := p.runErr("user", "disable", "nobody"); err == nil || !strings.Contains(err.Error(), "no such user") {
+		t.Errorf("disable nobody through the server: %v", err)
+	}
+
+	// Killed: the socket file stays, but the command works alone.
+	p.kill()
+	if out := p.run("user", "disable", "carol"); out != "disabled carol" {
+		t.Errorf("user disable without a server printed %q", out)
+	}
+	p.start()
+	if _, err := login("carol", "password-carol"); err == nil {
+		t.Error("carol, disabled while the server was down, logged in")
+	}
+	if out := p.run("user", "enable", "carol"); !strings.Contains(out, "through the running server") {
+		t.Errorf("user enable after the restart printed %q", out)
 	}
 }

@@ -47,6 +47,8 @@ type App struct {
 	debugLn  net.Listener // profiling endpoints (debug.pprof_addr); nil if off
 	debugSrv *http.Server
 	httpSrv  *http.Server
+	localLn  net.Listener // the admin socket in the data directory; nil if none
+	localSrv *http.Server
 	ws       *ws.Server
 	mqtt     *mqtt.Server
 	mqttTCP  net.Addr // nil if MQTT over TCP is off
@@ -203,6 +205,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	if err = a.startDebug(); err != nil {
 		return nil, err
 	}
+	a.startLocalAdmin(api.LocalAdmin())
 	if a.ln, err = net.Listen("tcp", cfg.HTTP.Addr); err != nil {
 		return nil, listenError("HTTP", "http.addr, --http-addr", fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err))
 	}
@@ -370,6 +373,7 @@ func (a *App) rollback() {
 	if a.debugSrv != nil {
 		a.debugSrv.Close() // the listener and any connection
 	}
+	a.stopLocalAdmin()
 	if a.ln != nil && a.httpSrv == nil {
 		a.ln.Close()
 	}

@@ -54,6 +54,13 @@ func withCore(l *loader, stderr io.Writer, fn func(context.Context, *core.Core, 
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return runCore(ctx, cfg, stderr, fn)
+}
+
+// runCore runs fn with a core on cfg's store (not serving).
+func runCore(ctx context.Context, cfg config.Config, stderr io.Writer, fn func(context.Context, *core.Core, config.Config) error) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, err := app.OpenStore(cfg, log)
 	if err != nil {
@@ -64,13 +71,11 @@ func withCore(l *loader, stderr io.Writer, fn func(context.Context, *core.Core, 
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	return fn(ctx, c, cfg)
 }
 
 func userCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "user", Short: "Manage users on the data directory"}
+	cmd := &cobra.Command{Use: "user", Short: "Manage users on the data directory (works while the server runs)"}
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Create a user",
@@ -87,11 +92,10 @@ func userCmd() *cobra.Command {
 			if password != "" {
 				return errors.New("give --password or --password-stdin, not both")
 			}
-			line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-			if err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("read password: %w", err)
+			var err error
+			if password, err = readPassword(cmd.InOrStdin()); err != nil {
+				return err
 			}
-			password = strings.TrimRight(line, "\r\n")
 		}
 		return withCore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core, _ config.Config) error {
 			if _, err := c.CreateUser(ctx, args[0], password, display); err != nil {
@@ -101,8 +105,17 @@ func userCmd() *cobra.Command {
 			return nil
 		})
 	}
-	cmd.AddCommand(add)
+	cmd.AddCommand(add, userListCmd(), userPasswdCmd(), userDisableCmd(true), userDisableCmd(false), userDeleteCmd())
 	return cmd
+}
+
+// readPassword reads a password from the first line of r.
+func readPassword(r io.Reader) (string, error) {
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read password: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func tokenCmd() *cobra.Command {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -268,5 +269,98 @@ func TestTokenFollowsAccessTTL(t *testing.T) {
 	}
 	if d := time.Until(claims.ExpiresAt); d > 7*time.Minute+time.Second || d < 6*time.Minute {
 		t.Errorf("token expires in %v, want auth.access_ttl, 7m", d)
+	}
+}
+
+// TestUserCommands: list, passwd, disable, enable and delete on a data
+// directory without a server (the e2e tests run them beside one).
+func TestUserCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	mustRun(t, "user", "add", "alice", "--password", "old-password", "--display-name", "Alice A.", "--data-dir", dir)
+	mustRun(t, "user", "add", "bob", "--password", "password-bob", "--data-dir", dir)
+	status := func() map[string]string {
+		t.Helper()
+		out := mustRun(t, "user", "list", "--data-dir", dir)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) == 0 || !strings.HasPrefix(lines[0], "USER") {
+			t.Fatalf("user list printed no header:\n%s", out)
+		}
+		m := map[string]string{}
+		for _, l := range lines[1:] {
+			f := strings.Fields(l)
+			for _, st := range []string{"active", "disabled", "deleted"} {
+				if slices.Contains(f, st) {
+					m[f[0]] = st
+				}
+			}
+		}
+		return m
+	}
+	if got := status(); got["alice"] != "active" || got["bob"] != "active" || len(got) != 2 {
+		t.Fatalf("user list: %v", got)
+	}
+	if out := mustRun(t, "user", "list", "--data-dir", dir); !strings.Contains(out, "Alice A.") {
+		t.Errorf("user list does not show the display name:\n%s", out)
+	}
+
+	if out := mustRun(t, "user", "disable", "alice", "--data-dir", dir); out != "disabled alice\n" {
+		t.Errorf("user disable printed %q", out)
+	}
+	if got := status(); got["alice"] != "disabled" {
+		t.Errorf("after disable: %v", got)
+	}
+	mustRun(t, "user", "enable", "alice", "--data-dir", dir)
+	if got := status(); got["alice"] != "active" {
+		t.Errorf("after enable: %v", got)
+	}
+
+	var out, errOut bytes.Buffer
+	root := cli.New(&out, &errOut)
+	root.SetIn(strings.NewReader("new password\n"))
+	root.SetArgs([]string{"user", "passwd", "alice", "--password-stdin", "--data-dir", dir})
+	if err := root.Execute(); err != nil || !strings.Contains(out.String(), "alice") {
+		t.Fatalf("user passwd: %v, %q", err, out.String())
+	}
+	login := func(password string) error {
+		cfg := config.Default()
+		cfg.DataDir = dir
+		log := slog.New(slog.DiscardHandler)
+		st, err := app.OpenStore(cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		c, err := app.NewCore(cfg, st, log, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Login(context.Background(), "alice", password, "laptop")
+		return err
+	}
+	if err := login("new password"); err != nil {
+		t.Errorf("login with the new password: %v", err)
+	}
+	if err := login("old-password"); err == nil {
+		t.Error("the old password still works")
+	}
+
+	if _, _, err := run(t, "user", "delete", "bob", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "--yes") {
+		t.Errorf("delete without --yes: %v, want a refusal asking for --yes", err)
+	}
+	mustRun(t, "user", "delete", "bob", "--yes", "--data-dir", dir)
+	if got := status(); got["bob"] != "deleted" {
+		t.Errorf("after delete: %v", got)
+	}
+	for _, args := range [][]string{
+		{"user", "disable", "nobody"}, {"user", "enable", "nobody"}, {"user", "delete", "nobody", "--yes"},
+		{"user", "passwd", "nobody", "--password", "x"},
+	} {
+		if _, _, err := run(t, append(args, "--data-dir", dir)...); err == nil || !strings.Contains(err.Error(), "nobody") {
+			t.Errorf("parley %s: %v, want an error naming the user", strings.Join(args, " "), err)
+		}
+	}
+	if _, _, err := run(t, "user", "passwd", "alice", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "--password") {
+		t.Errorf("passwd without a password: %v", err)
 	}
 }

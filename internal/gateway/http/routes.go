@@ -60,14 +60,9 @@ func (s *Server) routes() {
 	s.handle("POST /v1/conversations/{conv}/leave", s.authed(s.leave))
 	s.handle("PATCH /v1/conversations/{conv}/retention", s.authed(s.setRetention))
 
-	s.handle("GET /v1/admin/users", s.admin(s.adminListUsers), "after", "limit")
-	s.handle("POST /v1/admin/users", s.admin(s.adminCreateUser))
-	s.handle("POST /v1/admin/users/{user}/disable", s.admin(s.adminSetDisabled(true)))
-	s.handle("POST /v1/admin/users/{user}/enable", s.admin(s.adminSetDisabled(false)))
-	s.handle("POST /v1/admin/users/{user}/revoke", s.admin(s.adminRevoke))
-	s.handle("POST /v1/admin/users/{user}/kick", s.admin(s.adminKick))
-	s.handle("DELETE /v1/admin/users/{user}", s.admin(s.adminDeleteUser))
-	s.handle("GET /v1/admin/users/{user}/export", s.admin(s.adminExportUser))
+	for _, rt := range s.adminRoutes() {
+		s.handle(rt.pattern, s.admin(rt.h), rt.query...)
+	}
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &protocol.Error{Code: http.StatusNotFound, Reason: "not_found", Message: "no such endpoint"})
