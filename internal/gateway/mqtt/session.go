@@ -267,6 +267,8 @@ func (c *conn) persist(ctx context.Context) error {
 
 // start begins delivery once: a persistent session resumes from the
 // device's positions; a clean session receives what is committed from now.
+// For a clean session it runs on the read goroutine before the SUBACK of
+// the first subscription is written.
 func (c *conn) start() {
 	c.mu.Lock()
 	started := c.started
@@ -277,9 +279,42 @@ func (c *conn) start() {
 	}
 	if c.persistent || c.present {
 		c.cl.Resume("", nil)
-	} else {
-		c.cl.ResumeLive("")
+		return
 	}
+	// Where "now" is in each conversation is read here, before the SUBACK:
+	// the core's writer gets to the resume later, and what was committed
+	// in between would be behind a cursor it placed itself (ResumeLive).
+	from, err := c.newestSeqs()
+	if err != nil {
+		c.s.log.Warn("mqtt clean session start", "user", c.id.User, "device", c.id.Device, "err", err)
+		c.cl.ResumeLive("")
+		return
+	}
+	c.cl.Resume("", from)
+}
+
+// newestSeqs returns the seq of the newest message of each of the user's
+// conversations.
+func (c *conn) newestSeqs() (map[string]uint64, error) {
+	ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
+	defer cancel()
+	st := c.s.core.Store()
+	convs, err := st.UserConversations(ctx, c.id.User)
+	if err != nil {
+		return nil, err
+	}
+	seqs := make(map[string]uint64, len(convs))
+	for _, conv := range convs {
+		cv, err := st.Conversation(ctx, conv)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		seqs[conv] = cv.LastSeq
+	}
+	return seqs, nil
 }
 
 // maySubscribe is the ACL for a topic filter.
