@@ -95,10 +95,18 @@ func wsrHandshakeFrom(t *testing.T, s *server, ip string, mutate func(http.Heade
 	if ip != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
 	}
+	return wsrHandshakeWith(t, s, d, mutate, true)
+}
+
+// wsrHandshakeWith is wsrHandshake through the dialer d; without
+// startReader nothing reads the socket until the test calls readFrame or
+// starts the reader itself.
+func wsrHandshakeWith(t *testing.T, s *server, d *net.Dialer, mutate func(http.Header), startReader bool) (*wsrConn, *http.Response) {
+	t.Helper()
 	c, err := d.Dial("tcp", s.app.Addr())
 	if err != nil {
 		if strings.Contains(err.Error(), "assign requested address") {
-			t.Skipf("cannot bind %s on this system: %v", ip, err)
+			t.Skipf("cannot bind %v on this system: %v", d.LocalAddr, err)
 		}
 		t.Fatal(err)
 	}
@@ -132,7 +140,9 @@ func wsrHandshakeFrom(t *testing.T, s *server, ip string, mutate func(http.Heade
 			t.Fatalf("Sec-WebSocket-Accept %q does not match the key", got)
 		}
 		t.Cleanup(func() { close(wc.done) })
-		go wc.reader()
+		if startReader {
+			go wc.reader()
+		}
 	}
 	return wc, resp
 }
