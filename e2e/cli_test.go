@@ -51,8 +51,20 @@ func TestVersionIsStamped(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	out := parleyCmd(t, bin, "version")
-	if !regexp.MustCompile(`^parley v9\.8\.7-test \(commit [0-9a-f]{12}(\+modified)?, `).MatchString(out) {
-		t.Errorf("parley version printed %q, want v9.8.7-test and the commit of the build", out)
+	info, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := regexp.MustCompile(`vcs\.revision=([0-9a-f]{12})`).FindSubmatch(info)
+	if rev == nil {
+		// Go stamps nothing in some checkouts (a linked git worktree).
+		if !strings.HasPrefix(out, "parley v9.8.7-test") {
+			t.Errorf("parley version printed %q, want v9.8.7-test", out)
+		}
+		t.Skipf("go build stamped no commit here:\n%s", info)
+	}
+	if !regexp.MustCompile(`^parley v9\.8\.7-test \(commit ` + string(rev[1]) + `(\+modified)?, `).MatchString(out) {
+		t.Errorf("parley version printed %q, want v9.8.7-test and commit %s", out, rev[1])
 	}
 }
 
