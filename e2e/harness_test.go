@@ -15,7 +15,7 @@ import (
 )
 
 // adminKey is the admin key of test servers.
-const adminKey = "test-admin-key-0123456789abcdef"
+const adminKey = "test-admin-key-0123456789abcdef-0123"
 
 // server is a Parley server started for one test.
 type server struct {

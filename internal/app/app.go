@@ -49,6 +49,8 @@ type App struct {
 	httpSrv  *http.Server
 	localLn  net.Listener // the admin socket in the data directory; nil if none
 	localSrv *http.Server
+	adminLn  net.Listener // admin.addr: the admin API and /metrics; nil if off
+	adminSrv *http.Server
 	ws       *ws.Server
 	mqtt     *mqtt.Server
 	mqttTCP  net.Addr // nil if MQTT over TCP is off
@@ -201,8 +203,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		AllowedOrigins: cfg.HTTP.AllowedOrigins,
 		Logins:         logins,
 		Proxies:        proxies, Logger: log.With("component", "http"),
+		AdminFailuresPerMinute: cfg.Admin.FailuresPerIPPerMinute, SeparateAdmin: cfg.Admin.Addr != "",
 	})
 	if err = a.startDebug(); err != nil {
+		return nil, err
+	}
+	if err = a.startAdmin(api, proxies); err != nil {
 		return nil, err
 	}
 	a.startLocalAdmin(api.LocalAdmin())
@@ -297,7 +303,12 @@ func (a *App) Banner(w io.Writer) {
 		// Before the listening line, which tools wait for.
 		fmt.Fprintf(w, "parley profiling on http://%s/debug/pprof/\n", a.debugLn.Addr())
 	}
-	fmt.Fprintf(w, "parley listening on %s (WebSocket: /v1/ws, metrics: /metrics)\n", a.URL())
+	if u := a.AdminURL(); u != "" {
+		fmt.Fprintf(w, "parley listening on %s (WebSocket: /v1/ws)\n", a.URL())
+		fmt.Fprintf(w, "parley admin API and metrics on %s (/v1/admin/, /metrics)\n", u)
+	} else {
+		fmt.Fprintf(w, "parley listening on %s (WebSocket: /v1/ws, metrics: /metrics)\n", a.URL())
+	}
 	if a.mqttTCP != nil {
 		fmt.Fprintf(w, "parley MQTT on mqtt://%s (topics under %s/, docs/mqtt.md)\n", a.mqttTCP, a.cfg.MQTT.Root)
 	}
@@ -338,6 +349,11 @@ func (a *App) shutdown(ctx context.Context) error {
 	if err := a.httpSrv.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
+	if a.adminSrv != nil {
+		if err := a.adminSrv.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("admin listener shutdown: %w", err))
+		}
+	}
 	cancel()
 	a.mqtt.Close()
 	a.core.CloseAll(ctx, a.cfg.Timeouts.LameDuck)
@@ -374,6 +390,11 @@ func (a *App) rollback() {
 		a.debugSrv.Close() // the listener and any connection
 	}
 	a.stopLocalAdmin()
+	if a.adminSrv != nil {
+		a.adminSrv.Close()
+	} else if a.adminLn != nil {
+		a.adminLn.Close()
+	}
 	if a.ln != nil && a.httpSrv == nil {
 		a.ln.Close()
 	}

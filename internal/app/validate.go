@@ -4,10 +4,16 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 
 	"github.com/parley-im/parley/internal/auth"
 	"github.com/parley-im/parley/internal/config"
 )
+
+// minAdminKey is the shortest auth.admin_key accepted, in bytes: the key
+// is the admin API's only protection, so it must not be guessable.
+const minAdminKey = 32
 
 // Validate checks cfg as `parley serve` does before it opens anything:
 // the rules of config.Validate, and what this build of parley supports
@@ -32,6 +38,16 @@ func Validate(cfg config.Config) error {
 	}
 	if k := cfg.Auth.SigningKey; k != "" && len(k) < 32 {
 		bad("auth.signing_key", "must be at least 32 characters, is %d", len(k))
+	}
+	if k := cfg.Auth.AdminKey; k != "" && len(k) < minAdminKey {
+		bad("auth.admin_key", "must be at least %d bytes, is %d (openssl rand -hex 32 makes one)", minAdminKey, len(k))
+	}
+	if a := cfg.Admin.Addr; a != "" {
+		if _, port, err := net.SplitHostPort(a); err != nil {
+			bad("admin.addr", "must be host:port, is %q", a)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			bad("admin.addr", "port must be a number from 0 to 65535, is %q", port)
+		}
 	}
 	if _, err := auth.NewExternal(externalConfig(cfg)); err != nil {
 		bad("auth.external", "%v", err)

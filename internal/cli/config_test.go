@@ -26,6 +26,8 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 		{"postgres store", "store:\n  driver: postgres\n  postgres_url: postgres://db/parley\n", "store.driver"},
 		{"rabbitmq bus", "bus:\n  driver: rabbitmq\n  rabbitmq_url: amqp://mq\n", "bus.driver"},
 		{"short signing key", "auth:\n  signing_key: too-short\n", "auth.signing_key"},
+		{"short admin key", "auth:\n  admin_key: 0123456789abcdef0123456789abcde\n", "auth.admin_key"},
+		{"bad admin address", "admin:\n  addr: localhost\n", "admin.addr"},
 		{"short external secret", "auth:\n  external:\n    hmac_secret: short\n", "auth.external"},
 		{"missing external key file", "auth:\n  external:\n    public_key_files: [" + missing + "]\n", "auth.external"},
 		{"missing HTTP certificate", "http:\n  tls_cert: " + missing + "\n  tls_key: " + missing + "\n", "http.tls_cert"},

@@ -24,6 +24,13 @@ type Config struct {
 	Log        Log        `yaml:"log" doc:"Logging."`
 	MQTT       MQTT       `yaml:"mqtt" doc:"The MQTT 3.1.1/5.0 gateway (docs/mqtt.md): TCP, TLS and WebSocket (/mqtt on the HTTP listener)."`
 	Debug      Debug      `yaml:"debug" doc:"Diagnostics for operators."`
+	Admin      Admin      `yaml:"admin" doc:"Where the admin API (/v1/admin/..., authenticated with auth.admin_key) and /metrics are served, and how failed admin authentications are limited."`
+}
+
+// Admin configures the admin API's listener and its limit.
+type Admin struct {
+	Addr                   string `yaml:"addr" doc:"Listen address (host:port) of a listener of their own for the admin API and /metrics, which the public listener (http.addr) then no longer serves; bind it to loopback or a private network. It uses HTTPS when http.tls_cert is set. Port 0 picks a free port. Empty serves both on http.addr."`
+	FailuresPerIPPerMinute int    `yaml:"failures_per_ip_per_minute" doc:"Failed admin authentications (a missing or wrong admin key) allowed per client address per minute (a token bucket holding a minute's worth). Beyond them every admin request from that address, even with the right key, is refused with 429 and Retry-After until the bucket refills."`
 }
 
 // Debug configures diagnostics.
@@ -64,7 +71,7 @@ type Auth struct {
 	AccessTTL         time.Duration `yaml:"access_ttl" doc:"Lifetime of an access token. An open connection outlives its token."`
 	RefreshTTL        time.Duration `yaml:"refresh_ttl" doc:"Lifetime of a refresh token; not shorter than access_ttl."`
 	AllowRegistration bool          `yaml:"allow_registration" doc:"Let anyone create an account through the API."`
-	AdminKey          string        `yaml:"admin_key" doc:"Secret for the admin API. Empty disables the admin API."`
+	AdminKey          string        `yaml:"admin_key" doc:"Secret for the admin API, at least 32 bytes (for example 32 random bytes in hex: openssl rand -hex 32). Empty disables the admin API."`
 	External          External      `yaml:"external" doc:"Tokens issued by an external identity provider (an app's own JWTs). Parley accepts them when a key below verifies them."`
 }
 
@@ -194,6 +201,7 @@ func Default() Config {
 		Log: Log{Level: "info", Format: "text"},
 		MQTT: MQTT{Addr: "0.0.0.0:1883", WebSocket: true, Root: "IMS", MaxPacketBytes: 256 << 10,
 			KeepAlive: 60 * time.Second, MaxKeepAlive: 300 * time.Second, ReceiveMaximum: 64, SendWindow: 64, MaxSubscriptions: 128},
+		Admin: Admin{FailuresPerIPPerMinute: 10},
 	}
 }
 

@@ -1,9 +1,13 @@
 package httpapi
 
 import (
+	"crypto/subtle"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -27,6 +31,99 @@ func (s *Server) adminRoutes() []route {
 		{"DELETE /v1/admin/users/{user}", s.adminDeleteUser, nil},
 		{"GET /v1/admin/users/{user}/export", s.adminExportUser, nil},
 	}
+}
+
+// limitAdmin is the limit label (parley_rate_limited_total) of failed
+// admin authentications.
+const limitAdmin = "admin"
+
+// admin wraps a handler of the admin API: it needs the admin key, and an
+// address that failed to give it Options.AdminFailuresPerMinute times in a
+// minute is refused (429) until its bucket refills, whatever key it sends.
+// Each attempt takes a token before the key is compared (so concurrent
+// guesses cannot overshoot) and a success gives it back.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := ratelimit.Key(s.clientIP(r))
+		if wait, first := s.adminFails.take(key); wait > 0 {
+			s.core.Metrics().RateLimited.WithLabelValues(limitAdmin).Inc()
+			if first {
+				s.log.Warn("admin authentication rate limit reached", "remote", s.remote(r))
+			}
+			writeError(w, &rateLimitError{what: "failed admin authentications", retryAfter: wait, by: "address", limits: []string{limitAdmin}})
+			return
+		}
+		tok, ok := bearer(r)
+		if s.opt.AdminKey == "" || !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opt.AdminKey)) != 1 {
+			s.log.Info("admin authentication failed", "method", r.Method, "path", r.URL.Path, "remote", s.remote(r))
+			writeError(w, core.ErrUnauthorized)
+			return
+		}
+		s.adminFails.refund(key)
+		h(w, r)
+	}
+}
+
+// adminLimiter is a token bucket per client address of failed admin
+// authentications, holding a minute's worth.
+type adminLimiter struct {
+	mu sync.Mutex
+	b  *ratelimit.Buckets
+}
+
+func newAdminLimiter(perMinute int) *adminLimiter {
+	return &adminLimiter{b: ratelimit.NewBuckets(float64(perMinute), time.Minute, perMinute)}
+}
+
+// take takes a token from key's bucket, or returns how long until it holds
+// one, and whether this is the first refusal since it last allowed one.
+func (l *adminLimiter) take(key string) (wait time.Duration, first bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if w := l.b.Wait(key, now); w > 0 {
+		return w, l.b.Refuse(key, now)
+	}
+	l.b.Take(key, now)
+	return 0, false
+}
+
+// refund gives back the token of an attempt that succeeded.
+func (l *adminLimiter) refund(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Refund(key, time.Now())
+}
+
+// AdminHandler serves the admin API (with the admin key) and /metrics,
+// for a listener of their own (Options.SeparateAdmin); everything else is
+// 404 there.
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	if s.opt.Metrics != nil {
+		mux.Handle("GET /metrics", s.opt.Metrics)
+	}
+	for _, rt := range s.adminRoutes() {
+		h, query := s.admin(rt.h), rt.query
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := checkQuery(r, query); err != nil {
+				writeError(w, err)
+				return
+			}
+			h(w, r)
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &protocol.Error{Code: http.StatusNotFound, Reason: "not_found", Message: "no such endpoint"})
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if name, ok := credentialParam(r); ok {
+			s.log.Warn("credentials in the URL refused", "method", r.Method, "path", r.URL.Path, "param", name, "remote", s.remote(r))
+			writeError(w, errTokenInURL)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 // LocalAdmin serves the admin API without the admin key, for a listener

@@ -18,7 +18,7 @@ import (
 func (s *Server) routes() {
 	s.handle("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.handle("GET /readyz", s.readyz)
-	if s.opt.Metrics != nil {
+	if s.opt.Metrics != nil && !s.opt.SeparateAdmin {
 		s.mux.Handle("GET /metrics", s.opt.Metrics)
 		s.patterns = append(s.patterns, "GET /metrics")
 	}
@@ -60,8 +60,10 @@ func (s *Server) routes() {
 	s.handle("POST /v1/conversations/{conv}/leave", s.authed(s.leave))
 	s.handle("PATCH /v1/conversations/{conv}/retention", s.authed(s.setRetention))
 
-	for _, rt := range s.adminRoutes() {
-		s.handle(rt.pattern, s.admin(rt.h), rt.query...)
+	if !s.opt.SeparateAdmin { // else on AdminHandler's listener only
+		for _, rt := range s.adminRoutes() {
+			s.handle(rt.pattern, s.admin(rt.h), rt.query...)
+		}
 	}
 
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +26,13 @@ type Options struct {
 	JSONMaxDepth int
 	// AdminKey authenticates the admin API; empty disables it.
 	AdminKey string
+	// AdminFailuresPerMinute bounds failed admin authentications per
+	// client address (a token bucket); zero or less: 10.
+	AdminFailuresPerMinute int
+	// SeparateAdmin serves the admin API and /metrics only on the handler
+	// AdminHandler returns, for a listener of their own, and not on the
+	// public one.
+	SeparateAdmin bool
 	// Ready reports whether the server is ready to serve (for /readyz).
 	Ready func() bool
 	// Metrics serves /metrics; nil: not served.
@@ -64,6 +70,8 @@ type Server struct {
 	logins *loginLimiter
 	// patterns lists the served "METHOD /path" patterns.
 	patterns []string
+	// adminFails limits failed admin authentications per address.
+	adminFails *adminLimiter
 }
 
 // New returns the HTTP API handler.
@@ -87,6 +95,12 @@ func New(c *core.Core, opt Options) *Server {
 		opt.Logins = NewLogins(opt.LoginPerIPPerMinute, opt.LoginPerAccountPerMinute)
 	}
 	s := &Server{core: c, opt: opt, log: opt.Logger, mux: http.NewServeMux(), logins: opt.Logins.l}
+	if opt.AdminFailuresPerMinute <= 0 {
+		opt.AdminFailuresPerMinute = 10
+	}
+	s.opt.AdminFailuresPerMinute = opt.AdminFailuresPerMinute
+	s.adminFails = newAdminLimiter(opt.AdminFailuresPerMinute)
+	c.Metrics().RateLimited.WithLabelValues(limitAdmin) // exported from zero
 	s.routes()
 	return s
 }
@@ -143,18 +157,6 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, core.Identity
 			return
 		}
 		h(w, r, id)
-	}
-}
-
-// admin wraps a handler of the admin API.
-func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := bearer(r)
-		if s.opt.AdminKey == "" || !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.opt.AdminKey)) != 1 {
-			writeError(w, core.ErrUnauthorized)
-			return
-		}
-		h(w, r)
 	}
 }
 

@@ -76,6 +76,9 @@ func newEnv(t *testing.T, mutate ...func(*config.Config)) *env {
 		Metrics:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "stub metrics") }),
 		WebSocket: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "stub ws") }),
 		MQTT:      http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "stub mqtt") }),
+		// The checks of every route fail the admin key many times from
+		// one address; TestAdminFailuresLimited tests the limit.
+		AdminFailuresPerMinute: 1_000_000,
 	})
 	e.ts = httptest.NewServer(e.srv)
 	t.Cleanup(e.ts.Close)
