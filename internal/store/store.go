@@ -28,6 +28,8 @@ var (
 	// ErrInvalid: the request is well-formed but cannot apply (e.g. editing a
 	// deleted message, or an edit target that is not a content message).
 	ErrInvalid = errors.New("invalid")
+	// ErrLimit: a count limit would be exceeded (a user's devices).
+	ErrLimit = errors.New("limit reached")
 )
 
 // User is an account.
@@ -210,6 +212,13 @@ type Sessions interface {
 	// It does nothing for a deleted user (no device comes back after
 	// DeleteUser).
 	TouchDevice(ctx context.Context, user, device string, t time.Time) error
+	// AddDevice registers the device, created and seen at t, and reports
+	// created, unless the user has it already (then it writes nothing and
+	// returns false). A new device is refused with ErrLimit if the user
+	// already has max devices (max <= 0: no limit), and with ErrNotFound
+	// if the user is deleted. Counting and inserting are one atomic step:
+	// concurrent calls never leave a user with more than max devices.
+	AddDevice(ctx context.Context, user, device string, t time.Time, max int) (created bool, err error)
 	// Devices lists the user's devices ordered by id.
 	Devices(ctx context.Context, user string) ([]Device, error)
 	// DeleteDevice removes the device, revokes its sessions and drops its

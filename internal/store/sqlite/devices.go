@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -30,6 +31,49 @@ func touchDevice(ctx context.Context, tx *sql.Tx, user, device string, t time.Ti
 		 ON CONFLICT (user_id, id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
 		user, device, ms(t))
 	return classify(err)
+}
+
+// AddDevice registers the device (created and seen at t) unless the user
+// has it; a new one is refused with store.ErrLimit when the user already
+// has max devices (max <= 0: no limit) and with store.ErrNotFound when the
+// user is deleted. A known device costs one read and no write; a new one
+// is counted and inserted in one write transaction, which SQLite runs
+// alone, so concurrent calls cannot overshoot max.
+func (db *DB) AddDevice(ctx context.Context, user, device string, t time.Time, max int) (created bool, err error) {
+	var one int
+	err = db.r.QueryRowContext(ctx, "SELECT 1 FROM devices WHERE user_id = ? AND id = ?", user, device).Scan(&one)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, fmt.Errorf("sqlite: add device: %w", classify(err))
+	}
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		var n, known int
+		if err := tx.QueryRowContext(ctx,
+			"SELECT count(*), coalesce(sum(id = ?), 0) FROM devices WHERE user_id = ?", device, user).Scan(&n, &known); err != nil {
+			return classify(err)
+		}
+		if known > 0 {
+			return nil
+		}
+		deleted, err := anyDeleted(ctx, tx, user)
+		if err != nil {
+			return err
+		}
+		if deleted {
+			return fmt.Errorf("%w: the user is deleted", store.ErrNotFound)
+		}
+		if max > 0 && n >= max {
+			return fmt.Errorf("%w: the user has %d devices, the most allowed", store.ErrLimit, n)
+		}
+		created = true
+		return touchDevice(ctx, tx, user, device, t)
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlite: add device: %w", err)
+	}
+	return created, nil
 }
 
 // Devices lists the user's devices ordered by id.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -158,6 +159,59 @@ var deviceTests = []test{
 		if len(none) != 0 {
 			f.Fatalf("devices of nobody = %+v", none)
 		}
+	}},
+	{"devices/add is capped, atomically, and a deleted device frees its slot", func(f *fx) {
+		f.user("alice")
+		f.user("bob")
+		first := f.tick()
+		add := func(user, device string, at time.Time, max int) error {
+			_, err := f.s.AddDevice(f.ctx, user, device, at, max)
+			return err
+		}
+		for _, d := range []string{"a", "b", "c"} {
+			created, err := f.s.AddDevice(f.ctx, "alice", d, first, 3)
+			if err != nil || !created {
+				f.Fatalf("add %s = %v, %v; want created", d, created, err)
+			}
+		}
+		// A known device is admitted at the cap and left as it was.
+		if created, err := f.s.AddDevice(f.ctx, "alice", "b", f.tick(), 3); err != nil || created {
+			f.Fatalf("add known b at the cap = %v, %v; want not created, no error", created, err)
+		}
+		f.wantErr(add("alice", "d", f.tick(), 3), store.ErrLimit, "a fourth device with max 3")
+		devs, err := f.s.Devices(f.ctx, "alice")
+		f.must(err, "devices")
+		if len(devs) != 3 || devs[1].ID != "b" || !devs[1].CreatedAt.Equal(first) || !devs[1].LastSeen.Equal(first) {
+			f.Fatalf("devices = %+v, want a, b, c, all created and seen at %v", devs, first)
+		}
+		// The cap is per user; max <= 0 is no cap.
+		f.must(add("bob", "d", f.tick(), 3), "bob's device")
+		f.wantErr(add("bob", "e", f.tick(), 1), store.ErrLimit, "bob's second device with max 1")
+		f.must(add("alice", "d", f.tick(), 0), "no cap")
+		f.must(f.s.DeleteDevice(f.ctx, "alice", "d"), "delete d")
+		f.must(f.s.DeleteDevice(f.ctx, "alice", "a"), "delete a")
+		f.must(add("alice", "e", f.tick(), 3), "a slot freed by deleting a device")
+		// Concurrent new devices never overshoot the cap.
+		f.user("carol")
+		errs := make(chan error, 20)
+		for i := range 20 {
+			go func() { errs <- add("carol", fmt.Sprint("dev", i), f.now, 5) }()
+		}
+		admitted := 0
+		for range 20 {
+			switch err := <-errs; {
+			case err == nil:
+				admitted++
+			case !errors.Is(err, store.ErrLimit):
+				f.Fatalf("concurrent add: %v", err)
+			}
+		}
+		if devs, _ := f.s.Devices(f.ctx, "carol"); admitted != 5 || len(devs) != 5 {
+			f.Fatalf("%d concurrent adds admitted, %d devices stored; want 5 and 5", admitted, len(devs))
+		}
+		_, err = f.s.DeleteUser(f.ctx, "bob", f.tick())
+		f.must(err, "delete bob")
+		f.wantErr(add("bob", "f", f.tick(), 0), store.ErrNotFound, "a device of a deleted user")
 	}},
 	{"devices/delete revokes sessions and drops positions", func(f *fx) {
 		f.user("alice")
