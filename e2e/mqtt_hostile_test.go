@@ -1001,7 +1001,8 @@ func TestMQTTHostileM5ConnectSequence(t *testing.T) {
 // a DISCONNECT is sent).
 func TestMQTTHostileM6MalformedPackets(t *testing.T) {
 	t.Parallel()
-	e := mhSetup(t, nil)
+	// Each case connects a device of its own: more than the default cap.
+	e := mhSetup(t, func(c *config.Config) { c.Limits.DevicesPerUser = 64 })
 	for _, v5 := range []bool{false, true} {
 		props := []byte(nil)
 		if v5 {

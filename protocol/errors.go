@@ -61,6 +61,11 @@ const (
 	// reconnected automatically, or two copies of one device would keep
 	// ending each other.
 	CloseTakeover = 3505
+	// CloseTooManyDevices: hello named a device the user does not have
+	// yet, and the user already has limits.devices_per_user devices. The
+	// error frame before it is 403 too_many_devices. Not reconnected
+	// automatically: revoke a device first (DELETE /v1/devices/{device}).
+	CloseTooManyDevices = 3506
 )
 
 // Close codes of the connection limits, in the reconnect range: a limit is

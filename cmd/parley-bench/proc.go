@@ -186,6 +186,30 @@ type server struct {
 	pprofURL string
 }
 
+// newerLimits are per-user limits that a load generator must lift too but
+// that older servers do not have: each is set only for a binary whose
+// `config default` lists its key, since a server refuses unknown PARLEY_
+// variables (parley-bench compare runs servers built at older commits).
+var newerLimits = []struct{ key, env string }{
+	{"devices_per_user:", "PARLEY_LIMITS_DEVICES_PER_USER=1000000"},
+	{"login_success_per_account_per_minute:", "PARLEY_RATE_LIMITS_LOGIN_SUCCESS_PER_ACCOUNT_PER_MINUTE=1000000"},
+}
+
+// liftNewerLimits returns the settings of newerLimits that bin knows.
+func liftNewerLimits(bin string) []string {
+	out, err := exec.Command(bin, "config", "default").Output()
+	if err != nil {
+		return nil
+	}
+	var env []string
+	for _, l := range newerLimits {
+		if bytes.Contains(out, []byte(l.key)) {
+			env = append(env, l.env)
+		}
+	}
+	return env
+}
+
 // startServer runs "BIN serve" on a loopback port with dataDir, optionally
 // under "taskset -c cpu", and waits for its "parley listening on" line.
 func startServer(bin, dataDir string, cpu int, env []string) (*server, error) {
@@ -215,6 +239,7 @@ func startServer(bin, dataDir string, cpu int, env []string) (*server, error) {
 		"PARLEY_RATE_LIMITS_CONNECTS_PER_IP_PER_MINUTE=1000000",
 		"PARLEY_RATE_LIMITS_FLAPPING_IP_CONNECTS_PER_MINUTE=1000000",
 	)
+	cmd.Env = append(cmd.Env, liftNewerLimits(bin)...)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = logf
 	out, err := cmd.StdoutPipe()

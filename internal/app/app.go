@@ -108,7 +108,9 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 		Store: st, Bus: local.New(), Signer: signer, External: ext, Logger: log.With("component", "core"),
 		Metrics: core.NewMetrics(reg),
 		Limits: core.Limits{MaxMessageBytes: cfg.Limits.MaxMessageBytes, HistoryPageMax: cfg.Limits.HistoryPageMax,
-			OutboundQueueMessages: cfg.Limits.OutboundQueueMessages, OutboundQueueBytes: cfg.Limits.OutboundQueueBytes},
+			OutboundQueueMessages: cfg.Limits.OutboundQueueMessages, OutboundQueueBytes: cfg.Limits.OutboundQueueBytes,
+			DevicesPerUser: cfg.Limits.DevicesPerUser},
+		Passwords: auth.VerifierOptions{Concurrency: cfg.Auth.PasswordConcurrency, Wait: cfg.Auth.PasswordWait},
 		Timeouts: core.Timeouts{AccessTTL: cfg.Auth.AccessTTL, RefreshTTL: cfg.Auth.RefreshTTL,
 			AckFlushInterval: cfg.Timeouts.AckFlushInterval, PresenceCoalesce: cfg.Timeouts.PresenceCoalesce,
 			WriteTimeout: cfg.Timeouts.WriteTimeout, DeviceExpiry: cfg.Timeouts.DeviceExpiry, CommitMaxWait: cfg.Store.CommitMaxWait},
@@ -170,7 +172,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	})
 	// One budget of failed passwords per address and account, whether the
 	// guesses come by HTTP login or MQTT CONNECT.
-	logins := httpapi.NewLogins(cfg.RateLimits.LoginPerIPPerMinute, cfg.RateLimits.LoginPerAccountPerMinute)
+	logins := httpapi.NewLogins(cfg.RateLimits.LoginPerIPPerMinute, cfg.RateLimits.LoginPerAccountPerMinute,
+		cfg.RateLimits.LoginSuccessPerAccountPerMinute)
 	if a.mqtt, err = mqtt.New(a.ctx, a.core, mqtt.Options{
 		Root: cfg.MQTT.Root, MaxPacketBytes: cfg.MQTT.MaxPacketBytes, AuthDeadline: cfg.Timeouts.AuthDeadline,
 		WriteTimeout: cfg.Timeouts.WriteTimeout, KeepAlive: cfg.MQTT.KeepAlive, MaxKeepAlive: cfg.MQTT.MaxKeepAlive,

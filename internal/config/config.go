@@ -73,6 +73,10 @@ type Auth struct {
 	AllowRegistration bool          `yaml:"allow_registration" doc:"Let anyone create an account through the API."`
 	AdminKey          string        `yaml:"admin_key" doc:"Secret for the admin API, at least 32 bytes (for example 32 random bytes in hex: openssl rand -hex 32). Empty disables the admin API."`
 	External          External      `yaml:"external" doc:"Tokens issued by an external identity provider (an app's own JWTs). Parley accepts them when a key below verifies them."`
+	// Password hashing is bounded (DESIGN.md §2.15): each argon2id
+	// computation takes 19 MiB and about 30 ms of a core.
+	PasswordConcurrency int           `yaml:"password_concurrency" doc:"Password hashes (argon2id, 19 MiB and about 30 ms of CPU each) computed at once, for logins, MQTT CONNECTs with a password and new passwords; the rest wait their turn. 0 means one per CPU core (GOMAXPROCS). Successful checks are remembered (65,536 users at most), so a client that reconnects with the same password is not hashed again."`
+	PasswordWait        time.Duration `yaml:"password_wait" doc:"Longest a login or MQTT CONNECT waits for its turn to hash before it is refused as busy (HTTP 503 with Retry-After, MQTT 5 CONNACK 0x89, MQTT 3.1.1 return code 3). Keep it well below the connect timeout of your clients."`
 }
 
 // External configures the verification of JWTs issued outside Parley.
@@ -93,20 +97,22 @@ type Limits struct {
 	OutboundQueueBytes    int `yaml:"outbound_queue_bytes" doc:"Bytes queued for one connection before it is closed as a slow consumer."`
 	JSONMaxDepth          int `yaml:"json_max_depth" doc:"Deepest nesting of objects and arrays accepted in a JSON frame."`
 	MaxConsecutiveErrors  int `yaml:"max_consecutive_errors" doc:"Malformed WebSocket request frames in a row (not JSON, a field of the wrong type, a duplicated key, an unknown op) after which the connection is closed with 1008; a well-formed frame starts the count again."`
+	DevicesPerUser        int `yaml:"devices_per_user" doc:"Most devices one user may have. A new device beyond it (a login, an MQTT client id or an application token naming a device the user does not have yet) is refused with 403 too_many_devices, WebSocket close 3506, MQTT CONNACK 0x97 (3.1.1: 5); the user's existing devices keep working, and revoking one (DELETE /v1/devices/{device}) or its expiry frees a slot."`
 }
 
 // RateLimits holds the rate and connection limits. All must be positive.
 type RateLimits struct {
-	LoginPerIPPerMinute         int           `yaml:"login_per_ip_per_minute" doc:"Failed password logins allowed per client address per minute (a token bucket holding a minute's worth, refilling evenly). Successful logins do not count."`
-	LoginPerAccountPerMinute    int           `yaml:"login_per_account_per_minute" doc:"Failed password logins allowed per account name, from all addresses together, per minute. Successful logins do not count."`
-	SendsPerUserPerSecond       int           `yaml:"sends_per_user_per_second" doc:"Sends, edits and deletes allowed per user per second, from all the user's connections and the HTTP API together (a token bucket refilling at this rate). A refused send is not stored; the client retries it with the same client_msg_id after retry_after_ms."`
-	SendBurst                   int           `yaml:"send_burst" doc:"Sends a user may make at once before sends_per_user_per_second applies (the size of the bucket)."`
-	ConnectionsPerUser          int           `yaml:"connections_per_user" doc:"Open connections allowed per user. A further device is refused after hello with close code 3004; a device reconnecting replaces its own connection and is not refused."`
-	ConnectionsPerIP            int           `yaml:"connections_per_ip" doc:"Open WebSocket connections allowed per client address. Further upgrades are refused with 429 before the WebSocket exists."`
-	ConnectsPerIPPerMinute      int           `yaml:"connects_per_ip_per_minute" doc:"New WebSocket connections allowed per client address per minute (a token bucket holding a minute's worth, refilling evenly); further upgrades are refused with 429 and a Retry-After until a connection is allowed again."`
-	FlappingConnectsPerMinute   int           `yaml:"flapping_connects_per_minute" doc:"A device (user and device id) that connects more often than this within a minute is banned for flapping_ban: its connections are refused after hello with close code 3005. Stops reconnect loops, such as two clients fighting over one device id."`
-	FlappingIPConnectsPerMinute int           `yaml:"flapping_ip_connects_per_minute" doc:"A client address that attempts more WebSocket connections than this within a minute, refused attempts included, is banned for flapping_ban: its upgrades are refused with 429 until the ban ends. Keep it above connects_per_ip_per_minute, so that a client first gets the gentler refusal."`
-	FlappingBan                 time.Duration `yaml:"flapping_ban" doc:"How long a flapping device or address stays banned."`
+	LoginPerIPPerMinute             int           `yaml:"login_per_ip_per_minute" doc:"Failed password logins allowed per client address per minute (a token bucket holding a minute's worth, refilling evenly). Successful logins do not count."`
+	LoginPerAccountPerMinute        int           `yaml:"login_per_account_per_minute" doc:"Failed password logins allowed per account name, from all addresses together, per minute. Successful logins do not count."`
+	LoginSuccessPerAccountPerMinute int           `yaml:"login_success_per_account_per_minute" doc:"Successful password logins (HTTP login and MQTT CONNECT with a password together) allowed per account name per minute, with bursts of as many. Beyond it the account's logins are refused as rate limited, before any password is checked, until the bucket refills; keep it above limits.devices_per_user so that all of a user's devices can reconnect at once."`
+	SendsPerUserPerSecond           int           `yaml:"sends_per_user_per_second" doc:"Sends, edits and deletes allowed per user per second, from all the user's connections and the HTTP API together (a token bucket refilling at this rate). A refused send is not stored; the client retries it with the same client_msg_id after retry_after_ms."`
+	SendBurst                       int           `yaml:"send_burst" doc:"Sends a user may make at once before sends_per_user_per_second applies (the size of the bucket)."`
+	ConnectionsPerUser              int           `yaml:"connections_per_user" doc:"Open connections allowed per user. A further device is refused after hello with close code 3004; a device reconnecting replaces its own connection and is not refused."`
+	ConnectionsPerIP                int           `yaml:"connections_per_ip" doc:"Open WebSocket connections allowed per client address. Further upgrades are refused with 429 before the WebSocket exists."`
+	ConnectsPerIPPerMinute          int           `yaml:"connects_per_ip_per_minute" doc:"New WebSocket connections allowed per client address per minute (a token bucket holding a minute's worth, refilling evenly); further upgrades are refused with 429 and a Retry-After until a connection is allowed again."`
+	FlappingConnectsPerMinute       int           `yaml:"flapping_connects_per_minute" doc:"A device (user and device id) that connects more often than this within a minute is banned for flapping_ban: its connections are refused after hello with close code 3005. Stops reconnect loops, such as two clients fighting over one device id."`
+	FlappingIPConnectsPerMinute     int           `yaml:"flapping_ip_connects_per_minute" doc:"A client address that attempts more WebSocket connections than this within a minute, refused attempts included, is banned for flapping_ban: its upgrades are refused with 429 until the ban ends. Keep it above connects_per_ip_per_minute, so that a client first gets the gentler refusal."`
+	FlappingBan                     time.Duration `yaml:"flapping_ban" doc:"How long a flapping device or address stays banned."`
 }
 
 // Timeouts holds deadlines and intervals. All must be positive.
@@ -162,6 +168,7 @@ func Default() Config {
 			AccessTTL:         15 * time.Minute,
 			RefreshTTL:        720 * time.Hour,
 			AllowRegistration: true,
+			PasswordWait:      2 * time.Second,
 		},
 		Limits: Limits{
 			MaxMessageBytes:       64 << 10,
@@ -171,18 +178,20 @@ func Default() Config {
 			OutboundQueueBytes:    1 << 20,
 			JSONMaxDepth:          32,
 			MaxConsecutiveErrors:  10,
+			DevicesPerUser:        32,
 		},
 		RateLimits: RateLimits{
-			LoginPerIPPerMinute:         30,
-			LoginPerAccountPerMinute:    10,
-			SendsPerUserPerSecond:       50,
-			SendBurst:                   500,
-			ConnectionsPerUser:          64,
-			ConnectionsPerIP:            1000,
-			ConnectsPerIPPerMinute:      1000,
-			FlappingConnectsPerMinute:   15,
-			FlappingIPConnectsPerMinute: 3000,
-			FlappingBan:                 5 * time.Minute,
+			LoginPerIPPerMinute:             30,
+			LoginPerAccountPerMinute:        10,
+			LoginSuccessPerAccountPerMinute: 60,
+			SendsPerUserPerSecond:           50,
+			SendBurst:                       500,
+			ConnectionsPerUser:              64,
+			ConnectionsPerIP:                1000,
+			ConnectsPerIPPerMinute:          1000,
+			FlappingConnectsPerMinute:       15,
+			FlappingIPConnectsPerMinute:     3000,
+			FlappingBan:                     5 * time.Minute,
 		},
 		Timeouts: Timeouts{
 			AuthDeadline:     10 * time.Second,

@@ -127,7 +127,10 @@ func TestValidate(t *testing.T) {
 		{"every limit", func(c *Config) { c.Limits = Limits{} }, []string{
 			"limits.max_message_bytes", "limits.max_frame_bytes", "limits.history_page_max",
 			"limits.outbound_queue_messages", "limits.outbound_queue_bytes", "limits.json_max_depth",
-			"limits.max_consecutive_errors"}},
+			"limits.max_consecutive_errors", "limits.devices_per_user"}},
+		{"password hashing: one per core, no wait", func(c *Config) { c.Auth.PasswordConcurrency, c.Auth.PasswordWait = 0, 0 },
+			[]string{"auth.password_wait"}},
+		{"negative password concurrency", func(c *Config) { c.Auth.PasswordConcurrency = -1 }, []string{"auth.password_concurrency"}},
 		{"history page too large", func(c *Config) { c.Limits.HistoryPageMax = 1001 }, []string{"limits.history_page_max"}},
 		{"history page at maximum", func(c *Config) { c.Limits.HistoryPageMax = 1000 }, nil},
 		{"unknown store driver", func(c *Config) { c.Store.Driver = "mysql" }, []string{"store.driver"}},

@@ -23,8 +23,9 @@ const MaxMessageBytes = 2 << 20
 // zeroAllowed lists the durations and counts for which 0 means "off"; they
 // must not be negative. Every other one must be positive.
 var zeroAllowed = map[string]bool{
-	"retention.max_age":     true,
-	"store.commit_max_wait": true,
+	"retention.max_age":         true,
+	"store.commit_max_wait":     true,
+	"auth.password_concurrency": true,
 }
 
 // Validate checks the rules a loaded configuration must keep and returns

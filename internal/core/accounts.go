@@ -33,7 +33,7 @@ func (c *Core) CreateUser(ctx context.Context, user, password, displayName strin
 	hash := ""
 	if password != "" {
 		var err error
-		if hash, err = auth.HashPassword(password); err != nil {
+		if hash, err = c.passwords.Hash(ctx, password); err != nil {
 			return protocol.User{}, fmt.Errorf("hash password: %w", err)
 		}
 	}
@@ -64,17 +64,71 @@ func (c *Core) Login(ctx context.Context, user, password, device string) (protoc
 	if err := ValidateDeviceID(device); err != nil {
 		return protocol.Tokens{}, err
 	}
+	u, err := c.verifyPassword(ctx, user, password)
+	if err != nil {
+		return protocol.Tokens{}, err
+	}
+	return c.OpenSession(ctx, u.ID, device, c.to.AccessTTL)
+}
+
+// verifyPassword checks user's password and returns the user. An unknown
+// user, a wrong password and a disabled or deleted user get the same
+// ErrUnauthorized after the same work; ErrBusy means the password could
+// not be checked in time (too many checks at once), ErrUnavailable that
+// the user could not be read. A success is remembered (auth.Verifier), so
+// the next check of the same password costs no hashing.
+func (c *Core) verifyPassword(ctx context.Context, user, password string) (store.User, error) {
 	if len(password) > maxPassword {
-		return protocol.Tokens{}, ErrUnauthorized
+		return store.User{}, ErrUnauthorized
 	}
 	u, err := c.st.User(ctx, user)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return protocol.Tokens{}, fmt.Errorf("login: %w", err)
+		return store.User{}, fmt.Errorf("%w: user lookup: %v", ErrUnavailable, err)
 	}
-	if !auth.CheckPassword(u.PasswordHash, password) || u.Disabled || u.Deleted {
-		return protocol.Tokens{}, ErrUnauthorized
+	ok, err := c.passwords.Check(ctx, user, u.PasswordHash, password)
+	if err != nil {
+		return store.User{}, err
 	}
-	return c.OpenSession(ctx, u.ID, device, c.to.AccessTTL)
+	if !ok {
+		return store.User{}, ErrUnauthorized
+	}
+	if u.Disabled || u.Deleted {
+		c.passwords.Forget(user) // a disabled user's password is not kept
+		return store.User{}, ErrUnauthorized
+	}
+	return u, nil
+}
+
+// admitDevice lets id's device in: a known device as it is, a new one
+// registered, unless the user already has Limits.DevicesPerUser devices,
+// which refuses it with ErrTooManyDevices. A device marked seen within
+// seenEvery is known and costs no store access.
+func (c *Core) admitDevice(ctx context.Context, id Identity) error {
+	if c.limits.DevicesPerUser <= 0 {
+		return nil
+	}
+	now := c.now()
+	c.seenMu.Lock()
+	last, ok := c.lastSeen[devID{user: id.User, device: id.Device}]
+	c.seenMu.Unlock()
+	if ok && now.Sub(last) < seenEvery {
+		return nil
+	}
+	created, err := c.st.AddDevice(ctx, id.User, id.Device, now, c.limits.DevicesPerUser)
+	switch {
+	case err == nil:
+		if created {
+			// Registered and seen just now: seen need not touch it again.
+			c.markSeen(devID{user: id.User, device: id.Device}, now)
+		}
+		return nil
+	case errors.Is(err, store.ErrLimit):
+		c.log.Debug("new device refused", "user", id.User, "device", id.Device, "devices_per_user", c.limits.DevicesPerUser)
+		return fmt.Errorf("%w: %d devices", ErrTooManyDevices, c.limits.DevicesPerUser)
+	case errors.Is(err, store.ErrNotFound):
+		return ErrUnauthorized // the user was deleted meanwhile
+	}
+	return fmt.Errorf("%w: register device: %v", ErrUnavailable, err)
 }
 
 // CheckPassword authenticates (user, password) for a connection of device
@@ -86,24 +140,25 @@ func (c *Core) CheckPassword(ctx context.Context, user, password, device string)
 	if err := ValidateDeviceID(device); err != nil {
 		return Identity{}, err
 	}
-	if len(password) > maxPassword {
-		return Identity{}, ErrUnauthorized
-	}
-	u, err := c.st.User(ctx, user)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return Identity{}, fmt.Errorf("%w: user lookup: %v", ErrUnavailable, err)
-	}
-	if !auth.CheckPassword(u.PasswordHash, password) || u.Disabled || u.Deleted {
-		return Identity{}, ErrUnauthorized
+	u, err := c.verifyPassword(ctx, user, password)
+	if err != nil {
+		return Identity{}, err
 	}
 	id := Identity{User: u.ID, Device: device}
+	if err := c.admitDevice(ctx, id); err != nil {
+		return Identity{}, err
+	}
 	c.seen(id)
 	return id, nil
 }
 
-// OpenSession creates a session for (user, device) and returns its tokens.
-// The admin CLI uses it for `parley token`.
+// OpenSession creates a session for (user, device) and returns its tokens;
+// a new device beyond Limits.DevicesPerUser is refused with
+// ErrTooManyDevices. The admin CLI uses it for `parley token`.
 func (c *Core) OpenSession(ctx context.Context, user, device string, accessTTL time.Duration) (protocol.Tokens, error) {
+	if err := c.admitDevice(ctx, Identity{User: user, Device: device}); err != nil {
+		return protocol.Tokens{}, err
+	}
 	sid := auth.NewSessionID()
 	refresh, hash, err := auth.NewRefreshToken(sid)
 	if err != nil {
@@ -197,6 +252,11 @@ func (c *Core) Authenticate(ctx context.Context, token, device string) (Identity
 		if err := c.ensureExternalUser(ctx, claims.User); err != nil {
 			return Identity{}, err
 		}
+		// The device of an application's token may be any id the client
+		// names: the cap on devices holds here too.
+		if err := c.admitDevice(ctx, id); err != nil {
+			return Identity{}, err
+		}
 		c.seen(id)
 		return id, nil
 	}
@@ -229,19 +289,10 @@ const seenEvery = time.Hour
 // seen marks the device of an authenticated request as seen, at most once
 // per seenEvery, in the background.
 func (c *Core) seen(id Identity) {
-	k := devID{user: id.User, device: id.Device}
 	now := c.now()
-	c.seenMu.Lock()
-	last, ok := c.lastSeen[k]
-	if ok && now.Sub(last) < seenEvery {
-		c.seenMu.Unlock()
+	if !c.markSeen(devID{user: id.User, device: id.Device}, now) {
 		return
 	}
-	if len(c.lastSeen) >= maxDeliveredCache {
-		c.lastSeen = make(map[devID]time.Time)
-	}
-	c.lastSeen[k] = now
-	c.seenMu.Unlock()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
 		defer cancel()
@@ -249,6 +300,21 @@ func (c *Core) seen(id Identity) {
 			c.log.Warn("mark device seen", "user", id.User, "err", err)
 		}
 	}()
+}
+
+// markSeen records that the device k was seen at now, and reports whether
+// it had not been within seenEvery (so the store should be told).
+func (c *Core) markSeen(k devID, now time.Time) bool {
+	c.seenMu.Lock()
+	defer c.seenMu.Unlock()
+	if last, ok := c.lastSeen[k]; ok && now.Sub(last) < seenEvery {
+		return false
+	}
+	if len(c.lastSeen) >= maxDeliveredCache {
+		c.lastSeen = make(map[devID]time.Time)
+	}
+	c.lastSeen[k] = now
+	return true
 }
 
 // ensureExternalUser creates the user of an application-signed token on
@@ -301,6 +367,11 @@ func (c *Core) RevokeDevice(ctx context.Context, user, device string) error {
 	if err != nil {
 		return fmt.Errorf("delete device: %w", err)
 	}
+	// Its slot is free (Limits.DevicesPerUser); the same id coming back
+	// is a new device and is counted again.
+	c.seenMu.Lock()
+	delete(c.lastSeen, devID{user: user, device: device})
+	c.seenMu.Unlock()
 	c.closeWhere(user, func(cl *Client) bool { return cl.id.Device == device }, protocol.CloseRevoked, "device revoked")
 	return nil
 }
@@ -335,6 +406,7 @@ func (c *Core) SetDisabled(ctx context.Context, user string, disabled bool) erro
 		return fmt.Errorf("set disabled: %w", err)
 	}
 	if disabled {
+		c.passwords.Forget(user)
 		return c.RevokeTokens(ctx, user)
 	}
 	return nil

@@ -21,6 +21,9 @@ type Limits struct {
 	HistoryPageMax        int
 	OutboundQueueMessages int
 	OutboundQueueBytes    int
+	// DevicesPerUser caps a user's devices: a new device beyond it is
+	// refused with ErrTooManyDevices at login or connect; 0: no cap.
+	DevicesPerUser int
 }
 
 // RateLimits bound how fast one user may act, on this node; a zero field
@@ -66,6 +69,10 @@ type Options struct {
 	Retention         Retention
 	RateLimits        RateLimits
 	AllowRegistration bool
+	// Passwords bounds concurrent password hashing and sizes the cache of
+	// successful checks (zero fields take auth's defaults; Observe is the
+	// core's own).
+	Passwords auth.VerifierOptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -88,6 +95,7 @@ type Core struct {
 
 	sendLimit *ratelimit.Limiter  // per user; nil: off
 	flapping  *ratelimit.Flapping // per (user, device); nil: off
+	passwords *auth.Verifier      // every argon2id computation goes through it
 
 	commit   *committer
 	hub      *hub
@@ -157,6 +165,9 @@ func New(opts Options) (*Core, error) {
 	if rl := opts.RateLimits; rl.FlappingPerMinute > 0 && rl.FlappingBan > 0 {
 		c.flapping = ratelimit.NewFlapping(rl.FlappingPerMinute, time.Minute, rl.FlappingBan, c.now)
 	}
+	popt := opts.Passwords
+	popt.Observe = func(o auth.Outcome) { c.metrics.PasswordChecks.WithLabelValues(o.String()).Inc() }
+	c.passwords = auth.NewVerifier(popt)
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)
 	c.commit = newCommitter(c.st, c.metrics, c.now, c.log, opts.Timeouts.CommitMaxWait, c.publish)

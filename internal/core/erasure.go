@@ -36,6 +36,7 @@ func (c *Core) DeleteUser(ctx context.Context, user string) error {
 	if err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
+	c.passwords.Forget(user)
 	// A connection that authenticated just before the deletion and
 	// attached after the first round is closed now.
 	c.closeWhere(user, closeAll, protocol.CloseRevoked, "account deleted")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/parley-im/parley/internal/auth"
 	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
@@ -27,6 +28,14 @@ var (
 	// limit is one; a *ratelimit.Error also says which limit and how long
 	// to wait.
 	ErrRateLimited = ratelimit.ErrLimited
+	// ErrBusy: too many password checks at once; nothing was checked and
+	// the client retries after a second (MQTT 5 CONNACK 0x89, 3.1.1 return
+	// code 3, HTTP 503 with Retry-After).
+	ErrBusy = auth.ErrBusy
+	// ErrTooManyDevices: the user already has limits.devices_per_user
+	// devices; a new one is refused until one is revoked. Existing
+	// devices are not affected.
+	ErrTooManyDevices = errors.New("too many devices")
 )
 
 // AuthError is an authentication failure with a reason the client may see
@@ -87,6 +96,12 @@ func ToProtocol(err error) *protocol.Error {
 		return &protocol.Error{Code: protocol.CodeTooMany, Reason: "rate_limited", Message: le.Msg, RetryAfterMS: le.RetryAfterMillis()}
 	case errors.Is(err, ErrRateLimited):
 		return &protocol.Error{Code: protocol.CodeTooMany, Reason: "rate_limited"}
+	case errors.Is(err, ErrBusy):
+		return &protocol.Error{Code: protocol.CodeUnavailable, Reason: "busy",
+			Message: "too many sign-ins at once: retry after retry_after_ms", RetryAfterMS: auth.BusyRetry.Milliseconds()}
+	case errors.Is(err, ErrTooManyDevices):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "too_many_devices",
+			Message: "this user has as many devices as allowed (limits.devices_per_user): revoke one (DELETE /v1/devices/{device}) to sign in on a new one"}
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return &protocol.Error{Code: protocol.CodeUnavailable, Reason: "unavailable", Message: "retry later with the same client_msg_id"}
 	default:

@@ -25,6 +25,9 @@ type Metrics struct {
 	// the core counts sends and per-user connections, the gateways the
 	// rest.
 	RateLimited *prometheus.CounterVec
+	// PasswordChecks counts password checks by outcome: cached (a
+	// remembered success, nothing hashed), hashed, busy (refused).
+	PasswordChecks *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: none).
@@ -47,12 +50,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_rate_limited_total",
 			Help: "Attempts refused by a rate or connection limit, by limit."}, []string{"limit"}),
 	}
+	m.PasswordChecks = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_password_checks_total",
+		Help: "Password checks by outcome: cached (answered by a remembered success, no hashing), hashed (argon2id ran), busy (refused: no free slot in time)."},
+		[]string{"outcome"})
+	for _, o := range []string{"cached", "hashed", "busy"} {
+		m.PasswordChecks.WithLabelValues(o)
+	}
 	for _, name := range ratelimit.Names {
 		m.RateLimited.WithLabelValues(name) // every limit is exported from zero
 	}
 	if reg != nil {
 		reg.MustRegister(m.Connections, m.Disconnects, m.Sends, m.Duplicates, m.Acks, m.Deliveries,
-			m.CommitBatch, m.CommitLatency, m.CommitErrors, m.QueueOverflows, m.BusErrors, m.Purged, m.RateLimited)
+			m.CommitBatch, m.CommitLatency, m.CommitErrors, m.QueueOverflows, m.BusErrors, m.Purged, m.RateLimited, m.PasswordChecks)
 	}
 	return m
 }

@@ -3,8 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-
-	"github.com/parley-im/parley/internal/auth"
 )
 
 // SetPassword replaces a user's password: the admin path (`parley user
@@ -19,12 +17,15 @@ func (c *Core) SetPassword(ctx context.Context, user, password string) error {
 	if len(password) > maxPassword {
 		return badField("password", "is longer than %d bytes", maxPassword)
 	}
-	hash, err := auth.HashPassword(password)
+	hash, err := c.passwords.Hash(ctx, password)
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
 	if err := c.st.SetPassword(ctx, user, hash); err != nil {
 		return fmt.Errorf("user %s: %w", user, err)
 	}
+	// The old password's remembered check would not match the new hash
+	// anyway; forgetting it frees its memory at once.
+	c.passwords.Forget(user)
 	return nil
 }

@@ -14,6 +14,7 @@ var ErrLimited = errors.New("rate limited")
 const (
 	LimitLoginIP      = "login_ip"      // failed logins per client address
 	LimitLoginAccount = "login_account" // failed logins per account name
+	LimitLoginSuccess = "login_success" // successful password logins per account name
 	LimitSend         = "send"          // sends, edits and deletes per user
 	LimitConnUser     = "conn_user"     // concurrent connections per user (on one node)
 	LimitConnIP       = "conn_ip"       // concurrent connections per client address
@@ -22,7 +23,7 @@ const (
 )
 
 // Names lists every limit name, for metrics that start each at zero.
-var Names = []string{LimitLoginIP, LimitLoginAccount, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping}
+var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping}
 
 // BusyRetry is the wait advised when a concurrency limit refuses: a slot
 // frees when another connection closes, which no clock predicts.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"sync"
@@ -47,12 +48,16 @@ func (e *rateLimitError) seconds() int {
 // account name, each a set of token buckets holding a minute's worth of
 // attempts. An attempt takes a token from both buckets before the password
 // is checked (so concurrent guesses cannot overshoot) and gives it back if
-// the login succeeds, so only failures count.
+// the login succeeds, so only failures count. Successful logins have a
+// budget of their own per account (success, nil: none), checked before
+// the password too, so that a client that knows a password cannot sign in
+// (and create devices, and hash) without bound either.
 type loginLimiter struct {
 	mu      sync.Mutex
 	now     func() time.Time
 	ip      *ratelimit.Buckets
 	account *ratelimit.Buckets
+	success *ratelimit.Buckets
 }
 
 func newLoginLimiter(perIP, perAccount int, now func() time.Time) *loginLimiter {
@@ -65,26 +70,35 @@ func newLoginLimiter(perIP, perAccount int, now func() time.Time) *loginLimiter 
 }
 
 // Logins limits failed password checks per client address and account
-// name. One Logins shared by the HTTP API and the MQTT gateway gives an
-// attacker one budget, whatever protocol the guesses come by.
+// name, and successful ones per account name. One Logins shared by the
+// HTTP API and the MQTT gateway gives an attacker one budget, whatever
+// protocol the guesses come by.
 type Logins struct{ l *loginLimiter }
 
 // NewLogins returns a limiter of perIP failed attempts a minute per client
-// address and perAccount per account name.
-func NewLogins(perIP, perAccount int) *Logins {
-	return &Logins{l: newLoginLimiter(perIP, perAccount, time.Now)}
+// address, perAccount per account name, and successPerAccount successful
+// ones per account name (0: not limited).
+func NewLogins(perIP, perAccount, successPerAccount int) *Logins {
+	l := newLoginLimiter(perIP, perAccount, time.Now)
+	if successPerAccount > 0 {
+		l.success = ratelimit.NewBuckets(float64(successPerAccount), time.Minute, successPerAccount)
+	}
+	return &Logins{l: l}
 }
 
 // Attempt takes a token for a password check by the client address with
 // key ipKey (ratelimit.Key) on account, or refuses with an error that
 // unwraps to core.ErrRateLimited, before any password is checked. Call
-// refund if the password was right: only failures count.
-func (g *Logins) Attempt(ipKey, account string) (refund func(), err error) {
+// done with the check's result: nil (a success, which counts against the
+// account's successes and not as a failure), an error that unwraps to
+// core.ErrUnauthorized (a failure, which counts), or any other error
+// (nothing was checked, such as core.ErrBusy: nothing counts).
+func (g *Logins) Attempt(ipKey, account string) (done func(error), err error) {
 	a, err := g.l.take(ipKey, account)
 	if err != nil {
 		return nil, err
 	}
-	return a.refund, nil
+	return a.done, nil
 }
 
 // loginAttempt is a token taken for one attempt.
@@ -102,14 +116,19 @@ func (l *loginLimiter) take(ipKey, account string) (loginAttempt, error) {
 	defer l.mu.Unlock()
 	now := l.now()
 	iw, aw := l.ip.Wait(ipKey, now), l.account.Wait(acctKey, now)
-	if iw > 0 || aw > 0 {
-		e := &rateLimitError{what: "login attempts", retryAfter: max(iw, aw)}
+	var sw time.Duration
+	if l.success != nil {
+		sw = l.success.Wait(acctKey, now)
+	}
+	if iw > 0 || aw > 0 || sw > 0 {
+		e := &rateLimitError{what: "login attempts", retryAfter: max(iw, aw, sw)}
 		for _, x := range []struct {
 			b           *ratelimit.Buckets
 			key         string
 			wait        time.Duration
 			name, limit string
-		}{{l.ip, ipKey, iw, "address", ratelimit.LimitLoginIP}, {l.account, acctKey, aw, "account", ratelimit.LimitLoginAccount}} {
+		}{{l.ip, ipKey, iw, "address", ratelimit.LimitLoginIP}, {l.account, acctKey, aw, "account", ratelimit.LimitLoginAccount},
+			{l.success, acctKey, sw, "account successes", ratelimit.LimitLoginSuccess}} {
 			if x.wait > 0 {
 				e.by = strings.TrimPrefix(e.by+"+"+x.name, "+")
 				e.limits = append(e.limits, x.limit)
@@ -123,8 +142,29 @@ func (l *loginLimiter) take(ipKey, account string) (loginAttempt, error) {
 	return loginAttempt{l: l, ip: ipKey, account: acctKey}, nil
 }
 
-// refund gives the attempt's tokens back (the login succeeded, or failed
-// before any password was checked).
+// done settles the attempt with the result of its check (see
+// Logins.Attempt): a success gives the failure tokens back and takes one
+// of the account's successes; a wrong password keeps them; anything else
+// checked nothing and gives them back.
+func (a loginAttempt) done(err error) {
+	switch {
+	case err == nil, errors.Is(err, core.ErrTooManyDevices): // the password was right
+		a.refund()
+		if l := a.l; l != nil && l.success != nil {
+			l.mu.Lock()
+			// Several successes that passed take together may leave the
+			// bucket below zero: later attempts then wait longer.
+			l.success.Take(a.account, l.now())
+			l.mu.Unlock()
+		}
+	case errors.Is(err, core.ErrUnauthorized):
+	default:
+		a.refund()
+	}
+}
+
+// refund gives the attempt's failure tokens back (the login succeeded, or
+// failed before any password was checked).
 func (a loginAttempt) refund() {
 	l := a.l
 	if l == nil {

@@ -147,14 +147,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t, err := s.core.Login(r.Context(), c.User, c.Password, c.Device)
+	// Failures count; so do successes, in a budget of their own; a login
+	// refused before its password was checked (busy) counts in neither.
+	attempt.done(err)
 	if err != nil {
-		if !errors.Is(err, core.ErrUnauthorized) {
-			attempt.refund() // refused before any password was checked
-		}
 		writeError(w, err)
 		return
 	}
-	attempt.refund() // only failures count
 	writeJSON(w, http.StatusOK, t)
 }
 

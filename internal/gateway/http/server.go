@@ -49,9 +49,12 @@ type Options struct {
 	// buckets); zero or less: 30 and 10.
 	LoginPerIPPerMinute      int
 	LoginPerAccountPerMinute int
+	// LoginSuccessPerAccountPerMinute bounds successful password logins
+	// per account name; zero or less: 60.
+	LoginSuccessPerAccountPerMinute int
 	// Logins, if not nil, is the limiter to use instead of one made from
-	// the two limits above: one shared with the MQTT gateway keeps one
-	// budget of failed passwords per address and account across protocols.
+	// the limits above: one shared with the MQTT gateway keeps one budget
+	// of passwords per address and account across protocols.
 	Logins *Logins
 	// Proxies are the trusted reverse proxies: behind one, the client
 	// address (for the login limit and the logs) is taken from
@@ -91,8 +94,11 @@ func New(c *core.Core, opt Options) *Server {
 	if opt.LoginPerAccountPerMinute <= 0 {
 		opt.LoginPerAccountPerMinute = 10
 	}
+	if opt.LoginSuccessPerAccountPerMinute <= 0 {
+		opt.LoginSuccessPerAccountPerMinute = 60
+	}
 	if opt.Logins == nil {
-		opt.Logins = NewLogins(opt.LoginPerIPPerMinute, opt.LoginPerAccountPerMinute)
+		opt.Logins = NewLogins(opt.LoginPerIPPerMinute, opt.LoginPerAccountPerMinute, opt.LoginSuccessPerAccountPerMinute)
 	}
 	s := &Server{core: c, opt: opt, log: opt.Logger, mux: http.NewServeMux(), logins: opt.Logins.l}
 	if opt.AdminFailuresPerMinute <= 0 {
@@ -241,6 +247,9 @@ func writeError(w http.ResponseWriter, err error) {
 	case errors.As(err, &le):
 		pe = core.ToProtocol(err) // with retry_after_ms
 		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfterSeconds()))
+	case errors.Is(err, core.ErrBusy):
+		pe = core.ToProtocol(err) // 503 with retry_after_ms
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int((pe.RetryAfterMS+999)/1000))))
 	case errors.Is(err, errBodyTooLarge):
 		pe = &protocol.Error{Code: protocol.CodeTooLarge, Reason: "too_large", Message: err.Error()}
 	case errors.Is(err, errMediaType):

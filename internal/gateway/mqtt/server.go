@@ -65,9 +65,10 @@ type Options struct {
 
 // LoginLimiter admits a password check from the client address with key
 // ipKey on account, or refuses it (an error unwrapping to
-// core.ErrRateLimited). refund is called when the password was right.
+// core.ErrRateLimited). done is called with the check's result (nil, an
+// error unwrapping to core.ErrUnauthorized, or another: nothing checked).
 type LoginLimiter interface {
-	Attempt(ipKey, account string) (refund func(), err error)
+	Attempt(ipKey, account string) (done func(error), err error)
 }
 
 func (o *Options) defaults() {

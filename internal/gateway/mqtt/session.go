@@ -75,7 +75,18 @@ func (s *Server) connect(cl *mochi.Client, pk packets.Packet) error {
 	id, err := s.authenticate(ctx, cl, user, string(pk.Connect.Password), device)
 	if err != nil {
 		if errors.Is(err, core.ErrRateLimited) {
-			return refuseConnect(cl, v5, 0x97, v3Unavailable, "too many failed logins: retry later")
+			return refuseConnect(cl, v5, 0x97, v3Unavailable, "too many logins: retry later")
+		}
+		if errors.Is(err, core.ErrBusy) {
+			// Too many password checks at once: told at once, not left
+			// to time out (5.0 Server busy; 3.1.1 has only unavailable).
+			return refuseConnect(cl, v5, 0x89, v3Unavailable, "server busy: retry in a second")
+		}
+		if errors.Is(err, core.ErrTooManyDevices) {
+			// Not temporary: 3.1.1's "not authorized" stops a client's
+			// automatic reconnects, as 5.0's quota code explains itself.
+			return refuseConnect(cl, v5, 0x97, v3NotAuthorized,
+				"this user has as many devices as allowed: revoke one to connect a new client id")
 		}
 		if errors.Is(err, core.ErrUnavailable) {
 			return refuseConnect(cl, v5, 0x88, v3Unavailable, "server unavailable: retry later")
@@ -178,7 +189,7 @@ func (s *Server) authenticate(ctx context.Context, cl *mochi.Client, user, passw
 		if nc, ok := cl.Net.Conn.(*netConn); ok {
 			ipKey = nc.ipKey
 		}
-		refund, err := s.opt.Logins.Attempt(ipKey, user)
+		done, err := s.opt.Logins.Attempt(ipKey, user)
 		if err != nil {
 			if le, ok := err.(interface{ Limits() []string }); ok {
 				for _, l := range le.Limits() {
@@ -188,9 +199,7 @@ func (s *Server) authenticate(ctx context.Context, cl *mochi.Client, user, passw
 			return core.Identity{}, err
 		}
 		id, err := s.core.CheckPassword(ctx, user, password, device)
-		if err == nil {
-			refund()
-		}
+		done(err)
 		return id, err
 	}
 	return s.core.CheckPassword(ctx, user, password, device)

@@ -152,6 +152,10 @@ func (s *session) hello(ctx context.Context) bool {
 	cancel()
 	if err != nil {
 		s.writeNow(protocol.MarshalError(req.ID, core.ToProtocol(err)))
+		if errors.Is(err, core.ErrTooManyDevices) {
+			s.t.Close(protocol.CloseTooManyDevices, "too many devices: revoke one first")
+			return false
+		}
 		s.t.Close(protocol.CloseAuthFailed, "authentication failed")
 		return false
 	}
