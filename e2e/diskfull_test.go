@@ -78,9 +78,18 @@ func TestFullDiskFailsSendsAndRecovers(t *testing.T) {
 		t.Fatalf("seq after recovery %d, want %d (no gap, nothing half-written)", after.Seq, acked[len(acked)-1].Seq+1)
 	}
 	bob := s.login("bob", "web")
-	h, err := bob.History(ctx, after.Conv, parley.HistoryOptions{Limit: 300})
-	if err != nil {
-		t.Fatal(err)
+	// Pages stop at 1 MiB: page forward from the start.
+	var h protocol.Page
+	for from := uint64(0); ; {
+		p, err := bob.History(ctx, after.Conv, parley.HistoryOptions{After: parley.Seq(from), Limit: 300})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Messages = append(h.Messages, p.Messages...)
+		if !p.More || len(p.Messages) == 0 {
+			break
+		}
+		from = p.Messages[len(p.Messages)-1].Seq
 	}
 	if len(h.Messages) != len(acked)+1 {
 		t.Fatalf("history has %d messages, want the %d acknowledged plus one", len(h.Messages), len(acked))

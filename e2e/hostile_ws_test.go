@@ -156,6 +156,9 @@ func TestHostileWSMessageTooBig(t *testing.T) {
 	s := startServer(t, func(c *config.Config) {
 		c.Limits.MaxFrameBytes = limit
 		c.Limits.MaxMessageBytes = 9_000
+		// Writing 10,000 frames on a loaded machine can outlast the test
+		// config's one-second ping round: this test is about 1009.
+		c.Timeouts.PingInterval, c.Timeouts.PongTimeout = time.Minute, time.Minute
 	})
 	w := witness(t, s)
 	// sized pads a JSON request with a "pad" field to exactly n bytes.

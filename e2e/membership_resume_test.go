@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/internal/config"
-	parley "github.com/parley-im/parley/sdk/go"
 	"github.com/parley-im/parley/protocol"
+	parley "github.com/parley-im/parley/sdk/go"
 )
 
 // TestRemovedDuringResumeGetsNothingAfter: a member removed while a device

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -27,7 +28,8 @@ func TestPagesAreBoundedInBytes(t *testing.T) {
 	s.user("alice")
 	s.user("bob")
 	alice := s.login("alice", "laptop")
-	ctx := ctxT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute) // 23 MiB each way under -race
+	defer cancel()
 	const n = 60 // 60 × 384 KiB escaped: 23 MiB, over the SDK's 16 MiB default
 	var conv string
 	for i := range n {

@@ -117,7 +117,9 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 		Retention: core.Retention{MaxAge: cfg.Retention.MaxAge, CheckInterval: cfg.Retention.CheckInterval},
 		RateLimits: core.RateLimits{SendsPerSecond: cfg.RateLimits.SendsPerUserPerSecond, SendBurst: cfg.RateLimits.SendBurst,
 			ConnectionsPerUser: cfg.RateLimits.ConnectionsPerUser, FlappingPerMinute: cfg.RateLimits.FlappingConnectsPerMinute,
-			FlappingBan: cfg.RateLimits.FlappingBan},
+			FlappingBan: cfg.RateLimits.FlappingBan, OpsPerSecond: cfg.RateLimits.OpsPerUserPerSecond, OpsBurst: cfg.RateLimits.OpsBurst,
+			QueriesPerSecond: cfg.RateLimits.QueriesPerUserPerSecond, QueryBurst: cfg.RateLimits.QueryBurst,
+			TypingInterval: cfg.RateLimits.TypingInterval},
 		AllowRegistration: cfg.Auth.AllowRegistration,
 	})
 }

@@ -107,6 +107,11 @@ type RateLimits struct {
 	LoginSuccessPerAccountPerMinute int           `yaml:"login_success_per_account_per_minute" doc:"Successful password logins (HTTP login and MQTT CONNECT with a password together) allowed per account name per minute, with bursts of as many. Beyond it the account's logins are refused as rate limited, before any password is checked, until the bucket refills; keep it above limits.devices_per_user so that all of a user's devices can reconnect at once."`
 	SendsPerUserPerSecond           int           `yaml:"sends_per_user_per_second" doc:"Sends, edits and deletes allowed per user per second, from all the user's connections and the HTTP API together (a token bucket refilling at this rate). A refused send is not stored; the client retries it with the same client_msg_id after retry_after_ms."`
 	SendBurst                       int           `yaml:"send_burst" doc:"Sends a user may make at once before sends_per_user_per_second applies (the size of the bucket)."`
+	OpsPerUserPerSecond             int           `yaml:"ops_per_user_per_second" doc:"Acks, read positions and typing notices allowed per user per second, from all the user's connections and the HTTP API together (a token bucket refilling at this rate). The acknowledgement MQTT makes of each delivery (PUBACK) is not counted. A refusal is 429 with retry_after_ms; nothing was changed."`
+	OpsBurst                        int           `yaml:"ops_burst" doc:"Acks, reads and typing notices a user may make at once before ops_per_user_per_second applies."`
+	QueriesPerUserPerSecond         int           `yaml:"queries_per_user_per_second" doc:"History pages, conversation lists, member lists, presence queries and resumes allowed per user per second, all connections and HTTP together: each reads the store for the client. A refusal is 429 with retry_after_ms."`
+	QueryBurst                      int           `yaml:"query_burst" doc:"Queries a user may make at once before queries_per_user_per_second applies."`
+	TypingInterval                  time.Duration `yaml:"typing_interval" doc:"Typing is coalesced: per user and conversation at most one typing notice is relayed to the members in this interval; the others are accepted and not relayed."`
 	ConnectionsPerUser              int           `yaml:"connections_per_user" doc:"Open connections allowed per user. A further device is refused after hello with close code 3004; a device reconnecting replaces its own connection and is not refused."`
 	ConnectionsPerIP                int           `yaml:"connections_per_ip" doc:"Open WebSocket connections allowed per client address. Further upgrades are refused with 429 before the WebSocket exists."`
 	ConnectsPerIPPerMinute          int           `yaml:"connects_per_ip_per_minute" doc:"New WebSocket connections allowed per client address per minute (a token bucket holding a minute's worth, refilling evenly); further upgrades are refused with 429 and a Retry-After until a connection is allowed again."`
@@ -186,6 +191,11 @@ func Default() Config {
 			LoginSuccessPerAccountPerMinute: 60,
 			SendsPerUserPerSecond:           50,
 			SendBurst:                       500,
+			OpsPerUserPerSecond:             100,
+			OpsBurst:                        1000,
+			QueriesPerUserPerSecond:         20,
+			QueryBurst:                      200,
+			TypingInterval:                  3 * time.Second,
 			ConnectionsPerUser:              64,
 			ConnectionsPerIP:                1000,
 			ConnectsPerIPPerMinute:          1000,

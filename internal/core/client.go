@@ -205,7 +205,14 @@ func (cl *Client) ReplyError(id string, err error) {
 // Resume asks for everything the device has not acknowledged, after which
 // live messages flow. positions, if not nil, override the stored ones.
 // The stream ends with a TypeResumed reply to id.
+//
+// A resume reads every conversation of the user: it is a query of the
+// user's budget, and a refusal is an error reply to id.
 func (cl *Client) Resume(id string, positions map[string]uint64) {
+	if err := cl.core.budget.spend(cl.id.User, opQuery); err != nil {
+		cl.ReplyError(id, err)
+		return
+	}
 	cl.syncMu.Lock()
 	cl.syncing = true
 	cl.syncMu.Unlock()

@@ -41,14 +41,15 @@ type committer struct {
 	queue   chan commitReq
 	gather  *gatherer     // owned by run
 	stopped chan struct{} // closed when run has returned
-	// committed is called after each commit, in commit order, with every
-	// newly stored message, before any sender is answered.
-	committed func(*protocol.Message)
+	// committed is called after each commit with the newly stored
+	// messages in commit order, before any sender is answered. It must
+	// not block: it hands them to the dispatcher.
+	committed func(...*protocol.Message)
 }
 
 // newCommitter makes a committer whose batches wait at most maxWait for
 // more requests (0: never).
-func newCommitter(st store.Store, m *Metrics, now func() time.Time, log *slog.Logger, maxWait time.Duration, committed func(*protocol.Message)) *committer {
+func newCommitter(st store.Store, m *Metrics, now func() time.Time, log *slog.Logger, maxWait time.Duration, committed func(...*protocol.Message)) *committer {
 	return &committer{st: st, metrics: m, now: now, log: log, committed: committed, gather: newGatherer(maxWait),
 		queue: make(chan commitReq, 4*maxBatch), stopped: make(chan struct{})}
 }
@@ -215,11 +216,13 @@ func (cm *committer) flush(batch []commitReq, entries []store.Append) {
 		}
 		return
 	}
+	stored := make([]*protocol.Message, 0, len(results))
 	for i := range results {
 		if results[i].Err == nil && !results[i].Duplicate {
-			cm.committed(&results[i].Message)
+			stored = append(stored, &results[i].Message)
 		}
 	}
+	cm.committed(stored...)
 	off := 0
 	for _, r := range batch {
 		r.done <- commitRes{res: results[off : off+len(r.entries)]}

@@ -40,6 +40,16 @@ type RateLimits struct {
 	// than this within a minute for FlappingBan.
 	FlappingPerMinute int
 	FlappingBan       time.Duration
+	// OpsPerSecond and OpsBurst are a token bucket per user for acks,
+	// reads and typing; QueriesPerSecond and QueryBurst one for history,
+	// conversation and member lists, presence and resumes (DESIGN.md
+	// §2.15). TypingInterval coalesces typing: at most one relayed per
+	// sender and conversation in it.
+	OpsPerSecond     int
+	OpsBurst         int
+	QueriesPerSecond int
+	QueryBurst       int
+	TypingInterval   time.Duration
 }
 
 // Timeouts are every wait in the core; tests set them short.
@@ -95,9 +105,11 @@ type Core struct {
 
 	sendLimit *ratelimit.Limiter  // per user; nil: off
 	flapping  *ratelimit.Flapping // per (user, device); nil: off
+	budget    *budgets            // per user, per operation class
 	passwords *auth.Verifier      // every argon2id computation goes through it
 
 	commit   *committer
+	dispatch *dispatcher
 	hub      *hub
 	members  *memberCache
 	acks     *ackBuffer
@@ -168,9 +180,11 @@ func New(opts Options) (*Core, error) {
 	popt := opts.Passwords
 	popt.Observe = func(o auth.Outcome) { c.metrics.PasswordChecks.WithLabelValues(o.String()).Inc() }
 	c.passwords = auth.NewVerifier(popt)
+	c.budget = newBudgets(c, opts.RateLimits)
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)
-	c.commit = newCommitter(c.st, c.metrics, c.now, c.log, opts.Timeouts.CommitMaxWait, c.publish)
+	c.dispatch = newDispatcher(c.publish, c.metrics.DispatchQueue)
+	c.commit = newCommitter(c.st, c.metrics, c.now, c.log, opts.Timeouts.CommitMaxWait, c.committed)
 	c.acks = newAckBuffer()
 	c.presence = newPresence(c)
 	return c, nil
@@ -192,8 +206,9 @@ func (c *Core) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	c.wg.Add(6)
+	c.wg.Add(7)
 	go func() { defer c.wg.Done(); c.commit.run(ctx) }()
+	go func() { defer c.wg.Done(); c.dispatch.run(ctx) }()
 	go func() { defer c.wg.Done(); c.runDeviceExpiry(ctx) }()
 	go func() { defer c.wg.Done(); c.runRetention(ctx) }()
 	go func() { defer c.wg.Done(); c.runAckFlusher(ctx) }()

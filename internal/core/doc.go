@@ -16,7 +16,11 @@
 // one writer goroutine that owns its delivery cursors; everything written to
 // a connection goes through it, so frames of one connection are ordered.
 // Sends are batched by one committer goroutine into one store transaction
-// per flush. A retention goroutine started by Run deletes old messages in
+// per flush; it hands what it committed, in commit order, to one dispatcher
+// goroutine, the only path by which stored messages are published (local
+// fan-out, the bus), so fan-out never holds up the next commit. Every
+// client operation spends from a per-user budget (budget.go) kept here, so
+// every gateway gets the same limits. A retention goroutine started by Run deletes old messages in
 // short store transactions (Retention); an account's erasure (DeleteUser)
 // is one store transaction of its own.
 package core

@@ -44,7 +44,7 @@ func (c *Core) DeleteUser(ctx context.Context, user string) error {
 		c.members.invalidate(conv)
 	}
 	for i := range events {
-		c.publish(&events[i])
+		c.committed(&events[i])
 	}
 	c.log.Info("user deleted", "user", user, "conversations", len(convs))
 	return nil

@@ -2,8 +2,8 @@ package core
 
 import (
 	"bytes"
-	"strings"
 	"encoding/json"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"

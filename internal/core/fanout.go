@@ -23,14 +23,30 @@ type envelope struct {
 	Data json.RawMessage `json:"d,omitempty"`
 }
 
+// committed is told of each newly stored message, in commit order, by the
+// committer and the other writers, before their callers are answered. It
+// does what must hold from then on (the seq is known to exist, the member
+// cache forgets a changed membership) and hands the message to the
+// dispatcher.
+func (c *Core) committed(msgs ...*protocol.Message) {
+	for _, m := range msgs {
+		c.seenSeqs.raise(m.Conv, m.Seq)
+		if m.Kind == protocol.KindMember {
+			c.members.invalidate(m.Conv)
+		}
+	}
+	c.dispatch.add(msgs...)
+}
+
 // publish fans a committed message out to this node's clients and to the
-// other nodes. Membership events also go to the affected user's topic, so
-// a node learns of a conversation its user just joined.
+// other nodes; only the dispatcher calls it. Membership events also go to
+// the affected user's topic, so a node learns of a conversation its user
+// just joined.
 func (c *Core) publish(m *protocol.Message) {
-	c.seenSeqs.raise(m.Conv, m.Seq)
 	ev := NewMessageEvent(m)
-	if m.Kind == protocol.KindMember {
-		c.members.invalidate(m.Conv)
+	if err := ev.Encode(); err != nil {
+		c.log.Error("publish: message dropped (devices get it from the store)", "conv", m.Conv, "seq", m.Seq, "err", err)
+		return
 	}
 	c.fanoutMessage(ev)
 	env := envelope{Node: c.node, Type: protocol.TypeMsg, Conv: m.Conv, Data: ev.Payload()}
@@ -158,9 +174,19 @@ func (c *Core) fanoutTransient(ev *Event, user string) {
 
 // Typing tells the other members of conv that id's user is typing. It is
 // never stored.
+//
+// Typing is coalesced: within rate_limits.typing_interval of the last one
+// relayed for the same user and conversation, it is accepted and not
+// relayed.
 func (c *Core) Typing(ctx context.Context, id Identity, conv string) error {
+	if err := c.budget.spend(id.User, opCheap); err != nil {
+		return err
+	}
 	if _, err := c.resolveConv(ctx, id.User, conv, ""); err != nil {
 		return err
+	}
+	if g := c.budget.typing; g != nil && !g.relay(id.User, conv) {
+		return nil
 	}
 	ev := &Event{Type: protocol.TypeTyping, Conv: conv, Data: &protocol.Typing{Conv: conv, User: id.User}}
 	c.fanoutTransient(ev, id.User)

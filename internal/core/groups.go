@@ -46,7 +46,7 @@ func (c *Core) CreateGroup(ctx context.Context, id Identity, name string, member
 		return protocol.Conversation{}, fmt.Errorf("create group: %w", err)
 	}
 	for i := range events {
-		c.publish(&events[i])
+		c.committed(&events[i])
 	}
 	var last uint64
 	if len(events) > 0 {

@@ -21,6 +21,8 @@ type Metrics struct {
 	QueueOverflows prometheus.Counter
 	BusErrors      prometheus.Counter
 	Purged         prometheus.Counter
+	// DispatchQueue is how many committed messages wait to be published.
+	DispatchQueue prometheus.Gauge
 	// RateLimited counts refusals by limit (the ratelimit.Limit* names):
 	// the core counts sends and per-user connections, the gateways the
 	// rest.
@@ -47,6 +49,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		QueueOverflows: prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_queue_overflows_total", Help: "Connections closed because their outbound queue overflowed."}),
 		BusErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_bus_errors_total", Help: "Failed bus publishes (receivers repair from the store)."}),
 		Purged:         prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_messages_purged_total", Help: "Messages deleted by retention."}),
+		DispatchQueue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "parley_dispatch_queue",
+			Help: "Committed messages waiting for the dispatcher to publish them (fan-out, bus)."}),
 		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_rate_limited_total",
 			Help: "Attempts refused by a rate or connection limit, by limit."}, []string{"limit"}),
 	}
@@ -61,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Connections, m.Disconnects, m.Sends, m.Duplicates, m.Acks, m.Deliveries,
-			m.CommitBatch, m.CommitLatency, m.CommitErrors, m.QueueOverflows, m.BusErrors, m.Purged, m.RateLimited, m.PasswordChecks)
+			m.CommitBatch, m.CommitLatency, m.CommitErrors, m.QueueOverflows, m.BusErrors, m.Purged, m.DispatchQueue, m.RateLimited, m.PasswordChecks)
 	}
 	return m
 }

@@ -188,9 +188,21 @@ func (c *Core) devicePositions(ctx context.Context, user, device string) (map[st
 	return pos, nil
 }
 
-// Ack records that id's device received everything of conv up to seq
-// (cumulative). In a direct conversation the peer gets a delivered receipt.
+// Ack is a client's explicit acknowledgement (an ack op or request, the
+// MQTT ack topic): AckDelivered within the user's operation budget.
 func (c *Core) Ack(ctx context.Context, id Identity, conv string, seq uint64) error {
+	if err := c.budget.spend(id.User, opCheap); err != nil {
+		return err
+	}
+	return c.AckDelivered(ctx, id, conv, seq)
+}
+
+// AckDelivered records that id's device received everything of conv up to
+// seq (cumulative). In a direct conversation the peer gets a delivered
+// receipt. A gateway calls it directly for the acknowledgement a protocol
+// makes of each delivery (an MQTT PUBACK): those are bounded by what was
+// delivered, not by a budget.
+func (c *Core) AckDelivered(ctx context.Context, id Identity, conv string, seq uint64) error {
 	if err := ValidateConvID(conv); err != nil {
 		return err
 	}
@@ -285,6 +297,9 @@ func (c *Core) Read(ctx context.Context, id Identity, conv string, seq uint64) (
 	}
 	if seq == 0 {
 		return protocol.ReadState{}, badField("seq", "is required")
+	}
+	if err := c.budget.spend(id.User, opCheap); err != nil {
+		return protocol.ReadState{}, err
 	}
 	pos, err := c.st.SetRead(ctx, conv, id.User, seq)
 	if err != nil {

@@ -113,6 +113,9 @@ func (c *Core) Presence(ctx context.Context, user string, users []string) ([]pro
 	if len(users) > 100 {
 		return nil, badField("users", "at most 100 at once")
 	}
+	if err := c.budget.spend(user, opQuery); err != nil {
+		return nil, err
+	}
 	mine, err := c.st.UserConversations(ctx, user)
 	if err != nil {
 		return nil, fmt.Errorf("presence: %w", err)

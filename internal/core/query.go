@@ -18,6 +18,9 @@ func (c *Core) HistoryPageMax() int { return c.limits.HistoryPageMax }
 
 // Conversations lists id's user's conversations, newest activity first.
 func (c *Core) Conversations(ctx context.Context, user, cursor string, limit int) (protocol.ConversationList, error) {
+	if err := c.budget.spend(user, opQuery); err != nil {
+		return protocol.ConversationList{}, err
+	}
 	if limit <= 0 || limit > c.limits.HistoryPageMax {
 		limit = c.limits.HistoryPageMax
 	}
@@ -123,6 +126,9 @@ func (c *Core) History(ctx context.Context, user string, r HistoryRequest) (prot
 	if r.Limit == 0 {
 		r.Limit = 50
 	}
+	if err := c.budget.spend(user, opQuery); err != nil {
+		return protocol.Page{}, err
+	}
 	m, err := c.st.Member(ctx, r.Conv, user)
 	if err != nil {
 		return protocol.Page{}, fmt.Errorf("conversation %s: %w", r.Conv, err)
@@ -171,6 +177,9 @@ func (c *Core) History(ctx context.Context, user string, r HistoryRequest) (prot
 // positions (DESIGN.md §2.6: queried, not pushed, in groups).
 func (c *Core) Members(ctx context.Context, user, conv string) ([]protocol.Member, error) {
 	if err := ValidateConvID(conv); err != nil {
+		return nil, err
+	}
+	if err := c.budget.spend(user, opQuery); err != nil {
 		return nil, err
 	}
 	if _, err := c.st.Member(ctx, conv, user); err != nil {

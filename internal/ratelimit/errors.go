@@ -20,10 +20,12 @@ const (
 	LimitConnIP       = "conn_ip"       // concurrent connections per client address
 	LimitConnRate     = "conn_rate"     // new connections per client address per minute
 	LimitFlapping     = "flapping"      // a banned device or client address
+	LimitOps          = "ops"           // acks, reads and typing per user
+	LimitQueries      = "queries"       // history, lists, presence and resumes per user
 )
 
 // Names lists every limit name, for metrics that start each at zero.
-var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping}
+var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping, LimitOps, LimitQueries}
 
 // BusyRetry is the wait advised when a concurrency limit refuses: a slot
 // frees when another connection closes, which no clock predicts.

@@ -330,7 +330,7 @@ func (c *conn) settle(p position) (to uint64, advance bool) {
 func (c *conn) ack(conv string, seq uint64) {
 	ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
 	defer cancel()
-	if err := c.s.core.Ack(ctx, c.id, conv, seq); err != nil {
+	if err := c.s.core.AckDelivered(ctx, c.id, conv, seq); err != nil {
 		c.s.log.Debug("mqtt ack", "user", c.id.User, "device", c.id.Device, "conv", conv, "err", err)
 	}
 }

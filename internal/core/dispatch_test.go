@@ -1,0 +1,57 @@
+package core
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parley-im/parley/internal/bus"
+	"github.com/parley-im/parley/internal/bus/local"
+)
+
+// stuckBus is a bus of several nodes whose publishes block until the test
+// ends, as a broker that stopped answering would.
+type stuckBus struct {
+	*local.Bus
+	release chan struct{}
+	mu      sync.Mutex
+	blocked int
+}
+
+func (b *stuckBus) SingleNode() bool { return false }
+
+func (b *stuckBus) Publish(ctx context.Context, m bus.Message) error {
+	b.mu.Lock()
+	b.blocked++
+	b.mu.Unlock()
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return b.Bus.Publish(ctx, m)
+}
+
+// TestCommitsDoNotWaitForPublishing: with the bus stuck, sends are still
+// committed and acknowledged one after another (DESIGN.md §2.14: the
+// committer only commits; publishing waits in the dispatcher).
+func TestCommitsDoNotWaitForPublishing(t *testing.T) {
+	sb := &stuckBus{Bus: local.New(), release: make(chan struct{})}
+	e := newCoreEnv(t, Retention{}, func(o *Options) {
+		o.Bus = sb
+		o.Timeouts.WriteTimeout = time.Minute // a publish would hold a commit for this long
+	})
+	t.Cleanup(func() { close(sb.release) }) // before the core stops
+	ctx, cancel := context.WithTimeout(e.ctx, 20*time.Second)
+	defer cancel()
+	for i := range 5 {
+		if _, err := e.c.Send(ctx, Identity{User: "alice", Device: "d"}, SendRequest{To: "bob", Body: "hi"}); err != nil {
+			t.Fatalf("send %d while the bus is stuck: %v", i, err)
+		}
+	}
+	waitUntil(t, "a publish to the stuck bus", 10*time.Second, func() bool {
+		sb.mu.Lock()
+		defer sb.mu.Unlock()
+		return sb.blocked > 0
+	})
+}
