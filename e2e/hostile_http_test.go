@@ -674,7 +674,13 @@ func TestHostileHTTP_H6_LoginRateLimit(t *testing.T) {
 	if !bytes.Equal(existing.body, ghost.body) || !bytes.Equal(existing.body, first429.body) {
 		t.Fatalf("429 bodies differ: %q / %q / %q", existing.body, ghost.body, first429.body)
 	}
-	if byAccount := login(b, "alice", "guess"); !bytes.Equal(byAccount.body, ghost.body) {
+	// alice's account bucket may have refilled a token or two while the
+	// guesses above ran on a loaded machine: spend them, then compare.
+	byAccount := login(b, "alice", "guess")
+	for i := 0; byAccount.status == 401 && i < 20; i++ {
+		byAccount = login(b, "alice", "guess")
+	}
+	if !bytes.Equal(byAccount.body, ghost.body) {
 		t.Fatalf("account-limit 429 %q differs from address-limit 429 %q", byAccount.body, ghost.body)
 	}
 
@@ -818,5 +824,37 @@ func TestHostileHTTP_H8_TokenInURLRefusedAndNotLogged(t *testing.T) {
 		if len(secret) >= 16 && strings.Contains(out, secret) {
 			t.Errorf("the log contains the %s", name)
 		}
+	}
+}
+
+// TestHostileHTTPDuplicateKeysRefused: a body naming a field twice (in any
+// case) is refused with 400 naming the field, and nothing is stored, as on
+// WebSocket (BAD_INPUTS J3).
+func TestHostileHTTPDuplicateKeysRefused(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	s.user("alice")
+	s.user("bob")
+	alice := s.login("alice", "laptop")
+	for _, body := range []string{
+		`{"client_msg_id":"dup-1","body":"hi","body":"ho"}`,
+		`{"client_msg_id":"dup-2","body":"hi","BODY":"ho"}`,
+		`{"client_msg_id":"dup-3","client_msg_id":"dup-4","body":"hi"}`,
+	} {
+		r := rawDo(t, nil, newReq(t, "POST", s.URL+"/v1/users/bob/messages", strings.NewReader(body),
+			"Content-Type", "application/json", "Authorization", "Bearer "+alice.Token))
+		if r.status != http.StatusBadRequest {
+			t.Fatalf("%s: %d %s, want 400", body, r.status, r.body)
+		}
+		if _, _, field, _ := apiErr(t, r); field != "body" && field != "client_msg_id" {
+			t.Fatalf("%s: the error names %q, not the duplicated field", body, field)
+		}
+	}
+	l, err := alice.Conversations(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Conversations) != 0 {
+		t.Fatalf("a refused body stored something: %+v", l.Conversations)
 	}
 }

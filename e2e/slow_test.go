@@ -147,6 +147,9 @@ func TestStuckWriteTimesOutAndResumes(t *testing.T) {
 	if !strings.Contains(string(metrics), "parley_queue_overflows_total 0") {
 		t.Fatalf("the queue overflowed: this test is about the write timeout:\n%s", metrics)
 	}
+	if !strings.Contains(string(metrics), `parley_disconnects_total{reason="write_failed"} 1`) {
+		t.Fatalf("the connection whose write timed out is not counted as write_failed:\n%s", metrics)
+	}
 	stuck.CloseNow()
 	bob := s.dial("bob", "phone")
 	got := recv(t, bob, n, 30*time.Second)

@@ -51,6 +51,7 @@ const (
 const (
 	CloseShutdown     = 3000 // server restarting: reconnect with backoff and resume
 	CloseSlowConsumer = 3001 // outbound queue overflowed: reconnect and resume
+	CloseWriteFailed  = 3002 // a write to the connection failed or timed out: reconnect and resume
 	ClosePingTimeout  = 3003 // no pong in time: reconnect and resume
 	CloseAuthTimeout  = 3500 // no hello within the deadline
 	CloseAuthFailed   = 3501 // hello refused: get a new token first

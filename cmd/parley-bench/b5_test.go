@@ -30,8 +30,10 @@ func TestB5Smoke(t *testing.T) {
 		}
 		switch proto {
 		case "ws":
-			if numOf(l, "resumed_messages") != 200 {
-				t.Errorf("ws: the server resumed %v messages, want 200", l["resumed_messages"])
+			// At-least-once: every message is resumed, and one whose ack
+			// was in flight when the device went away may come again.
+			if numOf(l, "resumed_messages") < 200 {
+				t.Errorf("ws: the server resumed %v messages, want at least 200", l["resumed_messages"])
 			}
 		case "mqtt":
 			if l["session_present"] != true {

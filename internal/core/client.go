@@ -247,7 +247,7 @@ func (cl *Client) writer() {
 			err := cl.writeRun(ev)
 			if err != nil {
 				cl.core.log.Debug("write failed", "user", cl.id.User, "device", cl.id.Device, "err", err)
-				cl.Close(protocol.CloseShutdown, "write failed")
+				cl.Close(protocol.CloseWriteFailed, "write failed: reconnect and resume")
 				return
 			}
 		}

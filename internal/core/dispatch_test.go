@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -54,4 +55,25 @@ func TestCommitsDoNotWaitForPublishing(t *testing.T) {
 		defer sb.mu.Unlock()
 		return sb.blocked > 0
 	})
+}
+
+// TestMemberCacheKeepsOnlyRealConversations: ids a client makes up are
+// looked up but never cached, so probes cannot evict real entries.
+func TestMemberCacheKeepsOnlyRealConversations(t *testing.T) {
+	e := newCoreEnv(t, Retention{})
+	ack := e.send("alice", "", "bob")
+	mc := e.c.members
+	for i := range 100 {
+		if ids, err := mc.get(e.ctx, fmt.Sprintf("g_probe%d", i)); err != nil || len(ids) != 0 {
+			t.Fatalf("probe %d: %v %v", i, ids, err)
+		}
+	}
+	if ids, err := mc.get(e.ctx, ack.Conv); err != nil || len(ids) != 2 {
+		t.Fatalf("members of %s: %v %v", ack.Conv, ids, err)
+	}
+	mc.mu.RLock()
+	defer mc.mu.RUnlock()
+	if len(mc.m) != 1 {
+		t.Fatalf("the cache holds %d entries after 100 probes and one real conversation, want 1", len(mc.m))
+	}
 }

@@ -39,6 +39,11 @@ func (mc *memberCache) get(ctx context.Context, conv string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(ids) == 0 {
+		// No such conversation (or nobody left in it): a client probing
+		// made-up ids must not push real entries out of the cache.
+		return nil, nil
+	}
 	mc.mu.Lock()
 	if mc.gen == g {
 		if len(mc.m) >= maxCachedConvs {

@@ -80,6 +80,8 @@ func closeReason(code int) string {
 		return "slow_consumer"
 	case protocol.CloseTakeover:
 		return "takeover"
+	case protocol.CloseWriteFailed:
+		return "write_failed"
 	case protocol.ClosePingTimeout:
 		return "ping_timeout"
 	case protocol.CloseAuthTimeout:

@@ -209,7 +209,8 @@ func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return &core.FieldError{Field: "body", Reason: "could not be read"}
 	}
-	if err := jsonlimit.CheckDepth(data, s.opt.JSONMaxDepth); err != nil {
+	checkErr := jsonlimit.Check(data, s.opt.JSONMaxDepth, jsonlimit.FieldsOf(v))
+	if errors.Is(checkErr, jsonlimit.ErrTooDeep) {
 		return &core.FieldError{Field: "body", Reason: fmt.Sprintf("is nested deeper than %d levels", s.opt.JSONMaxDepth)}
 	}
 	if err := json.Unmarshal(data, v); err != nil {
@@ -218,6 +219,13 @@ func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
 			return &core.FieldError{Field: te.Field, Reason: fmt.Sprintf("must be %s", te.Type)}
 		}
 		return &core.FieldError{Field: "body", Reason: "is not valid JSON"}
+	}
+	// A key given twice would mean one value here (encoding/json keeps
+	// the last) and maybe another to a proxy or log reader on the way:
+	// refused, as on WebSocket.
+	var dup *jsonlimit.DuplicateKeyError
+	if errors.As(checkErr, &dup) {
+		return &core.FieldError{Field: dup.Field, Reason: "appears more than once (keys match case-insensitively)"}
 	}
 	return nil
 }

@@ -9,8 +9,10 @@ package jsonlimit
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // ErrTooDeep: the document nests objects and arrays deeper than allowed.
@@ -124,4 +126,40 @@ func fieldIndex(quoted []byte, hasEscape bool, fields []string) int {
 		}
 	}
 	return -1
+}
+
+// fieldCache holds FieldsOf's answer per type.
+var fieldCache sync.Map // reflect.Type → []string
+
+// FieldsOf returns the JSON names of the fields of the struct v points to
+// (or is), as encoding/json binds them, for Check; nil for any other
+// type. Embedded structs are not expanded.
+func FieldsOf(v any) []string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	if f, ok := fieldCache.Load(t); ok {
+		return f.([]string)
+	}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		names = append(names, name)
+	}
+	fieldCache.Store(t, names)
+	return names
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -219,13 +217,7 @@ func (s *session) startPinger(ctx context.Context) (stop func()) {
 // requestFields are the keys of a request frame (protocol.Request's JSON
 // names), none of which may appear twice in one frame.
 var requestFields = func() []string {
-	var names []string
-	t := reflect.TypeFor[protocol.Request]()
-	for i := range t.NumField() {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
-			names = append(names, name)
-		}
-	}
+	names := jsonlimit.FieldsOf(protocol.Request{})
 	if len(names) > jsonlimit.MaxFields {
 		panic("ws: protocol.Request has more fields than jsonlimit.Check can watch")
 	}
