@@ -858,3 +858,45 @@ func TestHostileHTTPDuplicateKeysRefused(t *testing.T) {
 		t.Fatalf("a refused body stored something: %+v", l.Conversations)
 	}
 }
+
+// TestHTTPRequestsAreBoundedPerAddressAndInTime: plain API requests pass a
+// per-address gate (429 with Retry-After past http.requests_per_ip_per_minute)
+// and a request that trickles its body is cut off after
+// http.request_timeout instead of holding its connection.
+func TestHTTPRequestsAreBoundedPerAddressAndInTime(t *testing.T) {
+	t.Parallel()
+	const perMinute = 20
+	s := startServer(t, func(c *config.Config) {
+		c.HTTP.RequestsPerIPPerMinute = perMinute
+		c.HTTP.RequestTimeout = time.Second
+	})
+	s.user("alice")
+	limited := false
+	for i := 0; i < 3*perMinute && !limited; i++ {
+		r := rawDo(t, nil, newReq(t, "GET", s.URL+"/healthz", nil))
+		switch r.status {
+		case http.StatusOK:
+		case http.StatusTooManyRequests:
+			refused429(t, "a request past the per-address budget", r, 60)
+			limited = true
+		default:
+			t.Fatalf("request %d: %d %s", i, r.status, r.body)
+		}
+	}
+	if !limited {
+		t.Fatalf("%d requests from one address in a row were all served with a budget of %d a minute", 3*perMinute, perMinute)
+	}
+
+	// A body promised and never sent: the connection does not stay open.
+	s2 := startServer(t, func(c *config.Config) { c.HTTP.RequestTimeout = time.Second })
+	conn, err := net.Dial("tcp", s2.app.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"user\":")
+	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.ReadAll(conn); err != nil {
+		t.Fatalf("the trickling request's connection was still open after 20 s with a 1 s request timeout: %v", err)
+	}
+}

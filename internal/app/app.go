@@ -209,6 +209,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		Logins:         logins,
 		Proxies:        proxies, Logger: log.With("component", "http"),
 		AdminFailuresPerMinute: cfg.Admin.FailuresPerIPPerMinute, SeparateAdmin: cfg.Admin.Addr != "",
+		Requests: ratelimit.NewIPGate(ratelimit.ConnLimits{PerIP: cfg.HTTP.RequestsPerIP,
+			PerIPPerMinute: cfg.HTTP.RequestsPerIPPerMinute, Noun: "requests"}, nil),
+		RequestTimeout: cfg.HTTP.RequestTimeout,
 	})
 	if err = a.startDebug(); err != nil {
 		return nil, err
@@ -223,7 +226,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	a.httpSrv = &http.Server{
 		Handler:           httpapi.WithRequestLog(api, log.With("component", "http"), proxies),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	go func() {

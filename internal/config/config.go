@@ -46,7 +46,11 @@ type HTTP struct {
 	TLSKey         string   `yaml:"tls_key" doc:"PEM private key file for HTTPS, paired with tls_cert."`
 	TrustedProxies []string `yaml:"trusted_proxies" doc:"IP addresses and CIDR prefixes (such as 10.0.0.0/8) of reverse proxies and load balancers in front of Parley. A request from one of them is taken to come from the rightmost address in its X-Forwarded-For header that is not itself a trusted proxy; the rate limits and the logs use that address. X-Forwarded-For from any other peer is ignored. Empty trusts no proxy: behind one, every client then shares the proxy's address."`
 	// ReadHeaderTimeout bounds slowloris clients (BAD_INPUTS W12).
-	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout" doc:"Longest a client may take to send the request line and headers of a request, a WebSocket upgrade included; a slower connection is closed. Bounds clients that trickle headers to hold connections open."`
+	ReadHeaderTimeout      time.Duration `yaml:"read_header_timeout" doc:"Longest a client may take to send the request line and headers of a request, a WebSocket upgrade included; a slower connection is closed. Bounds clients that trickle headers to hold connections open."`
+	RequestTimeout         time.Duration `yaml:"request_timeout" doc:"Longest an HTTP API request may take to send its body and to receive its response (not WebSocket or MQTT connections, which have their own timeouts); a slower request's connection is closed."`
+	IdleTimeout            time.Duration `yaml:"idle_timeout" doc:"How long an idle keep-alive HTTP connection is kept open between requests."`
+	RequestsPerIP          int           `yaml:"requests_per_ip" doc:"HTTP API requests in progress at once per client address; more are refused with 429 and a Retry-After."`
+	RequestsPerIPPerMinute int           `yaml:"requests_per_ip_per_minute" doc:"HTTP API requests per client address per minute (a token bucket holding a minute's worth, refilling evenly); more are refused with 429 and a Retry-After. Health checks count too."`
 }
 
 // Store configures the storage backend.
@@ -166,9 +170,10 @@ type MQTT struct {
 func Default() Config {
 	return Config{
 		DataDir: "./data",
-		HTTP:    HTTP{Addr: "0.0.0.0:8080", ReadHeaderTimeout: 10 * time.Second},
-		Store:   Store{Driver: "sqlite", BusyTimeout: 5 * time.Second, CommitMaxWait: time.Millisecond},
-		Bus:     Bus{Driver: "local"},
+		HTTP: HTTP{Addr: "0.0.0.0:8080", ReadHeaderTimeout: 10 * time.Second, RequestTimeout: 30 * time.Second,
+			IdleTimeout: 120 * time.Second, RequestsPerIP: 256, RequestsPerIPPerMinute: 12000},
+		Store: Store{Driver: "sqlite", BusyTimeout: 5 * time.Second, CommitMaxWait: time.Millisecond},
+		Bus:   Bus{Driver: "local"},
 		Auth: Auth{
 			AccessTTL:         15 * time.Minute,
 			RefreshTTL:        720 * time.Hour,

@@ -18,6 +18,8 @@ type ConnLimits struct {
 	// than this within a minute (refused attempts included) for Ban.
 	FlappingPerMinute int
 	Ban               time.Duration
+	// Noun names what is admitted in refusals; empty: "connections".
+	Noun string
 }
 
 // IPGate admits new connections per client address (a Key): first the
@@ -35,6 +37,9 @@ type IPGate struct {
 
 // NewIPGate returns a gate enforcing l; now is the clock (nil: time.Now).
 func NewIPGate(l ConnLimits, now func() time.Time) *IPGate {
+	if l.Noun == "" {
+		l.Noun = "connections"
+	}
 	g := &IPGate{l: l, open: make(map[string]int)}
 	if l.PerIPPerMinute > 0 {
 		g.rate = NewLimiter(float64(l.PerIPPerMinute), time.Minute, l.PerIPPerMinute, now)
@@ -62,7 +67,7 @@ func (g *IPGate) Admit(key string) (release func(), err error) {
 	if g.l.PerIP > 0 && g.open[key] >= g.l.PerIP {
 		g.mu.Unlock()
 		return nil, &Error{Limit: LimitConnIP, RetryAfter: BusyRetry,
-			Msg: fmt.Sprintf("too many open connections from this address (at most %d)", g.l.PerIP)}
+			Msg: fmt.Sprintf("too many open %s from this address (at most %d)", g.l.Noun, g.l.PerIP)}
 	}
 	g.open[key]++
 	g.mu.Unlock()
@@ -70,7 +75,7 @@ func (g *IPGate) Admit(key string) (release func(), err error) {
 		if wait := g.rate.Allow(key); wait > 0 {
 			g.release(key)
 			return nil, &Error{Limit: LimitConnRate, RetryAfter: wait,
-				Msg: fmt.Sprintf("too many new connections from this address (at most %d per minute)", g.l.PerIPPerMinute)}
+				Msg: fmt.Sprintf("too many new %s from this address (at most %d per minute)", g.l.Noun, g.l.PerIPPerMinute)}
 		}
 	}
 	var once sync.Once

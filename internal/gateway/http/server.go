@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/gateway/jsonlimit"
@@ -56,6 +57,13 @@ type Options struct {
 	// the limits above: one shared with the MQTT gateway keeps one budget
 	// of passwords per address and account across protocols.
 	Logins *Logins
+	// Requests admits plain API requests per client address (those
+	// served by handle: not the WebSocket and MQTT upgrades, which pass
+	// their own gate, nor /metrics); nil admits all.
+	Requests *ratelimit.IPGate
+	// RequestTimeout bounds reading a request's body and writing its
+	// response; zero: no bound.
+	RequestTimeout time.Duration
 	// Proxies are the trusted reverse proxies: behind one, the client
 	// address (for the login limit and the logs) is taken from
 	// X-Forwarded-For. nil: the TCP peer is the client.
@@ -140,6 +148,19 @@ func (s *Server) Routes() []string { return append([]string(nil), s.patterns...)
 // query string is refused with 400 before h runs (checkQuery).
 func (s *Server) handle(pattern string, h http.HandlerFunc, query ...string) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		release, err := s.opt.Requests.Admit(ratelimit.Key(s.clientIP(r)))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		defer release()
+		if d := s.opt.RequestTimeout; d > 0 {
+			// A client that trickles its body or does not read the
+			// response holds a connection for at most d.
+			rc := http.NewResponseController(w)
+			_ = rc.SetReadDeadline(time.Now().Add(d))
+			_ = rc.SetWriteDeadline(time.Now().Add(d))
+		}
 		if err := checkQuery(r, query); err != nil {
 			writeError(w, err)
 			return
