@@ -315,8 +315,19 @@ func TestHealthAndMetrics(t *testing.T) {
 			t.Fatalf("%s: %d", p, status)
 		}
 	}
+	if _, err := s.login("alice", "web").Send(ctxT(t), "", parley.SendOptions{To: "bob", Body: "y"}); err != nil {
+		t.Fatal(err)
+	}
 	status, b := httpDo(t, "GET", s.URL+"/metrics", "", nil)
-	for _, m := range []string{"parley_connections 1", "parley_sends_total 1", "parley_commit_batch_size_count", "parley_commit_seconds_bucket", "parley_deliveries_total", "parley_device_acks_total"} {
+	for _, m := range []string{
+		`parley_connections{protocol="websocket"} 1`, `parley_connections{protocol="mqtt"} 0`,
+		`parley_sends_total{protocol="websocket"} 1`, `parley_sends_total{protocol="http"} 1`,
+		`parley_deliveries_total{protocol="websocket"}`,
+		`parley_http_requests_total{code="201",route="POST /v1/users/{user}/messages"} 1`,
+		`parley_http_requests_total{code="200",route="GET /healthz"} 1`,
+		`parley_http_request_seconds_count{route="POST /v1/login"}`,
+		`parley_build_info{commit=`,
+		"parley_commit_batch_size_count", "parley_commit_seconds_bucket", "parley_device_acks_total"} {
 		if status != 200 || !strings.Contains(string(b), m) {
 			t.Fatalf("metrics lack %q:\n%s", m, b)
 		}

@@ -136,7 +136,7 @@ func TestStuckWriteTimesOutAndResumes(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		_, metrics = httpDo(t, "GET", s.URL+"/metrics", "", nil)
-		if strings.Contains(string(metrics), "parley_connections 0") {
+		if strings.Contains(string(metrics), `parley_connections{protocol="websocket"} 0`) {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -351,6 +351,11 @@ func (s *server) metrics(ctx context.Context) (map[string]float64, error) {
 			continue
 		}
 		m[line[:i]] = v
+		if j := strings.IndexByte(line[:i], '{'); j > 0 && !strings.HasSuffix(line[:j], "_bucket") {
+			// A labeled series also adds to its bare name: the total over
+			// the labels (parley_connections over the protocols).
+			m[line[:j]] += v
+		}
 	}
 	return m, sc.Err()
 }

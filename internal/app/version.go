@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Build describes the running binary: its version and, as the go command
@@ -93,4 +95,16 @@ func (b Build) String() string {
 		return b.Version
 	}
 	return fmt.Sprintf("%s (%s)", b.Version, strings.Join(extra, ", "))
+}
+
+// buildInfoGauge is parley_build_info: always 1, with the build as labels,
+// so dashboards can show which version each node runs.
+func buildInfoGauge() prometheus.Collector {
+	b := BuildInfo()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "parley_build_info",
+		Help: "Always 1; the labels describe the running binary.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit,
+			"modified": fmt.Sprint(b.Modified), "goversion": b.GoVersion}})
+	g.Set(1)
+	return g
 }

@@ -56,9 +56,10 @@ type Identity struct {
 // per-conversation delivery cursors: a message is written only if its seq
 // follows the cursor; a gap is filled from the store; a repeat is dropped.
 type Client struct {
-	core *Core
-	id   Identity
-	t    Transport
+	core  *Core
+	id    Identity
+	t     Transport
+	proto string // the transport's protocol, for the metrics
 
 	queue       chan *Event
 	queuedBytes atomic.Int64
@@ -105,7 +106,7 @@ func (c *Core) Attach(id Identity, t Transport) (*Client, error) {
 		}
 	}
 	cl := &Client{
-		core: c, id: id, t: t,
+		core: c, id: id, t: t, proto: transportProtocol(t),
 		queue:   make(chan *Event, c.limits.OutboundQueueMessages),
 		done:    make(chan struct{}),
 		exited:  make(chan struct{}),
@@ -125,7 +126,7 @@ func (c *Core) Attach(id Identity, t Transport) (*Client, error) {
 		c.presence.changed(id.User)
 	}
 	_ = c.bus.Subscribe(context.Background(), userTopic(id.User))
-	c.metrics.Connections.Inc()
+	c.metrics.Connections.WithLabelValues(cl.proto).Inc()
 	go cl.writer()
 	now := c.now()
 	go func() {
@@ -148,7 +149,7 @@ func (cl *Client) Close(code int, reason string) {
 			c.presence.changed(cl.id.User)
 		}
 		_ = c.bus.Unsubscribe(context.Background(), userTopic(cl.id.User))
-		c.metrics.Connections.Dec()
+		c.metrics.Connections.WithLabelValues(cl.proto).Dec()
 		c.metrics.Disconnects.WithLabelValues(closeReason(code)).Inc()
 		cl.t.Close(code, reason)
 	})

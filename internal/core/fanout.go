@@ -85,15 +85,24 @@ func (c *Core) fanoutMessage(ev *Event) {
 		c.log.Warn("fan-out: members", "conv", ev.Conv, "err", err)
 		return
 	}
-	n := 0
 	for _, u := range ids {
-		n += c.deliverToUser(u, ev, true)
+		c.deliverMessage(u, ev)
 	}
 	if m := ev.Msg; m.Kind == protocol.KindMember && m.Member != nil &&
 		(m.Member.Action == protocol.MemberRemoved || m.Member.Action == protocol.MemberLeft) {
-		n += c.deliverToUser(m.Member.User, ev, true)
+		c.deliverMessage(m.Member.User, ev)
 	}
-	c.metrics.Deliveries.Add(float64(n))
+}
+
+// deliverMessage queues a message event to the user's resumed clients on
+// this node, counting each delivery by the client's protocol.
+func (c *Core) deliverMessage(user string, ev *Event) {
+	for _, cl := range c.hub.clients(user) {
+		if cl.live.Load() {
+			cl.Enqueue(ev)
+			c.metrics.Deliveries.WithLabelValues(cl.proto).Inc()
+		}
+	}
 }
 
 // deliverToUser queues ev to the user's clients on this node; liveOnly

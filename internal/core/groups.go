@@ -92,7 +92,7 @@ func (c *Core) groupRole(ctx context.Context, user, conv string) (string, error)
 func (c *Core) memberEvent(ctx context.Context, conv, actor string, ch protocol.MemberChange, kind string, skipCheck bool) (protocol.Ack, error) {
 	authorize := !(kind == protocol.KindMember && ch.Action == protocol.MemberLeft && ch.User == actor)
 	res, err := c.commit.append(ctx, store.Append{Conv: conv, Sender: actor, Kind: kind, Member: &ch, SkipMemberCheck: skipCheck, Authorize: authorize})
-	return c.afterAppend(res, err)
+	return c.afterAppend(protocolOf(ctx), res, err)
 }
 
 // AddMember adds user to a group; owners and admins may.
@@ -186,7 +186,7 @@ func (c *Core) SetRole(ctx context.Context, id Identity, conv, user, newRole str
 			return protocol.Ack{}, r.Err
 		}
 	}
-	return c.afterAppend(res[0], nil)
+	return c.afterAppend(protocolOf(ctx), res[0], nil)
 }
 
 // Rename renames a group; owners and admins may.

@@ -9,12 +9,12 @@ import (
 
 // Metrics are the core's Prometheus metrics.
 type Metrics struct {
-	Connections    prometheus.Gauge
+	Connections    *prometheus.GaugeVec // by protocol
 	Disconnects    *prometheus.CounterVec
-	Sends          prometheus.Counter
+	Sends          *prometheus.CounterVec // by protocol
 	Duplicates     prometheus.Counter
 	Acks           prometheus.Counter
-	Deliveries     prometheus.Counter
+	Deliveries     *prometheus.CounterVec // by protocol
 	CommitBatch    prometheus.Histogram
 	CommitLatency  prometheus.Histogram
 	CommitErrors   prometheus.Counter
@@ -35,12 +35,12 @@ type Metrics struct {
 // NewMetrics creates the metrics and registers them with reg (nil: none).
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
-		Connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "parley_connections", Help: "Attached client connections on this node."}),
+		Connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "parley_connections", Help: "Attached client connections on this node, by protocol."}, []string{"protocol"}),
 		Disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_disconnects_total", Help: "Closed connections by reason."}, []string{"reason"}),
-		Sends:       prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_sends_total", Help: "Messages and events stored and acknowledged."}),
+		Sends:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_sends_total", Help: "Messages and events stored and acknowledged, by the protocol of the request."}, []string{"protocol"}),
 		Duplicates:  prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_send_duplicates_total", Help: "Sends that repeated a client message id (answered with the original ack)."}),
 		Acks:        prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_device_acks_total", Help: "Device acknowledgements that advanced a position."}),
-		Deliveries:  prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_deliveries_total", Help: "Messages queued or written to connections."}),
+		Deliveries:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_deliveries_total", Help: "Messages queued or written to connections, by the connection's protocol."}, []string{"protocol"}),
 		CommitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_commit_batch_size", Help: "Entries per store transaction.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		CommitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_commit_seconds", Help: "Duration of a store commit.",
@@ -59,6 +59,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		[]string{"outcome"})
 	for _, o := range []string{"cached", "hashed", "busy"} {
 		m.PasswordChecks.WithLabelValues(o)
+	}
+	for _, p := range protocols { // every protocol is exported from zero
+		m.Connections.WithLabelValues(p)
+		m.Sends.WithLabelValues(p)
+		m.Deliveries.WithLabelValues(p)
 	}
 	for _, name := range ratelimit.Names {
 		m.RateLimited.WithLabelValues(name) // every limit is exported from zero

@@ -63,8 +63,9 @@ func (c *Core) Send(ctx context.Context, id Identity, r SendRequest) (protocol.A
 
 // PendingSend is a send queued for commit; Wait returns its acknowledgement.
 type PendingSend struct {
-	c *Core
-	p *pendingAppend
+	c     *Core
+	p     *pendingAppend
+	proto string // the request's protocol, for the metrics
 }
 
 // Wait blocks until the send is committed (or failed) and returns the
@@ -74,7 +75,7 @@ func (p *PendingSend) Wait() (protocol.Ack, error) {
 	if err != nil {
 		return protocol.Ack{}, err
 	}
-	return p.c.afterAppend(res[0], nil)
+	return p.c.afterAppend(p.proto, res[0], nil)
 }
 
 // SendAsync validates and authorizes a send and queues it for commit
@@ -129,7 +130,7 @@ func (c *Core) allowSend(user string) error {
 
 // afterAppend turns a commit result into an acknowledgement (the committer
 // has fanned the message out already).
-func (c *Core) afterAppend(res store.AppendResult, err error) (protocol.Ack, error) {
+func (c *Core) afterAppend(proto string, res store.AppendResult, err error) (protocol.Ack, error) {
 	if err == nil {
 		err = res.Err
 	}
@@ -142,7 +143,7 @@ func (c *Core) afterAppend(res store.AppendResult, err error) (protocol.Ack, err
 		c.metrics.Duplicates.Inc()
 		return ack, nil
 	}
-	c.metrics.Sends.Inc()
+	c.metrics.Sends.WithLabelValues(proto).Inc()
 	return ack, nil
 }
 
@@ -236,7 +237,7 @@ func (c *Core) enqueueSend(ctx context.Context, e store.Append) (*PendingSend, e
 	if err != nil {
 		return nil, err
 	}
-	return &PendingSend{c: c, p: p}, nil
+	return &PendingSend{c: c, p: p, proto: protocolOf(ctx)}, nil
 }
 
 func waitPending(p *PendingSend, err error) (protocol.Ack, error) {

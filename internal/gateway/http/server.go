@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/gateway/jsonlimit"
 	"github.com/parley-im/parley/internal/ratelimit"
@@ -64,6 +66,8 @@ type Options struct {
 	// RequestTimeout bounds reading a request's body and writing its
 	// response; zero: no bound.
 	RequestTimeout time.Duration
+	// Registerer takes the API's request metrics; nil: not exported.
+	Registerer prometheus.Registerer
 	// Proxies are the trusted reverse proxies: behind one, the client
 	// address (for the login limit and the logs) is taken from
 	// X-Forwarded-For. nil: the TCP peer is the client.
@@ -83,6 +87,8 @@ type Server struct {
 	patterns []string
 	// adminFails limits failed admin authentications per address.
 	adminFails *adminLimiter
+	// metrics count requests by route.
+	metrics *routeMetrics
 }
 
 // New returns the HTTP API handler.
@@ -108,7 +114,8 @@ func New(c *core.Core, opt Options) *Server {
 	if opt.Logins == nil {
 		opt.Logins = NewLogins(opt.LoginPerIPPerMinute, opt.LoginPerAccountPerMinute, opt.LoginSuccessPerAccountPerMinute)
 	}
-	s := &Server{core: c, opt: opt, log: opt.Logger, mux: http.NewServeMux(), logins: opt.Logins.l}
+	s := &Server{core: c, opt: opt, log: opt.Logger, mux: http.NewServeMux(), logins: opt.Logins.l,
+		metrics: newRouteMetrics(opt.Registerer)}
 	if opt.AdminFailuresPerMinute <= 0 {
 		opt.AdminFailuresPerMinute = 10
 	}
@@ -147,7 +154,11 @@ func (s *Server) Routes() []string { return append([]string(nil), s.patterns...)
 // endpoint accepts: a request with any other, a repeated one or a malformed
 // query string is refused with 400 before h runs (checkQuery).
 func (s *Server) handle(pattern string, h http.HandlerFunc, query ...string) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc(pattern, func(rw http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		w := &codeWriter{ResponseWriter: rw}
+		defer func() { s.metrics.observe(pattern, w.status(), time.Since(start)) }()
+		r = r.WithContext(core.WithProtocol(r.Context(), core.ProtoHTTP))
 		release, err := s.opt.Requests.Admit(ratelimit.Key(s.clientIP(r)))
 		if err != nil {
 			writeError(w, err)

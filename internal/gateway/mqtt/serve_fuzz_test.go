@@ -161,7 +161,7 @@ func serveOne(t *testing.T, s *Server, c *core.Core, tok string, v5 bool, data [
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var m dto.Metric
-		if err := c.Metrics().Connections.Write(&m); err != nil {
+		if err := c.Metrics().Connections.WithLabelValues(core.ProtoMQTT).Write(&m); err != nil {
 			t.Fatal(err)
 		}
 		if m.GetGauge().GetValue() == 0 {

@@ -39,7 +39,7 @@ func (s *session) serve() {
 		s.t.wait() // let a close frame with our code reach the client
 		s.conn.CloseNow()
 	}()
-	ctx, cancel := context.WithCancel(s.srv.ctx)
+	ctx, cancel := context.WithCancel(core.WithProtocol(s.srv.ctx, core.ProtoWebSocket))
 	defer cancel()
 	if !s.hello(ctx) {
 		return

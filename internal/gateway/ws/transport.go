@@ -32,6 +32,9 @@ var (
 // SelfTimed reports whether every write reaches the connection through the
 // cork.Writer, which gives each one the write deadline: Send then needs no
 // deadline of its own (and the library sets no timer for it).
+// Protocol names the transport for the core's metrics.
+func (t *transport) Protocol() string { return core.ProtoWebSocket }
+
 func (t *transport) SelfTimed() bool {
 	return t.cork != nil && t.cork.Timeout > 0
 }
