@@ -148,7 +148,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge())
 	if a.core, err = NewCore(cfg, a.st, log, reg); err != nil {
 		return nil, err
 	}
@@ -212,6 +212,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		Requests: ratelimit.NewIPGate(ratelimit.ConnLimits{PerIP: cfg.HTTP.RequestsPerIP,
 			PerIPPerMinute: cfg.HTTP.RequestsPerIPPerMinute, Noun: "requests"}, nil),
 		RequestTimeout: cfg.HTTP.RequestTimeout,
+		Registerer:     reg,
 	})
 	if err = a.startDebug(); err != nil {
 		return nil, err

@@ -335,6 +335,9 @@ func (c *conn) ack(conv string, seq uint64) {
 	}
 }
 
+// Protocol names the transport for the core's metrics.
+func (c *conn) Protocol() string { return core.ProtoMQTT }
+
 // Close ends the connection: 5.0 clients get a DISCONNECT with the reason
 // mapped from code; 3.1.1 has no server DISCONNECT, so the network
 // connection is closed.

@@ -510,6 +510,7 @@ const maxRateWait = 5 * time.Second
 // reading waits with it: MQTT's own backpressure) and is tried again, a
 // few times.
 func (c *conn) send(ctx context.Context, req core.SendRequest) (protocol.Ack, error) {
+	ctx = core.WithProtocol(ctx, core.ProtoMQTT)
 	for try := 0; ; try++ {
 		ack, err := c.s.core.Send(ctx, c.id, req)
 		var le *ratelimit.Error
@@ -797,7 +798,7 @@ func (c *conn) will(w mochi.Will) {
 		req.ClientMsgID = "will:" + randomHex(12)
 	}
 	send := func() {
-		ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
+		ctx, cancel := context.WithTimeout(core.WithProtocol(c.s.ctx, core.ProtoMQTT), c.s.opt.WriteTimeout)
 		defer cancel()
 		if _, err := c.s.core.Send(ctx, c.id, req); err != nil {
 			c.s.log.Debug("mqtt will not sent", "user", c.id.User, "device", c.id.Device, "err", err)
