@@ -132,7 +132,7 @@ type Timeouts struct {
 	WriteTimeout     time.Duration `yaml:"write_timeout" doc:"Deadline for writing one frame to a connection."`
 	LameDuck         time.Duration `yaml:"lame_duck" doc:"Window over which connections are closed at shutdown, so clients do not reconnect all at once."`
 	ShutdownGrace    time.Duration `yaml:"shutdown_grace" doc:"Longest a shutdown waits for work in progress before it stops anyway."`
-	AckFlushInterval time.Duration `yaml:"ack_flush_interval" doc:"Longest a delivery ack waits before it is written with others in one batch."`
+	AckFlushInterval time.Duration `yaml:"ack_flush_interval" doc:"Longest a delivery ack or a device's last-seen time waits before it is written with others, in the next commit."`
 	PresenceCoalesce time.Duration `yaml:"presence_coalesce" doc:"Window in which presence changes of one user are merged into one event."`
 	DeviceExpiry     time.Duration `yaml:"device_expiry" doc:"A device not seen for this long expires together with its positions."`
 }

@@ -287,19 +287,13 @@ func (c *Core) Authenticate(ctx context.Context, token, device string) (Identity
 const seenEvery = time.Hour
 
 // seen marks the device of an authenticated request as seen, at most once
-// per seenEvery, in the background.
+// per seenEvery, with the next flush of the write buffer.
 func (c *Core) seen(id Identity) {
 	now := c.now()
 	if !c.markSeen(devID{user: id.User, device: id.Device}, now) {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
-		defer cancel()
-		if err := c.st.TouchDevice(ctx, id.User, id.Device, now); err != nil {
-			c.log.Warn("mark device seen", "user", id.User, "err", err)
-		}
-	}()
+	c.touchDevice(id.User, id.Device, now)
 }
 
 // markSeen records that the device k was seen at now, and reports whether
@@ -359,11 +353,9 @@ func (c *Core) RevokeDevice(ctx context.Context, user, device string) error {
 	if err := ValidateDeviceID(device); err != nil {
 		return err
 	}
-	// No flush may write this device's positions after they are deleted.
-	c.flushMu.Lock()
-	c.acks.drop(user, device)
-	err := c.st.DeleteDevice(ctx, user, device)
-	c.flushMu.Unlock()
+	// No flush may write this device's positions, or register it again,
+	// after it is deleted.
+	err := c.revokeBuffered(user, device, func() error { return c.st.DeleteDevice(ctx, user, device) })
 	if err != nil {
 		return fmt.Errorf("delete device: %w", err)
 	}

@@ -128,14 +128,7 @@ func (c *Core) Attach(id Identity, t Transport) (*Client, error) {
 	_ = c.bus.Subscribe(context.Background(), userTopic(id.User))
 	c.metrics.Connections.WithLabelValues(cl.proto).Inc()
 	go cl.writer()
-	now := c.now()
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
-		defer cancel()
-		if err := c.st.TouchDevice(ctx, id.User, id.Device, now); err != nil {
-			c.log.Warn("touch device", "user", id.User, "err", err)
-		}
-	}()
+	c.touchDevice(id.User, id.Device, c.now()) // with the next flush, no transaction of its own
 	return cl, nil
 }
 

@@ -15,17 +15,50 @@ import (
 // with more entries still commits alone, in one transaction).
 const maxBatch = 256
 
-// commitReq is one caller's entries; they always share one transaction.
+// commitReq is one caller's entries and writes; they always share one
+// transaction.
 type commitReq struct {
 	entries []store.Append
-	done    chan commitRes
-	at      time.Time // when it was queued
+	// writes are small writes whose caller waits for them to be durable
+	// (read positions, QoS 2 releases); only Reads and Releases are used.
+	writes store.Writes
+	// flush takes the write buffer (acks, device touches; see writeSource)
+	// into the transaction.
+	flush bool
+	// expire, unless zero, expires the devices not seen since then, after
+	// the whole write buffer (implies flush).
+	expire time.Time
+	done   chan commitRes
+	at     time.Time // when it was queued
+}
+
+// weight is what r counts toward maxBatch.
+func (r *commitReq) weight() int {
+	return max(1, len(r.entries)+len(r.writes.Reads)+len(r.writes.Releases))
 }
 
 type commitRes struct {
-	res []store.AppendResult
-	err error
+	res      []store.AppendResult
+	reads    []store.ReadResult // one per writes.Reads
+	releases []error            // one per writes.Releases
+	expired  []store.Device     // to the request with expire
+	err      error
 }
+
+// writeSource is the write buffer a flush request takes into its
+// transaction: takeWrites returns what is buffered (at most limit device
+// touches; limit <= 0: all) and writesDone is called once that transaction
+// has ended, failed if it did not commit (the writes are then buffered
+// again). No revocation runs between the two (see Core.flushMu).
+type writeSource interface {
+	takeWrites(limit int) store.Writes
+	writesDone(w store.Writes, res store.CommitResult, failed bool)
+}
+
+// maxTouchesPerCommit bounds the device touches that one transaction
+// carries, so that a flush after a reconnect storm, or the expiry pass over
+// every connected device, holds the sends that share it only briefly.
+const maxTouchesPerCommit = 2048
 
 // committer batches concurrent appends into one store transaction per flush
 // (group commit, DESIGN.md §2.2). Whatever is queued while a transaction
@@ -45,6 +78,8 @@ type committer struct {
 	// messages in commit order, before any sender is answered. It must
 	// not block: it hands them to the dispatcher.
 	committed func(...*protocol.Message)
+	// side is the write buffer of flush requests; nil: none.
+	side writeSource
 }
 
 // newCommitter makes a committer whose batches wait at most maxWait for
@@ -84,7 +119,36 @@ type pendingAppend struct {
 // connection that enqueues its sends one after another gets its seqs in
 // that order.
 func (cm *committer) enqueue(ctx context.Context, entries ...store.Append) (*pendingAppend, error) {
-	req := commitReq{entries: entries, done: make(chan commitRes, 1), at: time.Now()}
+	return cm.submit(ctx, commitReq{entries: entries})
+}
+
+// write commits w's read positions and releases with the next batch and
+// returns their results once that batch has committed.
+func (cm *committer) write(ctx context.Context, w store.Writes) (commitRes, error) {
+	p, err := cm.submit(ctx, commitReq{writes: store.Writes{Reads: w.Reads, Releases: w.Releases}})
+	if err != nil {
+		return commitRes{}, err
+	}
+	res := p.result()
+	return res, res.err
+}
+
+// flushBuffered commits the write buffer (or, after a reconnect storm, its
+// first maxTouchesPerCommit device touches) with the next batch, and, if
+// expire is not zero, then expires the devices not seen since then; it
+// waits for the commit.
+func (cm *committer) flushBuffered(ctx context.Context, expire time.Time) (commitRes, error) {
+	p, err := cm.submit(ctx, commitReq{flush: true, expire: expire})
+	if err != nil {
+		return commitRes{}, err
+	}
+	res := p.result()
+	return res, res.err
+}
+
+// submit queues req for the next batch without waiting for the commit.
+func (cm *committer) submit(ctx context.Context, req commitReq) (*pendingAppend, error) {
+	req.done, req.at = make(chan commitRes, 1), time.Now()
 	select {
 	case cm.queue <- req:
 		return &pendingAppend{cm: cm, req: req}, nil
@@ -99,17 +163,23 @@ func (cm *committer) enqueue(ctx context.Context, entries ...store.Append) (*pen
 // committed whatever the caller's context does, so wait does not give up
 // on them: an acknowledgement is never lost to a timeout race.
 func (p *pendingAppend) wait() ([]store.AppendResult, error) {
+	res := p.result()
+	return res.res, res.err
+}
+
+// result is wait with every part of the outcome.
+func (p *pendingAppend) result() commitRes {
 	select {
 	case res := <-p.req.done:
-		return res.res, res.err
+		return res
 	case <-p.cm.stopped:
 		// run returned: every batch it took was answered, so this request
 		// was never taken and is not stored.
 		select {
 		case res := <-p.req.done:
-			return res.res, res.err
+			return res
 		default:
-			return nil, fmt.Errorf("%w: shutting down", ErrUnavailable)
+			return commitRes{err: fmt.Errorf("%w: shutting down", ErrUnavailable)}
 		}
 	}
 }
@@ -137,17 +207,17 @@ func (cm *committer) run(ctx context.Context) {
 				return
 			}
 		}
-		n := len(batch[0].entries)
+		n := batch[0].weight()
 		// take adds r to the batch, or carries it to the next one if it
 		// does not fit; it reports whether the batch can take more.
 		take := func(r commitReq) bool {
 			g.observe(r.at)
-			if n+len(r.entries) > maxBatch {
+			if n+r.weight() > maxBatch {
 				carry = &r
 				return false
 			}
 			batch = append(batch, r)
-			n += len(r.entries)
+			n += r.weight()
 			return n < maxBatch
 		}
 		more := n < maxBatch
@@ -196,16 +266,59 @@ func (cm *committer) run(ctx context.Context) {
 }
 
 func (cm *committer) flush(batch []commitReq, entries []store.Append) {
+	// The small writes ride in the same transaction: the waiting ones of
+	// the batch's requests, and the write buffer if a request flushes it.
+	var w, taken store.Writes
+	side := false
+	for i := range batch {
+		r := &batch[i]
+		w.Reads = append(w.Reads, r.writes.Reads...)
+		w.Releases = append(w.Releases, r.writes.Releases...)
+		side = side || r.flush || !r.expire.IsZero()
+		if r.expire.After(w.ExpireBefore) {
+			w.ExpireBefore = r.expire
+		}
+	}
+	if side && cm.side != nil {
+		limit := maxTouchesPerCommit
+		if !w.ExpireBefore.IsZero() {
+			limit = 0 // every touch before the expiry
+		}
+		taken = cm.side.takeWrites(limit)
+		w.Acks, w.Touches = taken.Acks, taken.Touches
+	}
+	if len(entries) == 0 && w.Empty() {
+		if side && cm.side != nil {
+			cm.side.writesDone(taken, store.CommitResult{}, false)
+		}
+		for _, r := range batch {
+			r.done <- commitRes{}
+		}
+		return
+	}
 	start := time.Now()
 	// The transaction is not cancelled with the server's context: a commit
 	// that started finishes, so its senders get their acknowledgements.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	results, err := cm.st.Append(ctx, entries, cm.now())
+	var cres store.CommitResult
+	var err error
+	if w.Empty() {
+		cres.Appends, err = cm.st.Append(ctx, entries, cm.now())
+	} else {
+		cres, err = cm.st.Commit(ctx, entries, w, cm.now())
+	}
 	cancel()
+	if side && cm.side != nil {
+		cm.side.writesDone(taken, cres, err != nil)
+	}
+	results := cres.Appends
 	cm.metrics.CommitLatency.Observe(time.Since(start).Seconds())
-	cm.metrics.CommitBatch.Observe(float64(len(entries)))
-	if err == nil && len(results) != len(entries) {
-		err = fmt.Errorf("store returned %d results for %d entries", len(results), len(entries))
+	if len(entries) > 0 {
+		cm.metrics.CommitBatch.Observe(float64(len(entries)))
+	}
+	if err == nil && (len(results) != len(entries) || len(cres.Reads) != len(w.Reads) || len(cres.Releases) != len(w.Releases)) {
+		err = fmt.Errorf("store returned %d results for %d entries, %d for %d reads, %d for %d releases",
+			len(results), len(entries), len(cres.Reads), len(w.Reads), len(cres.Releases), len(w.Releases))
 	}
 	if err != nil {
 		cm.metrics.CommitErrors.Inc()
@@ -223,10 +336,20 @@ func (cm *committer) flush(batch []commitReq, entries []store.Append) {
 		}
 	}
 	cm.committed(stored...)
-	off := 0
+	off, reads, releases := 0, 0, 0
 	for _, r := range batch {
-		r.done <- commitRes{res: results[off : off+len(r.entries)]}
+		res := commitRes{
+			res:      results[off : off+len(r.entries)],
+			reads:    cres.Reads[reads : reads+len(r.writes.Reads)],
+			releases: cres.Releases[releases : releases+len(r.writes.Releases)],
+		}
+		if !r.expire.IsZero() {
+			res.expired = cres.Expired
+		}
+		r.done <- res
 		off += len(r.entries)
+		reads += len(r.writes.Reads)
+		releases += len(r.writes.Releases)
 	}
 }
 

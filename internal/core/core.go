@@ -113,12 +113,16 @@ type Core struct {
 	hub      *hub
 	members  *memberCache
 	acks     *ackBuffer
+	touches  *touchBuffer
 	presence *presence
 
 	singleNode bool // the bus connects no other node: skip publishing
 	seenSeqs   seqCache
 
-	flushMu sync.Mutex // serializes ack flushes with device revocation
+	// flushMu serializes flushes of the write buffer (held from the
+	// committer's takeWrites to writesDone) with device revocation and
+	// user deletion. Whoever holds it must not wait for the committer.
+	flushMu sync.Mutex
 
 	seenMu   sync.Mutex
 	lastSeen map[devID]time.Time // when a device was last marked seen by an authenticated request
@@ -186,6 +190,8 @@ func New(opts Options) (*Core, error) {
 	c.dispatch = newDispatcher(c.publish, c.metrics.DispatchQueue)
 	c.commit = newCommitter(c.st, c.metrics, c.now, c.log, opts.Timeouts.CommitMaxWait, c.committed)
 	c.acks = newAckBuffer()
+	c.touches = newTouchBuffer()
+	c.commit.side = c
 	c.presence = newPresence(c)
 	return c, nil
 }
@@ -211,7 +217,7 @@ func (c *Core) Run(ctx context.Context) error {
 	go func() { defer c.wg.Done(); c.dispatch.run(ctx) }()
 	go func() { defer c.wg.Done(); c.runDeviceExpiry(ctx) }()
 	go func() { defer c.wg.Done(); c.runRetention(ctx) }()
-	go func() { defer c.wg.Done(); c.runAckFlusher(ctx) }()
+	go func() { defer c.wg.Done(); c.runFlusher(ctx) }()
 	go func() { defer c.wg.Done(); c.presence.run(ctx) }()
 	busErr := make(chan error, 1)
 	go func() { defer c.wg.Done(); busErr <- c.bus.Run(ctx, c.onBus) }()
@@ -220,7 +226,7 @@ func (c *Core) Run(ctx context.Context) error {
 	// Flush what devices acknowledged, so a graceful restart redelivers nothing.
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancelFlush()
-	if err := c.flushAcks(flushCtx); err != nil {
+	if err := c.flushDirect(flushCtx); err != nil {
 		c.log.Error("flush acks at shutdown", "err", err)
 	}
 	if err := <-busErr; err != nil && !errors.Is(err, context.Canceled) {

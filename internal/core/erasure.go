@@ -30,7 +30,7 @@ func (c *Core) DeleteUser(ctx context.Context, user string) error {
 	c.closeWhere(user, closeAll, protocol.CloseRevoked, "account deleted")
 	// No flush may write positions of the user once they are gone.
 	c.flushMu.Lock()
-	c.acks.drop(user, "")
+	c.dropBuffered(user, "")
 	events, err := c.st.DeleteUser(ctx, user, c.now())
 	c.flushMu.Unlock()
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
@@ -145,39 +144,6 @@ func (b *ackBuffer) drop(user, device string) {
 	}
 }
 
-func (c *Core) runAckFlusher(ctx context.Context) {
-	t := time.NewTicker(c.to.AckFlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := c.flushAcks(fctx); err != nil {
-				c.log.Warn("flush acks", "err", err)
-			}
-			cancel()
-		}
-	}
-}
-
-// flushAcks writes the buffered device positions in one transaction.
-func (c *Core) flushAcks(ctx context.Context) error {
-	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
-	acks := c.acks.take()
-	if len(acks) == 0 {
-		return nil
-	}
-	err := c.st.SaveAcks(ctx, acks)
-	c.acks.done(acks, err != nil)
-	if err != nil {
-		return fmt.Errorf("save %d acks: %w", len(acks), err)
-	}
-	return nil
-}
-
 // devicePositions returns the device's stored positions (the buffered ones
 // are consulted separately, see Client.startPosition).
 func (c *Core) devicePositions(ctx context.Context, user, device string) (map[string]uint64, error) {
@@ -301,7 +267,9 @@ func (c *Core) Read(ctx context.Context, id Identity, conv string, seq uint64) (
 	if err := c.budget.spend(id.User, opCheap); err != nil {
 		return protocol.ReadState{}, err
 	}
-	pos, err := c.st.SetRead(ctx, conv, id.User, seq)
+	// Durable before the reply (it carries the new unread), in the
+	// committer's next transaction rather than one of its own.
+	pos, err := c.setRead(ctx, conv, id.User, seq)
 	if err != nil {
 		return protocol.ReadState{}, fmt.Errorf("set read: %w", err)
 	}

@@ -277,7 +277,7 @@ func (s *flushingStore) DevicePositions(ctx context.Context, user, device string
 	pos, err := s.Store.DevicePositions(ctx, user, device)
 	if c := s.core.Load(); c != nil {
 		s.reads.Add(1)
-		if ferr := c.flushAcks(ctx); ferr != nil {
+		if ferr := c.flushWrites(ctx); ferr != nil {
 			return nil, ferr
 		}
 	}

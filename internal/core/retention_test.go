@@ -34,10 +34,11 @@ func (p *purgeCounter) Purge(ctx context.Context, now time.Time, global time.Dur
 // coreEnv is a running Core on a fresh SQLite store with a settable clock
 // and users alice, bob and carol (password "password").
 type coreEnv struct {
-	t   *testing.T
-	c   *Core
-	st  *purgeCounter
-	ctx context.Context
+	t    *testing.T
+	c    *Core
+	st   *purgeCounter
+	ctx  context.Context
+	path string // the SQLite file
 
 	mu  sync.Mutex
 	now time.Time
@@ -57,7 +58,8 @@ func (e *coreEnv) advance(d time.Duration) {
 
 func newCoreEnv(t *testing.T, r Retention, opts ...func(*Options)) *coreEnv {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "p.db"), sqlite.Options{Logger: slog.New(slog.DiscardHandler)})
+	path := filepath.Join(t.TempDir(), "p.db")
+	db, err := sqlite.Open(path, sqlite.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -66,7 +68,7 @@ func newCoreEnv(t *testing.T, r Retention, opts ...func(*Options)) *coreEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &coreEnv{t: t, st: &purgeCounter{Store: db}, ctx: t.Context(), now: time.UnixMilli(1_767_225_600_000)}
+	e := &coreEnv{t: t, st: &purgeCounter{Store: db}, ctx: t.Context(), path: path, now: time.UnixMilli(1_767_225_600_000)}
 	c, err := newWith(Options{
 		Store: e.st, Bus: local.New(), Signer: signer, Now: e.clock, AllowRegistration: true,
 		Limits: Limits{MaxMessageBytes: 1 << 16, HistoryPageMax: 100, OutboundQueueMessages: 1000, OutboundQueueBytes: 1 << 24},

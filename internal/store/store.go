@@ -172,6 +172,75 @@ type DeviceAck struct {
 	Seq    uint64
 }
 
+// ReadPosition asks to raise User's read position in Conv to Seq, as
+// Positions.SetRead does.
+type ReadPosition struct {
+	Conv string
+	User string
+	Seq  uint64
+}
+
+// ReadResult is the outcome of one ReadPosition.
+type ReadResult struct {
+	// Seq is the user's read position after the write (as SetRead returns).
+	Seq uint64
+	// Err is ErrNotFound if the user is not a member of the conversation;
+	// the other writes of the transaction are unaffected.
+	Err error
+}
+
+// DeviceTouch marks a device seen at At, as Sessions.TouchDevice does.
+type DeviceTouch struct {
+	User   string
+	Device string
+	At     time.Time
+}
+
+// Release frees an MQTT QoS 2 dedupe key, as
+// MQTTSessions.ReleaseClientMsgID does.
+type Release struct {
+	Sender      string
+	ClientMsgID string
+	Replacement string
+}
+
+// Writes are the small writes that need no transaction of their own: the
+// core's committer applies them in the transaction of its next batch of
+// appends (GroupCommit.Commit), so they share its one synced commit.
+type Writes struct {
+	// Acks are stored as by SaveAcks.
+	Acks []DeviceAck
+	// Touches are applied as by TouchDevice, in order.
+	Touches []DeviceTouch
+	// Reads are applied as by SetRead, in order; one ReadResult each.
+	Reads []ReadPosition
+	// Releases are applied as by ReleaseClientMsgID, in order; one error
+	// each.
+	Releases []Release
+	// ExpireBefore, unless zero, expires the devices not seen since then,
+	// as ExpireDevices does, after the acks and touches above.
+	ExpireBefore time.Time
+}
+
+// Empty reports whether w writes nothing.
+func (w *Writes) Empty() bool {
+	return len(w.Acks) == 0 && len(w.Touches) == 0 && len(w.Reads) == 0 && len(w.Releases) == 0 && w.ExpireBefore.IsZero()
+}
+
+// CommitResult is the outcome of GroupCommit.Commit.
+type CommitResult struct {
+	// Appends has one result per entry, as Append returns them.
+	Appends []AppendResult
+	// Reads has one result per Writes.Reads.
+	Reads []ReadResult
+	// Releases has one error per Writes.Releases: nil, or ErrExists or
+	// ErrInvalid as ReleaseClientMsgID returns them.
+	Releases []error
+	// Expired lists the devices that Writes.ExpireBefore removed (User and
+	// ID set).
+	Expired []Device
+}
+
 // Users stores accounts.
 type Users interface {
 	// CreateUser stores u; ErrExists if the id is taken, also by a deleted
@@ -377,6 +446,23 @@ type MQTTSessions interface {
 	ReleaseClientMsgID(ctx context.Context, sender, clientMsgID, replacement string) error
 }
 
+// GroupCommit is the one write path of the core's committer (DESIGN.md
+// §2.2 and §2.14): a batch of appends and the small writes that ride with
+// it share one transaction and one synced commit.
+type GroupCommit interface {
+	// Commit applies entries exactly as Append does and then w, in one
+	// transaction, in this order: the entries, w.Acks, w.Touches, w.Reads,
+	// w.Releases, then the expiry of w.ExpireBefore (so a device touched or
+	// acknowledging in the same call is judged with that touch, and an
+	// expired device's positions written by w.Acks go with it). A non-nil
+	// error means nothing of it was stored; otherwise every part is durable
+	// when Commit returns, and the per-item failures (AppendResult.Err,
+	// ReadResult.Err, a release error) affected only their own item.
+	// Append(entries) is Commit(entries, Writes{}); with no entries and
+	// empty writes Commit stores nothing.
+	Commit(ctx context.Context, entries []Append, w Writes, now time.Time) (CommitResult, error)
+}
+
 // MQTTSession is the stored state of a persistent MQTT session.
 type MQTTSession struct {
 	User          string
@@ -403,6 +489,7 @@ type Store interface {
 	Retention
 	Erasure
 	MQTTSessions
+	GroupCommit
 	// Close releases the store. It is safe to call once.
 	Close() error
 }

@@ -716,12 +716,15 @@ func checkProtocol(cl *mochi.Client, pk packets.Packet) error {
 }
 
 // release frees the QoS 2 dedupe key of packet id pid before the engine
-// answers PUBREL with PUBCOMP: after it, the id is a new message again.
+// answers PUBREL with PUBCOMP: after it, the id is a new message again. The
+// release is durable before the PUBCOMP (a new PUBLISH with the id may
+// follow at once, [MQTT-4.3.3-12]) and shares the committer's transaction
+// with the sends of the moment.
 func (c *conn) release(pid uint16) error {
 	key := qos2ID(c.id.Device, pid)
 	ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
 	defer cancel()
-	if err := c.s.core.Store().ReleaseClientMsgID(ctx, c.id.User, key, key+":"+randomHex(6)); err != nil {
+	if err := c.s.core.ReleaseClientMsgID(ctx, c.id.User, key, key+":"+randomHex(6)); err != nil {
 		return fmt.Errorf("release qos 2 packet id %d: %w", pid, err)
 	}
 	return nil

@@ -127,40 +127,47 @@ func (db *DB) DeleteDevice(ctx context.Context, user, device string) error {
 func (db *DB) ExpireDevices(ctx context.Context, before time.Time) (int, error) {
 	var n int
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx,
-			"DELETE FROM devices WHERE last_seen < ? RETURNING user_id, id", ms(before))
-		if err != nil {
-			return classify(err)
-		}
-		type key struct{ user, device string }
-		var gone []key
-		for rows.Next() {
-			var k key
-			if err := rows.Scan(&k.user, &k.device); err != nil {
-				rows.Close()
-				return classify(err)
-			}
-			gone = append(gone, k)
-		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
-			return classify(err)
-		}
-		if err := rows.Close(); err != nil {
-			return classify(err)
-		}
-		for _, k := range gone {
-			if err := dropDevice(ctx, tx, k.user, k.device); err != nil {
-				return err
-			}
-		}
+		gone, err := expireDevices(ctx, tx, before)
 		n = len(gone)
-		return nil
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: expire devices: %w", err)
 	}
 	return n, nil
+}
+
+// expireDevices is ExpireDevices in tx; it returns the devices it removed.
+func expireDevices(ctx context.Context, tx *sql.Tx, before time.Time) ([]store.Device, error) {
+	rows, err := tx.QueryContext(ctx,
+		"DELETE FROM devices WHERE last_seen < ? RETURNING user_id, id, created_at, last_seen", ms(before))
+	if err != nil {
+		return nil, classify(err)
+	}
+	var gone []store.Device
+	for rows.Next() {
+		var d store.Device
+		var created, seen int64
+		if err := rows.Scan(&d.User, &d.ID, &created, &seen); err != nil {
+			rows.Close()
+			return nil, classify(err)
+		}
+		d.CreatedAt, d.LastSeen = fromMS(created), fromMS(seen)
+		gone = append(gone, d)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, classify(err)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, classify(err)
+	}
+	for _, d := range gone {
+		if err := dropDevice(ctx, tx, d.User, d.ID); err != nil {
+			return nil, err
+		}
+	}
+	return gone, nil
 }
 
 // dropDevice revokes a deleted device's sessions and drops its positions

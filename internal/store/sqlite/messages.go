@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math"
 	"time"
@@ -24,18 +23,11 @@ import (
 // the bodies of its earlier edits. A new member starts with ReadSeq and
 // DeliveredSeq equal to its JoinedSeq.
 func (db *DB) Append(ctx context.Context, entries []store.Append, now time.Time) ([]store.AppendResult, error) {
-	if len(entries) == 0 {
-		return []store.AppendResult{}, nil
-	}
-	var res []store.AppendResult
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		res = make([]store.AppendResult, len(entries))
-		return newBatch(ctx, tx, ms(now), len(entries)).run(entries, res)
-	})
+	res, err := db.Commit(ctx, entries, store.Writes{}, now)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: append: %w", err)
+		return nil, err
 	}
-	return res, nil
+	return res.Appends, nil
 }
 
 // Range returns up to limit messages of conv with after < seq < before

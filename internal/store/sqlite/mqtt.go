@@ -110,18 +110,24 @@ func (db *DB) ReleaseClientMsgID(ctx context.Context, sender, clientMsgID, repla
 		return fmt.Errorf("sqlite: release client msg id: %w: empty replacement", store.ErrInvalid)
 	}
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		// The client_msg_id <> '' term lets the planner use the partial
-		// dedupe index.
-		_, err := tx.ExecContext(ctx,
-			`UPDATE messages SET client_msg_id = ?3
-			 WHERE sender = ?1 AND client_msg_id = ?2 AND client_msg_id <> ''`,
-			sender, clientMsgID, replacement)
-		return classify(err)
+		return releaseClientMsgID(ctx, tx, sender, clientMsgID, replacement)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: release client msg id: %w", err)
 	}
 	return nil
+}
+
+// releaseClientMsgID is ReleaseClientMsgID in tx, for a non-empty
+// clientMsgID and replacement.
+func releaseClientMsgID(ctx context.Context, tx *sql.Tx, sender, clientMsgID, replacement string) error {
+	// The client_msg_id <> '' term lets the planner use the partial dedupe
+	// index.
+	_, err := tx.ExecContext(ctx,
+		`UPDATE messages SET client_msg_id = ?3
+		 WHERE sender = ?1 AND client_msg_id = ?2 AND client_msg_id <> ''`,
+		sender, clientMsgID, replacement)
+	return classify(err)
 }
 
 // dropMQTTSession deletes the MQTT session of a deleted device in tx.

@@ -20,33 +20,36 @@ func (db *DB) SaveAcks(ctx context.Context, acks []store.DeviceAck) error {
 	if len(acks) == 0 {
 		return nil
 	}
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		for _, a := range acks {
-			seq := int64(min(a.Seq, math.MaxInt64))
-			var clamped int64
-			err := tx.QueryRowContext(ctx,
-				`UPDATE members SET delivered_seq = max(delivered_seq,
-					min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0)))
-				 WHERE conv_id = ?2 AND user_id = ?3
-				 RETURNING min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0))`,
-				seq, a.Conv, a.User).Scan(&clamped)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // not a member
-			}
-			if err != nil {
-				return classify(err)
-			}
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO positions (user_id, device_id, conv_id, seq) VALUES (?, ?, ?, ?)
-				 ON CONFLICT (user_id, device_id, conv_id) DO UPDATE SET seq = max(seq, excluded.seq)`,
-				a.User, a.Device, a.Conv, clamped); err != nil {
-				return classify(err)
-			}
-		}
-		return nil
-	})
+	err := db.update(ctx, func(tx *sql.Tx) error { return saveAcks(ctx, tx, acks) })
 	if err != nil {
 		return fmt.Errorf("sqlite: save acks: %w", err)
+	}
+	return nil
+}
+
+// saveAcks is SaveAcks in tx.
+func saveAcks(ctx context.Context, tx *sql.Tx, acks []store.DeviceAck) error {
+	for _, a := range acks {
+		seq := int64(min(a.Seq, math.MaxInt64))
+		var clamped int64
+		err := tx.QueryRowContext(ctx,
+			`UPDATE members SET delivered_seq = max(delivered_seq,
+				min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0)))
+			 WHERE conv_id = ?2 AND user_id = ?3
+			 RETURNING min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0))`,
+			seq, a.Conv, a.User).Scan(&clamped)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // not a member
+		}
+		if err != nil {
+			return classify(err)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO positions (user_id, device_id, conv_id, seq) VALUES (?, ?, ?, ?)
+			 ON CONFLICT (user_id, device_id, conv_id) DO UPDATE SET seq = max(seq, excluded.seq)`,
+			a.User, a.Device, a.Conv, clamped); err != nil {
+			return classify(err)
+		}
 	}
 	return nil
 }
@@ -78,17 +81,28 @@ func (db *DB) DevicePositions(ctx context.Context, user, device string) (map[str
 // clamps to the conversation's LastSeq) and returns the new position;
 // store.ErrNotFound if the user is not a member.
 func (db *DB) SetRead(ctx context.Context, conv, user string, seq uint64) (uint64, error) {
-	var pos int64
+	var pos uint64
 	err := db.update(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx,
-			`UPDATE members SET read_seq = max(read_seq,
-				min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0)))
-			 WHERE conv_id = ?2 AND user_id = ?3 RETURNING read_seq`,
-			int64(min(seq, math.MaxInt64)), conv, user).Scan(&pos)
-		return classify(err)
+		var err error
+		pos, err = setRead(ctx, tx, conv, user, seq)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: set read: %w", err)
+	}
+	return pos, nil
+}
+
+// setRead is SetRead in tx.
+func setRead(ctx context.Context, tx *sql.Tx, conv, user string, seq uint64) (uint64, error) {
+	var pos int64
+	err := tx.QueryRowContext(ctx,
+		`UPDATE members SET read_seq = max(read_seq,
+			min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0)))
+		 WHERE conv_id = ?2 AND user_id = ?3 RETURNING read_seq`,
+		int64(min(seq, math.MaxInt64)), conv, user).Scan(&pos)
+	if err != nil {
+		return 0, classify(err)
 	}
 	return uint64(pos), nil
 }

@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, erasureTests...)
 	all = append(all, authorizeTests...)
 	all = append(all, mqttTests...)
+	all = append(all, commitTests...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
