@@ -92,7 +92,11 @@ func (e *External) Verify(token string) (Claims, error) {
 			if c.Subject == "" {
 				return Claims{}, fmt.Errorf("%w: missing sub", ErrInvalidToken)
 			}
-			return Claims{User: c.Subject, Device: c.Device, External: true, ExpiresAt: c.ExpiresAt.Time}, nil
+			out := Claims{User: c.Subject, Device: c.Device, External: true, ExpiresAt: c.ExpiresAt.Time}
+			if c.IssuedAt != nil {
+				out.IssuedAt = c.IssuedAt.Time
+			}
+			return out, nil
 		}
 		lastErr = err
 	}

@@ -31,6 +31,8 @@ type Claims struct {
 	// External is true for a token signed by the application's backend.
 	External  bool
 	ExpiresAt time.Time
+	// IssuedAt is the token's iat; zero if it has none.
+	IssuedAt time.Time
 }
 
 type parleyClaims struct {

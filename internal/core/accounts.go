@@ -252,6 +252,13 @@ func (c *Core) Authenticate(ctx context.Context, token, device string) (Identity
 		if err := c.ensureExternalUser(ctx, claims.User); err != nil {
 			return Identity{}, err
 		}
+		id.Issued = claims.IssuedAt
+		if ok, err := c.floorAdmits(ctx, id, claims.IssuedAt); err != nil {
+			return Identity{}, err
+		} else if !ok {
+			c.log.Debug("token refused", "user", id.User, "device", id.Device, "err", "issued before the device or its user was revoked")
+			return Identity{}, ErrUnauthorized
+		}
 		// The device of an application's token may be any id the client
 		// names: the cap on devices holds here too.
 		if err := c.admitDevice(ctx, id); err != nil {
@@ -359,6 +366,10 @@ func (c *Core) RevokeDevice(ctx context.Context, user, device string) error {
 	if err != nil {
 		return fmt.Errorf("delete device: %w", err)
 	}
+	// Application tokens of the device issued until now stay revoked.
+	if err := c.raiseFloor(ctx, user, device); err != nil {
+		return err
+	}
 	// Its slot is free (Limits.DevicesPerUser); the same id coming back
 	// is a new device and is counted again.
 	c.seenMu.Lock()
@@ -411,6 +422,9 @@ func (c *Core) RevokeTokens(ctx context.Context, user string) error {
 	}
 	if err := c.st.RevokeUser(ctx, user); err != nil {
 		return fmt.Errorf("revoke user: %w", err)
+	}
+	if err := c.raiseFloor(ctx, user, ""); err != nil {
+		return err
 	}
 	c.closeWhere(user, func(*Client) bool { return true }, protocol.CloseRevoked, "tokens revoked")
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
@@ -49,6 +50,9 @@ type Identity struct {
 	User    string
 	Device  string
 	Session string // empty for application-signed tokens
+	// Issued is when an application-signed token was issued (zero if it
+	// says nothing), checked again by Attach against revocations.
+	Issued time.Time
 }
 
 // Client is one attached connection. Everything written to it goes through
@@ -128,6 +132,12 @@ func (c *Core) Attach(id Identity, t Transport) (*Client, error) {
 	_ = c.bus.Subscribe(context.Background(), userTopic(id.User))
 	c.metrics.Connections.WithLabelValues(cl.proto).Inc()
 	go cl.writer()
+	if c.revokedSince(id) {
+		// Revoked between Authenticate and now (revocation.go): closed
+		// as a revocation after attaching is, and not registered again.
+		cl.Close(protocol.CloseRevoked, "credentials revoked")
+		return cl, nil
+	}
 	c.touchDevice(id.User, id.Device, c.now()) // with the next flush, no transaction of its own
 	return cl, nil
 }

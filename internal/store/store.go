@@ -479,6 +479,19 @@ type MQTTSubscription struct {
 	QoS    byte
 }
 
+// TokenFloors keep, per user and device, the time before which tokens
+// signed by the application (which Parley cannot revoke one by one) are
+// refused, so that revoking a device or all of a user's tokens holds for
+// every kind of token.
+type TokenFloors interface {
+	// RaiseTokenFloor raises the floor of (user, device) to t (never
+	// lowers it); device "" is the floor of every device of the user.
+	RaiseTokenFloor(ctx context.Context, user, device string, t time.Time) error
+	// TokenFloor returns the later of the user's floor and the device's;
+	// zero if neither was ever raised.
+	TokenFloor(ctx context.Context, user, device string) (time.Time, error)
+}
+
 // Store is the whole storage contract.
 type Store interface {
 	Users
@@ -490,6 +503,7 @@ type Store interface {
 	Erasure
 	MQTTSessions
 	GroupCommit
+	TokenFloors
 	// Close releases the store. It is safe to call once.
 	Close() error
 }

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, authorizeTests...)
 	all = append(all, mqttTests...)
 	all = append(all, commitTests...)
+	all = append(all, floorTests...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
