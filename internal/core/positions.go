@@ -279,7 +279,7 @@ const maxDeliveredCache = 1 << 20
 
 // directPeer returns the other member of a direct conversation.
 func (c *Core) directPeer(ctx context.Context, conv, user string) (string, bool) {
-	if len(conv) < 2 || conv[:2] != "d_" {
+	if ConvKind(conv) != protocol.ConvDirect {
 		return "", false
 	}
 	ids, err := c.members.get(ctx, conv)
