@@ -121,7 +121,7 @@ func TestPasswordReconnectIsNotHashedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.app.Core().Store().SetPassword(ctxT(t), "alice", hash); err != nil {
+	if err := s.app.Store().SetPassword(ctxT(t), "alice", hash); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := mqttCode(t, s, false, "alice", "password-alice", "phone"); code != v3BadCredentials {

@@ -299,6 +299,10 @@ func addrString(a net.Addr) string {
 // Core returns the running core.
 func (a *App) Core() *core.Core { return a.core }
 
+// Store returns the running server's store. The composition root is the
+// only way to it: gateways reach the data through the core.
+func (a *App) Store() store.Store { return a.st }
+
 func (a *App) isReady() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()

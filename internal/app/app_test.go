@@ -127,7 +127,7 @@ func TestStartTwiceOnOneDataDir(t *testing.T) {
 		t.Fatalf("restart: %v", err)
 	}
 	defer shutdown(t, a)
-	if _, err := a.Core().Store().User(context.Background(), "alice"); err != nil {
+	if _, err := a.Store().User(context.Background(), "alice"); err != nil {
 		t.Errorf("user after restart: %v", err)
 	}
 }

@@ -238,9 +238,6 @@ func (c *Core) Run(ctx context.Context) error {
 // Close stops Run. It is safe to call more than once.
 func (c *Core) Close() { c.closeOnce.Do(func() { close(c.closed) }) }
 
-// Store exposes the store to the composition root (admin CLI, checks).
-func (c *Core) Store() store.Store { return c.st }
-
 // Metrics returns the core's metrics.
 func (c *Core) Metrics() *Metrics { return c.metrics }
 

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,7 +98,7 @@ func (c *Core) directPeers(ctx context.Context, user string) ([]string, error) {
 	}
 	var out []string
 	for _, conv := range convs {
-		if ConvKind(conv) == protocol.ConvDirect {
+		if strings.HasPrefix(conv, "d_") {
 			if peer, ok := c.directPeer(ctx, conv, user); ok {
 				out = append(out, peer)
 			}

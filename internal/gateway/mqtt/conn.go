@@ -12,7 +12,6 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/parley-im/parley/internal/core"
-	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -38,7 +37,7 @@ type conn struct {
 	window    chan struct{} // QoS 1 deliveries awaiting PUBACK
 
 	mu       sync.Mutex
-	subs     []store.MQTTSubscription
+	subs     []core.MQTTSubscription
 	started  bool                    // delivery started (first subscription or a resumed session)
 	inflight map[uint16]position     // QoS 1 deliveries by packet id
 	runs     map[string][]ackRun     // per conversation, its QoS 1 deliveries not yet reflected in the position (see acked)
@@ -201,7 +200,7 @@ func (c *conn) allocPID() uint16 {
 // route picks the topic and QoS of m on this connection.
 func (c *conn) route(m *protocol.Message) (topic string, qos byte, ok bool) {
 	sc := c.s.scheme
-	if core.ConvKind(m.Conv) == protocol.ConvGroup {
+	if len(m.Conv) > 2 && m.Conv[:2] == "g_" {
 		t := sc.groupTopic(m.Conv, m.From)
 		if q, ok := c.subscribed(t); ok {
 			return t, q, true

@@ -13,7 +13,9 @@
 // ids, in-flight windows and acks of their own, never through the
 // library's topic tree, retained store or in-flight queue; a session's
 // state (subscriptions) is kept in the store and its positions by the core,
-// so a reconnect resumes from the store, also after a restart.
+// so a reconnect resumes from the store, also after a restart. Like every
+// gateway it reaches the store only through the core: it takes the core as
+// the Core interface, the roles it uses (core.MQTTSessions for sessions).
 //
 // Concurrency: the library runs one read goroutine per connection, which
 // calls the hooks; the core's writer goroutine calls the transport. Both

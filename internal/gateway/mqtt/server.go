@@ -18,7 +18,6 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/gateway/ws"
 	"github.com/parley-im/parley/internal/ratelimit"
 )
@@ -107,7 +106,7 @@ func (o *Options) defaults() {
 // Server is the MQTT gateway.
 type Server struct {
 	ctx    context.Context
-	core   *core.Core
+	core   Core
 	opt    Options
 	log    *slog.Logger
 	scheme scheme
@@ -123,7 +122,7 @@ type Server struct {
 }
 
 // New builds the gateway on c. ctx ends the connections' background work.
-func New(ctx context.Context, c *core.Core, opt Options) (*Server, error) {
+func New(ctx context.Context, c Core, opt Options) (*Server, error) {
 	opt.defaults()
 	s := &Server{ctx: ctx, core: c, opt: opt, log: opt.Logger, scheme: scheme{root: opt.Root},
 		conns: make(map[*mochi.Client]*conn), wills: make(map[string]*time.Timer), dups: make(map[string]*dupCache)}

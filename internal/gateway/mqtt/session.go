@@ -17,7 +17,6 @@ import (
 
 	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/ratelimit"
-	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -118,18 +117,13 @@ func (s *Server) connect(cl *mochi.Client, pk packets.Packet) error {
 	}
 	c.persistent = !pk.Connect.Clean && (!v5 || c.expiry > 0)
 	c.dups = s.sessionDups(id.User+"/"+id.Device, c.persistent)
-	st := s.core.Store()
 	if pk.Connect.Clean {
 		// A clean start drops the subscriptions, never the positions.
-		err = st.DeleteMQTTSession(ctx, id.User, id.Device)
+		err = s.core.DeleteMQTTSession(ctx, id)
 	} else {
-		var sess store.MQTTSession
-		sess, err = st.MQTTSession(ctx, id.User, id.Device, time.Now())
-		if err == nil {
-			c.present, c.subs = true, sess.Subscriptions
-		} else if errors.Is(err, store.ErrNotFound) {
-			err = nil
-		}
+		var sess core.MQTTSession
+		sess, c.present, err = s.core.LoadMQTTSession(ctx, id)
+		c.subs = sess.Subscriptions
 	}
 	if err == nil && c.persistent {
 		err = c.persist(ctx)
@@ -238,14 +232,13 @@ func (s *Server) disconnected(cl *mochi.Client, err error) {
 	c.cl.Close(code, reason)
 	ctx, cancel := context.WithTimeout(context.Background(), s.opt.WriteTimeout)
 	defer cancel()
-	st := s.core.Store()
 	var serr error
 	switch {
 	case c.persistent:
 		serr = c.persist(ctx)
 	case c.present:
 		// A 5.0 session resumed with expiry 0 ends with its connection.
-		serr = st.DeleteMQTTSession(ctx, c.id.User, c.id.Device)
+		serr = s.core.DeleteMQTTSession(ctx, c.id)
 	}
 	if serr != nil {
 		s.log.Warn("mqtt session not saved", "user", c.id.User, "device", c.id.Device, "err", serr)
@@ -262,7 +255,7 @@ func (s *Server) disconnected(cl *mochi.Client, err error) {
 // then device expiry ends it).
 func (c *conn) persist(ctx context.Context) error {
 	c.mu.Lock()
-	sess := store.MQTTSession{User: c.id.User, Device: c.id.Device, Subscriptions: append([]store.MQTTSubscription(nil), c.subs...)}
+	sess := core.MQTTSession{Subscriptions: append([]core.MQTTSubscription(nil), c.subs...)}
 	c.mu.Unlock()
 	select {
 	case <-c.done:
@@ -271,7 +264,7 @@ func (c *conn) persist(ctx context.Context) error {
 		}
 	default:
 	}
-	return c.s.core.Store().PutMQTTSession(ctx, sess)
+	return c.s.core.SaveMQTTSession(ctx, c.id, sess)
 }
 
 // start begins delivery once: a persistent session resumes from the
@@ -293,37 +286,15 @@ func (c *conn) start() {
 	// Where "now" is in each conversation is read here, before the SUBACK:
 	// the core's writer gets to the resume later, and what was committed
 	// in between would be behind a cursor it placed itself (ResumeLive).
-	from, err := c.newestSeqs()
+	ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
+	from, err := c.s.core.NewestSeqs(ctx, c.id.User)
+	cancel()
 	if err != nil {
 		c.s.log.Warn("mqtt clean session start", "user", c.id.User, "device", c.id.Device, "err", err)
 		c.cl.ResumeLive("")
 		return
 	}
 	c.cl.Resume("", from)
-}
-
-// newestSeqs returns the seq of the newest message of each of the user's
-// conversations.
-func (c *conn) newestSeqs() (map[string]uint64, error) {
-	ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
-	defer cancel()
-	st := c.s.core.Store()
-	convs, err := st.UserConversations(ctx, c.id.User)
-	if err != nil {
-		return nil, err
-	}
-	seqs := make(map[string]uint64, len(convs))
-	for _, conv := range convs {
-		cv, err := st.Conversation(ctx, conv)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		seqs[conv] = cv.LastSeq
-	}
-	return seqs, nil
 }
 
 // maySubscribe is the ACL for a topic filter.
@@ -406,7 +377,7 @@ func (c *conn) subscribedTo(filters packets.Subscriptions, codes []byte) {
 			}
 		}
 		if !replaced {
-			c.subs = append(c.subs, store.MQTTSubscription{Filter: f.Filter, QoS: codes[i]})
+			c.subs = append(c.subs, core.MQTTSubscription{Filter: f.Filter, QoS: codes[i]})
 		}
 	}
 	c.mu.Unlock()

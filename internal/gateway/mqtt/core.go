@@ -1,0 +1,39 @@
+package mqtt
+
+import (
+	"context"
+
+	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/protocol"
+)
+
+// Core is what the gateway uses of the core, by role; *core.Core is one.
+// The gateway never reaches the store: sessions go through
+// core.MQTTSessions like everything else through the core.
+type Core interface {
+	connector
+	chat
+	core.MQTTSessions
+}
+
+// connector authenticates CONNECTs and attaches their connections.
+type connector interface {
+	Authenticate(ctx context.Context, token, device string) (core.Identity, error)
+	CheckPassword(ctx context.Context, user, password, device string) (core.Identity, error)
+	Attach(id core.Identity, t core.Transport) (*core.Client, error)
+	Metrics() *core.Metrics
+}
+
+// chat is what publishes and subscriptions do: sends, acks, reads, typing
+// and the membership checks of group topics.
+type chat interface {
+	IsMember(ctx context.Context, user, conv string) (bool, error)
+	Send(ctx context.Context, id core.Identity, r core.SendRequest) (protocol.Ack, error)
+	Ack(ctx context.Context, id core.Identity, conv string, seq uint64) error
+	AckDelivered(ctx context.Context, id core.Identity, conv string, seq uint64) error
+	Read(ctx context.Context, id core.Identity, conv string, seq uint64) (protocol.ReadState, error)
+	Typing(ctx context.Context, id core.Identity, conv string) error
+}
+
+// Interface guard.
+var _ Core = (*core.Core)(nil)
