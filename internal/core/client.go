@@ -510,7 +510,7 @@ func (cl *Client) startPosition(conv string, m store.Member) uint64 {
 	if cl.fresh && m.ReadSeq > pos {
 		pos = m.ReadSeq
 	}
-	c.acks.add(cl.id.User, cl.id.Device, conv, pos)
+	c.acks.addStart(cl.id.User, cl.id.Device, conv, pos)
 	return pos
 }
 

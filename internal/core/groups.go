@@ -80,7 +80,7 @@ func (c *Core) groupRole(ctx context.Context, user, conv string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("conversation %s: %w", conv, err)
 	}
-	if conv[:2] != "g_" {
+	if ConvKind(conv) != protocol.ConvGroup {
 		return "", fmt.Errorf("conversation %s is not a group: %w", conv, store.ErrInvalid)
 	}
 	return m.Role, nil

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/parley-im/parley/protocol"
 )
 
 // MaxIDLen is the longest user, device or conversation id.
@@ -28,7 +30,7 @@ func ValidateUserID(id string) error {
 	if reserved[strings.ToLower(id)] {
 		return badField("user", "%q is a reserved name", id)
 	}
-	if strings.HasPrefix(id, "g_") || strings.HasPrefix(id, "d_") {
+	if ConvKind(id) != "" {
 		return badField("user", "user ids may not start with g_ or d_")
 	}
 	return nil
@@ -59,12 +61,33 @@ func validateName(field, id string) error {
 	return nil
 }
 
+// Conversation ids start with the kind of conversation they name.
+const (
+	groupPrefix  = "g_"
+	directPrefix = "d_"
+)
+
+// ConvKind returns the kind of conversation an id names, by its prefix
+// alone: protocol.ConvGroup for "g_", protocol.ConvDirect for "d_", and ""
+// for any other string (which no conversation has, and no user may take).
+// It says nothing about the rest of the id: ValidateConvID checks that.
+// Every test of a conversation id's kind goes through it.
+func ConvKind(id string) string {
+	switch {
+	case strings.HasPrefix(id, groupPrefix):
+		return protocol.ConvGroup
+	case strings.HasPrefix(id, directPrefix):
+		return protocol.ConvDirect
+	}
+	return ""
+}
+
 // ValidateConvID checks the syntax of a conversation id from a client.
 func ValidateConvID(id string) error {
 	if id == "" {
 		return badField("conv", "is empty")
 	}
-	if len(id) > MaxIDLen || !(strings.HasPrefix(id, "g_") || strings.HasPrefix(id, "d_")) {
+	if len(id) > MaxIDLen || ConvKind(id) == "" {
 		return badField("conv", "is not a conversation id")
 	}
 	for i := 0; i < len(id); i++ {
@@ -85,7 +108,7 @@ func DirectID(a, b string) string {
 		a, b = b, a
 	}
 	sum := sha256.Sum256([]byte(a + "\x00" + b))
-	return "d_" + idEncoding.EncodeToString(sum[:15])
+	return directPrefix + idEncoding.EncodeToString(sum[:15])
 }
 
 // NewGroupID returns a fresh random group id.
@@ -94,5 +117,5 @@ func NewGroupID() string {
 	if _, err := rand.Read(b[:]); err != nil {
 		panic("core: crypto/rand failed: " + err.Error())
 	}
-	return "g_" + idEncoding.EncodeToString(b[:])
+	return groupPrefix + idEncoding.EncodeToString(b[:])
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/parley-im/parley/protocol"
 )
 
 // wantField checks that err is a bad request naming field.
@@ -281,5 +283,19 @@ func TestNewGroupID(t *testing.T) {
 			t.Fatalf("NewGroupID repeated %q", id)
 		}
 		seen[id] = true
+	}
+}
+
+func TestConvKind(t *testing.T) {
+	t.Parallel()
+	for id, want := range map[string]string{
+		"g_abc": protocol.ConvGroup, "g_": protocol.ConvGroup, "g_X/#": protocol.ConvGroup,
+		"d_abc": protocol.ConvDirect, "d_": protocol.ConvDirect,
+		"": "", "g": "", "d": "", "G_abc": "", "D_abc": "", "x_abc": "", "gg_a": "", "alice": "", "_g_a": "",
+		NewGroupID(): protocol.ConvGroup, DirectID("a", "b"): protocol.ConvDirect,
+	} {
+		if got := ConvKind(id); got != want {
+			t.Errorf("ConvKind(%q) = %q, want %q", id, got, want)
+		}
 	}
 }

@@ -23,14 +23,29 @@ type ackBuffer struct {
 	mu       sync.Mutex
 	pend     map[devID]devPositions
 	inflight map[devID]devPositions // taken by a running flush, not yet stored
+	// starts marks the pending positions that are where a new device
+	// starts, not acknowledgements: stored without raising DeliveredSeq.
+	starts map[devID]map[string]bool
 }
 
 func newAckBuffer() *ackBuffer {
-	return &ackBuffer{pend: make(map[devID]devPositions), inflight: make(map[devID]devPositions)}
+	return &ackBuffer{pend: make(map[devID]devPositions), inflight: make(map[devID]devPositions),
+		starts: make(map[devID]map[string]bool)}
 }
 
-// add records a position; it returns false if it does not raise the known one.
+// add records an acknowledged position; it returns false if it does not
+// raise the known one.
 func (b *ackBuffer) add(user, device, conv string, seq uint64) bool {
+	return b.record(user, device, conv, seq, false)
+}
+
+// addStart records where a device that acknowledged nothing starts in
+// conv: its position, but no acknowledgement (DeliveredSeq stays).
+func (b *ackBuffer) addStart(user, device, conv string, seq uint64) {
+	b.record(user, device, conv, seq, true)
+}
+
+func (b *ackBuffer) record(user, device, conv string, seq uint64, start bool) bool {
 	k := devID{user, device}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -41,7 +56,25 @@ func (b *ackBuffer) add(user, device, conv string, seq uint64) bool {
 		return false
 	}
 	positionsOf(b.pend, k)[conv] = seq
+	b.markStart(k, conv, start)
 	return true
+}
+
+// markStart sets or clears the start mark of k's pending position in conv.
+func (b *ackBuffer) markStart(k devID, conv string, start bool) {
+	if start {
+		if b.starts[k] == nil {
+			b.starts[k] = make(map[string]bool)
+		}
+		b.starts[k][conv] = true
+		return
+	}
+	if m := b.starts[k]; m != nil {
+		delete(m, conv)
+		if len(m) == 0 {
+			delete(b.starts, k)
+		}
+	}
 }
 
 // positionsOf returns k's positions in m, adding an empty set if it has none.
@@ -94,11 +127,12 @@ func (b *ackBuffer) take() []store.DeviceAck {
 	for k, m := range b.pend {
 		in := positionsOf(b.inflight, k)
 		for conv, s := range m {
-			out = append(out, store.DeviceAck{User: k.user, Device: k.device, Conv: conv, Seq: s})
+			out = append(out, store.DeviceAck{User: k.user, Device: k.device, Conv: conv, Seq: s, Start: b.starts[k][conv]})
 			in[conv] = max(in[conv], s)
 		}
 	}
 	b.pend = make(map[devID]devPositions)
+	b.starts = make(map[devID]map[string]bool)
 	return out
 }
 
@@ -116,6 +150,7 @@ func (b *ackBuffer) done(acks []store.DeviceAck, failed bool) {
 		}
 		if failed && a.Seq > b.pend[k][a.Conv] {
 			positionsOf(b.pend, k)[a.Conv] = a.Seq
+			b.markStart(k, a.Conv, a.Start)
 		}
 		if inflight <= a.Seq {
 			delete(in, a.Conv)
@@ -131,6 +166,11 @@ func (b *ackBuffer) done(acks []store.DeviceAck, failed bool) {
 func (b *ackBuffer) drop(user, device string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	for k := range b.starts {
+		if k.user == user && (device == "" || k.device == device) {
+			delete(b.starts, k)
+		}
+	}
 	for _, m := range []map[devID]devPositions{b.pend, b.inflight} {
 		if device != "" {
 			delete(m, devID{user, device})
@@ -239,7 +279,7 @@ const maxDeliveredCache = 1 << 20
 
 // directPeer returns the other member of a direct conversation.
 func (c *Core) directPeer(ctx context.Context, conv, user string) (string, bool) {
-	if len(conv) < 2 || conv[:2] != "d_" {
+	if ConvKind(conv) != protocol.ConvDirect {
 		return "", false
 	}
 	ids, err := c.members.get(ctx, conv)

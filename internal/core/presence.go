@@ -3,7 +3,6 @@ package core
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -98,7 +97,7 @@ func (c *Core) directPeers(ctx context.Context, user string) ([]string, error) {
 	}
 	var out []string
 	for _, conv := range convs {
-		if strings.HasPrefix(conv, "d_") {
+		if ConvKind(conv) == protocol.ConvDirect {
 			if peer, ok := c.directPeer(ctx, conv, user); ok {
 				out = append(out, peer)
 			}

@@ -113,5 +113,5 @@ func (c *Core) SetRetention(ctx context.Context, id Identity, conv string, maxAg
 	return c.Conversation(ctx, id.User, conv)
 }
 
-// isGroup reports whether conv names a group (group ids start with g_).
-func isGroup(conv string) bool { return len(conv) > 2 && conv[:2] == "g_" }
+// isGroup reports whether conv names a group.
+func isGroup(conv string) bool { return ConvKind(conv) == protocol.ConvGroup }

@@ -170,6 +170,10 @@ type DeviceAck struct {
 	Device string
 	Conv   string
 	Seq    uint64
+	// Start marks where a device that acknowledged nothing starts (a new
+	// device's read position): stored as its position, but not an
+	// acknowledgement, so the member's DeliveredSeq is not raised.
+	Start bool
 }
 
 // ReadPosition asks to raise User's read position in Conv to Seq, as
@@ -360,8 +364,8 @@ type Messages interface {
 // Positions stores delivery and read positions.
 type Positions interface {
 	// SaveAcks stores device positions, keeping the maximum of the stored and
-	// given seq, and raises the member's DeliveredSeq accordingly, in one
-	// transaction.
+	// given seq, and raises the member's DeliveredSeq accordingly (a start
+	// position, DeviceAck.Start, raises nothing), in one transaction.
 	SaveAcks(ctx context.Context, acks []DeviceAck) error
 	// DevicePositions returns the device's acknowledged seq per conversation.
 	DevicePositions(ctx context.Context, user, device string) (map[string]uint64, error)

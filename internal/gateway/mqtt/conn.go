@@ -200,7 +200,7 @@ func (c *conn) allocPID() uint16 {
 // route picks the topic and QoS of m on this connection.
 func (c *conn) route(m *protocol.Message) (topic string, qos byte, ok bool) {
 	sc := c.s.scheme
-	if len(m.Conv) > 2 && m.Conv[:2] == "g_" {
+	if core.ConvKind(m.Conv) == protocol.ConvGroup {
 		t := sc.groupTopic(m.Conv, m.From)
 		if q, ok := c.subscribed(t); ok {
 			return t, q, true

@@ -2,6 +2,9 @@ package mqtt
 
 import (
 	"strings"
+
+	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/protocol"
 )
 
 // Route kinds of a topic a client publishes to.
@@ -41,7 +44,7 @@ func (s scheme) publishRoute(user, topic string) route {
 	switch {
 	case len(lv) == 3 && lv[1] == "p2p" && lv[2] != "":
 		return route{kind: routeDirect, target: lv[2]}
-	case len(lv) == 3 && strings.HasPrefix(lv[1], "g_") && lv[2] == user:
+	case len(lv) == 3 && core.ConvKind(lv[1]) == protocol.ConvGroup && lv[2] == user:
 		return route{kind: routeGroup, target: lv[1]}
 	case len(lv) == 4 && lv[1] == user && lv[3] != "":
 		switch lv[2] {
@@ -81,7 +84,7 @@ func (s scheme) checkFilter(user, filter string) (verdict int, group string) {
 	switch {
 	case lv[1] == user:
 		return subOK, ""
-	case strings.HasPrefix(lv[1], "g_"):
+	case core.ConvKind(lv[1]) == protocol.ConvGroup:
 		return subNeedsMem, lv[1]
 	}
 	return subRefused, ""

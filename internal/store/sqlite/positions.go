@@ -11,7 +11,8 @@ import (
 )
 
 // SaveAcks stores device positions, keeping the maximum of the stored and
-// given seq, and raises the members' DeliveredSeq accordingly, in one
+// given seq, and raises the members' DeliveredSeq accordingly (not for a
+// start position, DeviceAck.Start), in one
 // transaction. An ack is clamped to the conversation's LastSeq, and an ack
 // of a user who is not (or no longer) a member of the conversation is
 // dropped: a late ack must not bring back the positions that leaving or a
@@ -32,12 +33,16 @@ func saveAcks(ctx context.Context, tx *sql.Tx, acks []store.DeviceAck) error {
 	for _, a := range acks {
 		seq := int64(min(a.Seq, math.MaxInt64))
 		var clamped int64
-		err := tx.QueryRowContext(ctx,
-			`UPDATE members SET delivered_seq = max(delivered_seq,
+		q := `UPDATE members SET delivered_seq = max(delivered_seq,
 				min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0)))
 			 WHERE conv_id = ?2 AND user_id = ?3
-			 RETURNING min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0))`,
-			seq, a.Conv, a.User).Scan(&clamped)
+			 RETURNING min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0))`
+		if a.Start {
+			// A start position: the same checks, DeliveredSeq untouched.
+			q = `SELECT min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0))
+			 FROM members WHERE conv_id = ?2 AND user_id = ?3`
+		}
+		err := tx.QueryRowContext(ctx, q, seq, a.Conv, a.User).Scan(&clamped)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue // not a member
 		}

@@ -7,6 +7,28 @@ import (
 )
 
 var positionTests = []test{
+	{"positions/a start position is stored without raising delivered", func(f *fx) {
+		f.user("alice")
+		f.user("bob")
+		c := f.direct("alice", "bob")
+		for range 3 {
+			f.send(c.ID, "alice", "x")
+		}
+		f.must(f.s.SaveAcks(f.ctx, []store.DeviceAck{{User: "bob", Device: "new", Conv: c.ID, Seq: 2, Start: true}}), "start")
+		pos, err := f.s.DevicePositions(f.ctx, "bob", "new")
+		f.must(err, "positions")
+		if pos[c.ID] != 2 {
+			f.Fatalf("start position %v, want 2", pos)
+		}
+		if m := f.member(c.ID, "bob"); m.DeliveredSeq != 0 {
+			f.Fatalf("a start position raised DeliveredSeq to %d", m.DeliveredSeq)
+		}
+		// An acknowledgement after it does raise it.
+		f.must(f.s.SaveAcks(f.ctx, []store.DeviceAck{{User: "bob", Device: "new", Conv: c.ID, Seq: 3}}), "ack")
+		if m := f.member(c.ID, "bob"); m.DeliveredSeq != 3 {
+			f.Fatalf("DeliveredSeq %d after an ack of 3", m.DeliveredSeq)
+		}
+	}},
 	{"positions/acks keep the maximum and raise delivered", func(f *fx) {
 		f.user("alice")
 		f.user("bob")
