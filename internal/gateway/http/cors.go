@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/parley-im/parley/internal/gateway/ws"
+	"github.com/parley-im/parley/internal/gateway/admit"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -29,7 +29,7 @@ func originAllowed(allowed []string, origin string) bool {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return false
 	}
-	return ws.OriginAllowed(allowed, origin)
+	return admit.OriginAllowed(allowed, origin)
 }
 
 // cors adds the CORS headers of r's response and answers preflight

@@ -18,7 +18,7 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/parley-im/parley/internal/gateway/ws"
+	"github.com/parley-im/parley/internal/gateway/admit"
 	"github.com/parley-im/parley/internal/ratelimit"
 )
 
@@ -261,7 +261,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.wg.Done()
 	client := s.opt.Proxies.ClientIP(r)
-	if origin := r.Header.Get("Origin"); origin != "" && !ws.OriginAllowed(s.opt.AllowedOrigins, origin) {
+	if origin := r.Header.Get("Origin"); origin != "" && !admit.OriginAllowed(s.opt.AllowedOrigins, origin) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -272,7 +272,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	release, err := s.opt.Conns.Admit(ratelimit.Key(client))
 	if err != nil {
 		s.refused(err)
-		ws.WriteTooMany(w, err)
+		admit.WriteTooMany(w, err)
 		return
 	}
 	defer release()

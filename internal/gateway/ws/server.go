@@ -2,12 +2,9 @@ package ws
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -15,8 +12,8 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/internal/gateway/admit"
 	"github.com/parley-im/parley/internal/ratelimit"
-	"github.com/parley-im/parley/protocol"
 )
 
 // Options configure the WebSocket gateway.
@@ -105,27 +102,6 @@ func New(ctx context.Context, c *core.Core, opt Options) *Server {
 	return &Server{core: c, opt: opt, log: opt.Logger, ctx: ctx}
 }
 
-func (s *Server) originAllowed(origin string) bool {
-	return OriginAllowed(s.opt.AllowedOrigins, origin)
-}
-
-// OriginAllowed reports whether a browser's Origin header value is on the
-// allow-list (scheme://host[:port], case-insensitive; "*" allows any). The
-// MQTT gateway's WebSocket endpoint uses the same list.
-func OriginAllowed(allowed []string, origin string) bool {
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	norm := strings.ToLower(u.Scheme + "://" + u.Host)
-	for _, o := range allowed {
-		if o == "*" || strings.ToLower(strings.TrimSuffix(o, "/")) == norm {
-			return true
-		}
-	}
-	return false
-}
-
 // ServeHTTP upgrades the request and serves the connection until it ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Counted from the start, not from the upgrade: the HTTP server's
@@ -140,7 +116,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	client := s.opt.Proxies.ClientIP(r)
 	remote := ratelimit.String(client)
-	if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(origin) {
+	if origin := r.Header.Get("Origin"); origin != "" && !admit.OriginAllowed(s.opt.AllowedOrigins, origin) {
 		s.log.Warn("websocket origin refused", "origin", origin, "remote", remote)
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
@@ -199,23 +175,7 @@ func (s *Server) refuseUpgrade(w http.ResponseWriter, remote string, err error) 
 		s.core.Metrics().RateLimited.WithLabelValues(le.Limit).Inc()
 	}
 	s.log.Debug("websocket upgrade refused", "remote", remote, "err", err)
-	WriteTooMany(w, err)
-}
-
-// WriteTooMany writes the 429 of an upgrade refused by a limit: Retry-After
-// (when err is a *ratelimit.Error) and the HTTP API's error body. The MQTT
-// gateway's /mqtt answers the same way.
-func WriteTooMany(w http.ResponseWriter, err error) {
-	var le *ratelimit.Error
-	if errors.As(err, &le) {
-		w.Header().Set("Retry-After", strconv.Itoa(le.RetryAfterSeconds()))
-	}
-	body, _ := json.Marshal(struct {
-		Error *protocol.Error `json:"error"`
-	}{core.ToProtocol(err)})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusTooManyRequests)
-	_, _ = w.Write(append(body, '\n'))
+	admit.WriteTooMany(w, err)
 }
 
 // hasToken reports whether a comma-separated header lists token
