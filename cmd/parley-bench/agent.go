@@ -37,8 +37,8 @@ func runAgent(args []string) error {
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	var t b3Target
 	fs.StringVar(&t.system, "system", "parley", "parley or mosquitto")
-	fs.StringVar(&t.protocol, "protocol", "ws", "ws or mqtt")
-	fs.StringVar(&t.addr, "addr", "", "WebSocket URL (ws) or host:port (mqtt)")
+	fs.StringVar(&t.protocol, "protocol", "ws", "ws, mqtt or mqtt-ws")
+	fs.StringVar(&t.addr, "addr", "", "WebSocket URL (ws), host:port (mqtt) or the /mqtt URL (mqtt-ws)")
 	fs.IntVar(&t.conns, "conns", 0, "connections of the whole run (the index space the parent's LO HI refer to)")
 	fs.IntVar(&t.perUser, "devices-per-user", 100, "connections (devices) per user")
 	fs.IntVar(&t.concurrency, "dial-concurrency", 32, "connections being opened at once")

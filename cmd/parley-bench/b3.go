@@ -34,7 +34,7 @@ func runB3(args []string) error {
 	f.flags(fs, true)
 	var protocols string
 	fs.IntVar(&f.conns, "conns", 10000, "idle authenticated connections per system and protocol")
-	fs.StringVar(&protocols, "protocols", "ws,mqtt", "Parley's protocols to measure (ws, mqtt); Mosquitto runs the mqtt variant")
+	fs.StringVar(&protocols, "protocols", "ws,mqtt", "Parley's protocols to measure (ws, mqtt, mqtt-ws); Mosquitto runs the mqtt variant")
 	fs.IntVar(&f.perUser, "devices-per-user", 100, "connections (devices) per user: users u0.. with devices d0..")
 	fs.IntVar(&f.concurrency, "dial-concurrency", 32, "connections being opened at once")
 	fs.DurationVar(&f.settle, "settle", 3*time.Second, "wait after the last connection before measuring")
@@ -47,6 +47,7 @@ func runB3(args []string) error {
 			"Idle connections, one fresh server (or broker) per system and protocol:\n"+
 			"  parley/ws    WebSocket, hello with an application-signed token, resume, then idle;\n"+
 			"  parley/mqtt  MQTT 3.1.1, CONNECT with the token, SUBSCRIBE IMS/<user>/Inbox/Msg/# at QoS 1;\n"+
+			"  parley/mqtt-ws  the same over WebSocket (/mqtt on the HTTP listener);\n"+
 			"  mosquitto/mqtt  anonymous MQTT 3.1.1, SUBSCRIBE b3/<i> at QoS 1 (persistence off).\n"+
 			"Connections open in two halves (the second half gives the marginal cost). Reports\n"+
 			"the server's RSS delta per connection (VmRSS; kb_per_conn), Go heap, stacks and\n"+
@@ -67,7 +68,7 @@ func runB3(args []string) error {
 		return errors.New("-keepalive must be in [10s, 300s], -idle in (0, 1h], -settle at least 0, -timeout positive")
 	}
 	var err error
-	if f.protocols, err = parseProtocols(protocols); err != nil {
+	if f.protocols, err = parseProtocolsOf(protocols, "ws", "mqtt", "mqtt-ws"); err != nil {
 		return err
 	}
 	root, done, err := f.setup("b3")
@@ -172,10 +173,13 @@ func b3Run(f *b3Flags, system, protocol, dir string) (idleMeasure, error) {
 		snap = func() (memState, error) { return memSnapshot(ctx, srv) }
 		startProfile = func() { profileWait = f.profile(srv, "b3-"+protocol, f.idle) }
 		t.ext, t.addr = ext, wsURL(srv.url)
-		if protocol == "mqtt" {
+		switch protocol {
+		case "mqtt":
 			if t.addr, err = mqttAddr(srv); err != nil {
 				return m, err
 			}
+		case "mqtt-ws":
+			t.addr = mqttWSURL(srv.url)
 		}
 	}
 	var open func(ctx context.Context, lo, hi int) error
@@ -272,11 +276,16 @@ func procMemSnapshot(pid int) (memState, error) {
 
 // parseProtocols parses a -protocols list of ws and mqtt.
 func parseProtocols(s string) ([]string, error) {
+	return parseProtocolsOf(s, "ws", "mqtt")
+}
+
+// parseProtocolsOf parses a -protocols list of the names known.
+func parseProtocolsOf(s string, known ...string) ([]string, error) {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		p = strings.TrimSpace(p)
-		if p != "ws" && p != "mqtt" {
-			return nil, fmt.Errorf("-protocols: %q is not ws or mqtt", p)
+		if !has(known, p) {
+			return nil, fmt.Errorf("-protocols: %q is not %s or %s", p, strings.Join(known[:len(known)-1], ", "), known[len(known)-1])
 		}
 		if !has(out, p) {
 			out = append(out, p)

@@ -15,7 +15,7 @@ import (
 // the parley-bench process that runs b3 and in its agents.
 type b3Target struct {
 	system, protocol string
-	addr             string // parley/ws: the WebSocket URL; mqtt: host:port
+	addr             string // parley/ws: the WebSocket URL; mqtt: host:port; mqtt-ws: the /mqtt URL
 	conns            int    // connections in all (their index space)
 	perUser          int
 	concurrency      int
@@ -47,7 +47,7 @@ func newB3Holder(t b3Target) (*b3Holder, error) {
 			h.users[i] = mqttUser{device: fmt.Sprintf("b3-%d", i)}
 		}
 		h.filter = func(i int) []string { return []string{fmt.Sprintf("b3/%d", i)} }
-	case t.protocol == "mqtt" && t.system == "parley":
+	case (t.protocol == "mqtt" || t.protocol == "mqtt-ws") && t.system == "parley":
 		h.users = make([]mqttUser, t.conns)
 		for i := range h.users {
 			u, d := fmt.Sprintf("u%d", i/t.perUser), fmt.Sprintf("d%d", i)
@@ -105,4 +105,10 @@ func (h *b3Holder) close() {
 // wsURL is the WebSocket endpoint of a server at an http:// URL.
 func wsURL(httpURL string) string {
 	return "ws" + strings.TrimPrefix(httpURL, "http") + "/v1/ws"
+}
+
+// mqttWSURL is the MQTT-over-WebSocket endpoint of a server at an http://
+// URL.
+func mqttWSURL(httpURL string) string {
+	return "ws" + strings.TrimPrefix(httpURL, "http") + "/mqtt"
 }

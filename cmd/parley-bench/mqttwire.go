@@ -20,9 +20,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // MQTT control packet types (MQTT 3.1.1 §2.2.1).
@@ -219,6 +222,22 @@ type mqttClient struct {
 	pings   atomic.Int64 // PINGRESPs received
 }
 
+// dialMQTTNet opens the byte stream of an MQTT connection: TCP to
+// host:port, or MQTT over WebSocket (subprotocol mqtt, one binary message
+// per write) to a ws:// or wss:// URL.
+func dialMQTTNet(ctx context.Context, addr string) (net.Conn, error) {
+	if !strings.HasPrefix(addr, "ws://") && !strings.HasPrefix(addr, "wss://") {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	wc, _, err := websocket.Dial(ctx, addr, &websocket.DialOptions{Subprotocols: []string{"mqtt"}})
+	if err != nil {
+		return nil, err
+	}
+	wc.SetReadLimit(mqttMaxPacket + 16)
+	return websocket.NetConn(context.Background(), wc, websocket.MessageBinary), nil
+}
+
 // dialMQTT connects, sends CONNECT and waits for a successful CONNACK.
 func dialMQTT(ctx context.Context, o mqttDialOptions) (*mqttClient, error) {
 	c, _, err := dialMQTTSession(ctx, o)
@@ -228,8 +247,7 @@ func dialMQTT(ctx context.Context, o mqttDialOptions) (*mqttClient, error) {
 // dialMQTTSession is dialMQTT that also returns the CONNACK's session
 // present flag.
 func dialMQTTSession(ctx context.Context, o mqttDialOptions) (*mqttClient, bool, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", o.Addr)
+	nc, err := dialMQTTNet(ctx, o.Addr)
 	if err != nil {
 		return nil, false, err
 	}

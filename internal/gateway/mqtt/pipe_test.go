@@ -95,9 +95,19 @@ func dialPipe(t *testing.T, s *Server, client, server net.Conn) *pipeClient {
 		defer close(pc.done)
 		s.serveConn("test", server, "")
 	}()
+	pc.read()
+	t.Cleanup(func() {
+		client.Close()
+		<-pc.done
+	})
+	return pc
+}
+
+// read queues the packets the server writes, until the connection ends.
+func (pc *pipeClient) read() {
 	go func() {
 		defer close(pc.pkts)
-		r := bufio.NewReader(client)
+		r := bufio.NewReader(pc.c)
 		for {
 			first, err := r.ReadByte()
 			if err != nil {
@@ -114,11 +124,6 @@ func dialPipe(t *testing.T, s *Server, client, server net.Conn) *pipeClient {
 			pc.pkts <- rawPacket{first: first, body: body}
 		}
 	}()
-	t.Cleanup(func() {
-		client.Close()
-		<-pc.done
-	})
-	return pc
 }
 
 func (pc *pipeClient) put(pk packets.Packet) {

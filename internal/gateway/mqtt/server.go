@@ -1,10 +1,13 @@
 package mqtt
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -253,13 +256,21 @@ func (s *Server) serveConn(listener string, c net.Conn, ipKey string) {
 }
 
 // ServeHTTP serves MQTT over WebSocket (subprotocol "mqtt", RFC 6455 binary
-// frames carrying the MQTT byte stream).
+// frames carrying the MQTT byte stream). After the upgrade the connection
+// is served on a goroutine of its own and the handler returns.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Counted from the start, not from the upgrade: the HTTP server's
+	// Shutdown stops waiting for a request once it is hijacked.
 	if !s.track() {
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.wg.Done()
+	handedOff := false // the connection's goroutine has taken over wg and the admission
+	defer func() {
+		if !handedOff {
+			s.wg.Done()
+		}
+	}()
 	client := s.opt.Proxies.ClientIP(r)
 	if origin := r.Header.Get("Origin"); origin != "" && !admit.OriginAllowed(s.opt.AllowedOrigins, origin) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
@@ -275,8 +286,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		admit.WriteTooMany(w, err)
 		return
 	}
-	defer release()
-	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	defer func() {
+		if !handedOff {
+			release()
+		}
+	}()
+	wc, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{
 		Subprotocols:       []string{"mqtt"},
 		InsecureSkipVerify: true, // the origin was checked above
 		CompressionMode:    websocket.CompressionDisabled,
@@ -286,10 +301,57 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wc.SetReadLimit(int64(s.opt.MaxPacketBytes) + 16)
-	ctx, cancel := context.WithCancel(s.ctx)
-	defer cancel()
-	s.serveConn("ws", websocket.NetConn(ctx, wc, websocket.MessageBinary), ratelimit.Key(client))
+	// As for /v1/ws: the HTTP server then drops its per-connection state
+	// (the request, the response's buffer) and the handler's deep stack,
+	// which a connection served inside the handler would keep for its
+	// whole life. The connection uses the gateway's context, not the
+	// request's, which ends now.
+	handedOff = true
+	go func() {
+		defer s.wg.Done()
+		defer release()
+		ctx, cancel := context.WithCancel(s.ctx)
+		defer cancel()
+		s.serveConn("ws", websocket.NetConn(ctx, wc, websocket.MessageBinary), ratelimit.Key(client))
+	}()
 }
+
+// wsBufferSize is the size of the WebSocket library's read and write
+// buffers on an MQTT connection: the engine reads and writes through
+// buffers of its own above them.
+const wsBufferSize = 512
+
+// smallBuffers gives the WebSocket library small buffers of its own when it
+// hijacks the connection, instead of the HTTP server's (4 KiB each), which
+// it would otherwise keep for the connection's life.
+type smallBuffers struct{ http.ResponseWriter }
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w smallBuffers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack takes over the connection. Bytes the client sent right after its
+// upgrade request, which the HTTP server has buffered, are read first: the
+// connection returned reads them before the network's (the library reads
+// from the connection, not only through the buffer returned).
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		conn = &prefixConn{Conn: conn, r: io.MultiReader(bytes.NewReader(bytes.Clone(b)), conn)}
+	}
+	return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, wsBufferSize), bufio.NewWriterSize(conn, wsBufferSize)), nil
+}
+
+// prefixConn reads what r gives: bytes read ahead, then the connection's.
+type prefixConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *prefixConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 func hasSubprotocol(r *http.Request, want string) bool {
 	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
