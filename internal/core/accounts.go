@@ -293,6 +293,11 @@ func (c *Core) Authenticate(ctx context.Context, token, device string) (Identity
 // rarely enough to cost nothing per request.
 const seenEvery = time.Hour
 
+// maxLastSeenCache bounds the in-memory last-seen times of devices
+// (Core.lastSeen); past it the cache starts over, and each device is
+// marked seen in the store again on its next request.
+const maxLastSeenCache = 1 << 20
+
 // seen marks the device of an authenticated request as seen, at most once
 // per seenEvery, with the next flush of the write buffer.
 func (c *Core) seen(id Identity) {
@@ -311,7 +316,7 @@ func (c *Core) markSeen(k devID, now time.Time) bool {
 	if last, ok := c.lastSeen[k]; ok && now.Sub(last) < seenEvery {
 		return false
 	}
-	if len(c.lastSeen) >= maxDeliveredCache {
+	if len(c.lastSeen) >= maxLastSeenCache {
 		c.lastSeen = make(map[devID]time.Time)
 	}
 	c.lastSeen[k] = now

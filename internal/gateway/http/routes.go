@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/protocol"
@@ -89,9 +87,6 @@ func validCursor(c string) bool {
 	}
 	return true
 }
-
-// PrometheusHandler serves the default registry's metrics.
-func PrometheusHandler() http.Handler { return promhttp.Handler() }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.opt.Ready != nil && !s.opt.Ready() {
