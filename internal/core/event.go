@@ -3,6 +3,7 @@ package core
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/parley-im/parley/protocol"
@@ -30,6 +31,7 @@ type Event struct {
 
 	once    sync.Once
 	payload json.RawMessage
+	msgs    []json.RawMessage // of a page: each message's encoding, within payload
 	encErr  error
 
 	mu    sync.Mutex
@@ -58,6 +60,10 @@ func newMessageEventRaw(m *protocol.Message, raw json.RawMessage) *Event {
 // encoded, so gateways only ever see encoded events.
 func (e *Event) Encode() error {
 	e.once.Do(func() {
+		if p, ok := e.Data.(*protocol.Page); ok && e.Msg == nil {
+			e.payload, e.msgs, e.encErr = encodePage(p)
+			return
+		}
 		var v any = e.Data
 		if e.Msg != nil {
 			v = e.Msg
@@ -80,6 +86,68 @@ func (e *Event) Encode() error {
 func (e *Event) Payload() json.RawMessage {
 	_ = e.Encode()
 	return e.payload
+}
+
+// MessagePayloads returns, for an event whose Data is a *protocol.Page,
+// the JSON encoding of each of its messages, in order: each message is
+// encoded once, and the page's payload is made of these same bytes, so a
+// gateway that writes messages one by one (MQTT) encodes none again. nil
+// for other events, or if the page cannot be encoded. The slices must not
+// be modified.
+func (e *Event) MessagePayloads() []json.RawMessage {
+	_ = e.Encode()
+	return e.msgs
+}
+
+// encodePage encodes p as json.Marshal would, from the encoding of each of
+// its messages, which it also returns. It writes the fields of
+// protocol.Page itself (TestEncodePageIsMarshal keeps them in step).
+func encodePage(p *protocol.Page) (json.RawMessage, []json.RawMessage, error) {
+	msgs := make([]json.RawMessage, len(p.Messages))
+	n := 64 + len(p.Conv)
+	for i := range p.Messages {
+		b, err := json.Marshal(&p.Messages[i])
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode page message %d: %w", p.Messages[i].Seq, err)
+		}
+		msgs[i] = b
+		n += len(b) + 1
+	}
+	conv, err := json.Marshal(p.Conv)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode page: %w", err)
+	}
+	b := make([]byte, 0, n+len(conv))
+	b = append(b, `{"conv":`...)
+	b = append(b, conv...)
+	b = append(b, `,"messages":`...)
+	starts := make([]int, len(msgs))
+	if p.Messages == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, m := range msgs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			starts[i] = len(b)
+			b = append(b, m...)
+		}
+		b = append(b, ']')
+	}
+	if p.StartSeq != 0 {
+		b = append(b, `,"start_seq":`...)
+		b = strconv.AppendUint(b, p.StartSeq, 10)
+	}
+	if p.More {
+		b = append(b, `,"more":true`...)
+	}
+	b = append(b, '}')
+	for i, start := range starts {
+		// The page's bytes hold the messages: keep those, not a copy.
+		msgs[i] = b[start : start+len(msgs[i]) : start+len(msgs[i])]
+	}
+	return b, msgs, nil
 }
 
 // Encoded returns the event in a wire form, encoding it with enc the first

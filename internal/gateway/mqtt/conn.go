@@ -84,17 +84,15 @@ func (c *conn) Send(ctx context.Context, ev *core.Event) error {
 	case protocol.TypeMsg:
 		return c.deliver(ctx, ev.Msg, ev.Payload())
 	case protocol.TypePage:
+		// Each message as encoded once for the page: a connection adds
+		// only what MQTT needs of its own (topic, packet id, properties).
 		page, ok := ev.Data.(*protocol.Page)
-		if !ok {
+		raw := ev.MessagePayloads()
+		if !ok || len(raw) != len(page.Messages) {
 			return nil
 		}
 		for i := range page.Messages {
-			m := &page.Messages[i]
-			b, err := json.Marshal(m)
-			if err != nil {
-				return err
-			}
-			if err := c.deliver(ctx, m, b); err != nil {
+			if err := c.deliver(ctx, &page.Messages[i], raw[i]); err != nil {
 				return err
 			}
 		}
