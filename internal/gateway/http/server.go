@@ -77,7 +77,7 @@ type Options struct {
 
 // Server is the HTTP API.
 type Server struct {
-	core *core.Core
+	core Core
 	opt  Options
 	log  *slog.Logger
 	mux  *http.ServeMux
@@ -91,8 +91,9 @@ type Server struct {
 	metrics *routeMetrics
 }
 
-// New returns the HTTP API handler.
-func New(c *core.Core, opt Options) *Server {
+// New returns the HTTP API handler on c (the roles in Core; the app passes
+// its *core.Core).
+func New(c Core, opt Options) *Server {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/gateway/admit"
 	"github.com/parley-im/parley/internal/ratelimit"
 )
@@ -56,7 +55,7 @@ type Options struct {
 
 // Server is an http.Handler that serves WebSocket connections.
 type Server struct {
-	core *core.Core
+	core Core
 	opt  Options
 	log  *slog.Logger
 	ctx  context.Context // cancelled when the gateway shuts down
@@ -76,8 +75,9 @@ func (s *Server) Wait(ctx context.Context) error {
 	}
 }
 
-// New returns the gateway. ctx ends every connection when it is cancelled.
-func New(ctx context.Context, c *core.Core, opt Options) *Server {
+// New returns the gateway on c (the roles in Core; the app passes its
+// *core.Core). ctx ends every connection when it is cancelled.
+func New(ctx context.Context, c Core, opt Options) *Server {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -1,0 +1,232 @@
+package core
+
+import (
+	"context"
+	"time"
+
+	"github.com/parley-im/parley/protocol"
+)
+
+// The roles of the core (docs/adr/0008-core-roles.md). *Core plays every
+// one of them; a gateway declares an interface of the roles it uses and
+// takes that, never *Core, so what a gateway may do is in its type. Each
+// role is small and cohesive; a new feature (the social graph, cluster
+// mode) adds a role instead of widening the ones that exist. Every
+// exported method of *Core belongs to at least one role
+// (TestEveryMethodHasARole). The methods' full contracts are on *Core's
+// methods; the lines here say what a caller may rely on.
+//
+// The roles, besides MQTTSessions (mqttsessions.go):
+//
+//   - Authenticator: credentials to an Identity.
+//   - Accounts: a user's own account, sessions and devices.
+//   - Admin: operators' account management.
+//   - Sender: sends, edits, deletes and typing.
+//   - Attacher: live connections.
+//   - Positions: delivery acknowledgements and read positions.
+//   - Groups: group membership and conversation settings.
+//   - Queries: reads of conversations, history, members and presence.
+//   - Instrumented: the core's metrics.
+//   - Lifecycle: running and stopping the core (the composition root's).
+
+// Authenticator turns a credential into an Identity. An unknown user, a
+// wrong or expired credential and a disabled user all give ErrUnauthorized
+// (or an *AuthError saying why, for a token), after the same work.
+type Authenticator interface {
+	// Authenticate verifies an access token (Parley's own or one signed
+	// by the application) for device; a token that names a device wins
+	// over device.
+	Authenticate(ctx context.Context, token, device string) (Identity, error)
+	// CheckPassword verifies (user, password) for a connection of device
+	// without opening a session; ErrBusy when too many checks run at once.
+	CheckPassword(ctx context.Context, user, password, device string) (Identity, error)
+}
+
+// Accounts is what users do with their own account: register, sign in and
+// out, refresh tokens, list and revoke their devices. A new device beyond
+// Limits.DevicesPerUser is refused with ErrTooManyDevices.
+type Accounts interface {
+	// Register creates a user, if registration is open
+	// (ErrRegistrationClosed otherwise).
+	Register(ctx context.Context, user, password, displayName string) (protocol.User, error)
+	// Login checks a password and opens a session for device.
+	Login(ctx context.Context, user, password, device string) (protocol.Tokens, error)
+	// OpenSession opens a session for (user, device) without a password
+	// (the operator's `parley token`); accessTTL is the access token's
+	// lifetime.
+	OpenSession(ctx context.Context, user, device string, accessTTL time.Duration) (protocol.Tokens, error)
+	// Refresh exchanges a refresh token for new tokens; the old refresh
+	// token stops working.
+	Refresh(ctx context.Context, refresh string) (protocol.Tokens, error)
+	// Logout revokes id's session and closes its connections.
+	Logout(ctx context.Context, id Identity) error
+	// Devices lists the user's devices, ordered by id.
+	Devices(ctx context.Context, user string) ([]protocol.Device, error)
+	// RevokeDevice ends a device: its sessions, connections and positions;
+	// tokens issued to it before are refused from now on.
+	RevokeDevice(ctx context.Context, user, device string) error
+}
+
+// Admin is what operators do to accounts (the admin API and the CLI).
+// Closing a user's connections is part of each change that needs it.
+type Admin interface {
+	// CreateUser creates a user with a password (empty: no password
+	// login), whether or not registration is open.
+	CreateUser(ctx context.Context, user, password, displayName string) (protocol.User, error)
+	// ListUsers returns up to limit users with id > after, ordered by id.
+	ListUsers(ctx context.Context, after string, limit int) ([]protocol.User, error)
+	// SetDisabled disables or re-enables a user; disabling revokes the
+	// user's sessions and closes their connections.
+	SetDisabled(ctx context.Context, user string, disabled bool) error
+	// SetPassword replaces a user's password; sessions stay signed in.
+	SetPassword(ctx context.Context, user, password string) error
+	// RevokeTokens revokes every session and token of the user and closes
+	// their connections.
+	RevokeTokens(ctx context.Context, user string) error
+	// Kick closes every connection of the user on this node and returns
+	// how many; the user may sign in again.
+	Kick(user string) int
+	// DeleteUser erases an account, leaving a tombstone; deleting again
+	// changes nothing.
+	DeleteUser(ctx context.Context, user string) error
+	// ExportUser starts an export of the user's data.
+	ExportUser(ctx context.Context, user string) (*UserExport, error)
+}
+
+// Sender writes to conversations on behalf of an Identity. An
+// acknowledgement means the entry is durable; a repeated (sender, client
+// message id) returns the original acknowledgement with Duplicate set. The
+// Async forms queue for commit without waiting: entries queued one after
+// another by one goroutine are committed in that order. Each spends from
+// the user's send budget (a *ratelimit.Error when it is spent).
+type Sender interface {
+	// Send stores a message and returns its acknowledgement once durable.
+	Send(ctx context.Context, id Identity, r SendRequest) (protocol.Ack, error)
+	// SendAsync validates, authorizes and queues a send.
+	SendAsync(ctx context.Context, id Identity, r SendRequest) (*PendingSend, error)
+	// Edit replaces the body of the author's own message target.
+	Edit(ctx context.Context, id Identity, conv string, target uint64, clientMsgID, body string) (protocol.Ack, error)
+	// EditAsync is Edit queued without waiting.
+	EditAsync(ctx context.Context, id Identity, conv string, target uint64, clientMsgID, body string) (*PendingSend, error)
+	// Delete deletes the author's own message target for everyone.
+	Delete(ctx context.Context, id Identity, conv string, target uint64, clientMsgID string) (protocol.Ack, error)
+	// DeleteAsync is Delete queued without waiting.
+	DeleteAsync(ctx context.Context, id Identity, conv string, target uint64, clientMsgID string) (*PendingSend, error)
+	// Direct returns the id of the direct conversation of user and peer,
+	// creating it if needed; the peer must exist.
+	Direct(ctx context.Context, user, peer string) (string, error)
+	// Typing relays a typing indicator to conv's other members, coalesced
+	// per user and conversation.
+	Typing(ctx context.Context, id Identity, conv string) error
+}
+
+// Attacher attaches live connections. Everything a connection receives
+// goes through its *Client, whose methods serve what the connection asks.
+type Attacher interface {
+	// Attach registers a connection of id with its Transport and returns
+	// its Client. It refuses, with a *ratelimit.Error and without touching
+	// t, a device banned for flapping and a user over the connections
+	// limit; a device already connected is taken over.
+	Attach(id Identity, t Transport) (*Client, error)
+	// MaxFrameBytes is the largest frame the core ever writes to a
+	// connection.
+	MaxFrameBytes() int
+}
+
+// Positions moves delivery and read positions. Positions only rise: a seq
+// at or below the current one changes nothing.
+type Positions interface {
+	// Ack is a client's explicit acknowledgement of everything of conv up
+	// to seq on id's device, within the user's operation budget.
+	Ack(ctx context.Context, id Identity, conv string, seq uint64) error
+	// AckDelivered is Ack for what a protocol acknowledges per delivery
+	// (an MQTT PUBACK): bounded by what was delivered, not by a budget.
+	AckDelivered(ctx context.Context, id Identity, conv string, seq uint64) error
+	// Read raises id's user's read position in conv to seq and returns
+	// the new read state; the user's devices get the new unread counts.
+	Read(ctx context.Context, id Identity, conv string, seq uint64) (protocol.ReadState, error)
+}
+
+// Groups changes groups on behalf of an Identity, within the role rules
+// (owner, admin, member), which the store re-checks at commit time. Each
+// membership change is an entry with its own seq.
+type Groups interface {
+	// CreateGroup creates a group owned by id's user with members.
+	CreateGroup(ctx context.Context, id Identity, name string, members []string) (protocol.Conversation, error)
+	// AddMember adds user to a group; owners and admins may.
+	AddMember(ctx context.Context, id Identity, conv, user string) (protocol.Ack, error)
+	// RemoveMember removes user from a group; the removed member stops
+	// receiving at once.
+	RemoveMember(ctx context.Context, id Identity, conv, user string) (protocol.Ack, error)
+	// Leave removes id's user from a group.
+	Leave(ctx context.Context, id Identity, conv string) (protocol.Ack, error)
+	// SetRole changes a member's role; only the owner may.
+	SetRole(ctx context.Context, id Identity, conv, user, newRole string) (protocol.Ack, error)
+	// Rename renames a group; owners and admins may.
+	Rename(ctx context.Context, id Identity, conv, name string) (protocol.Ack, error)
+	// SetRetention sets conv's own retention (0: the server's setting) and
+	// returns the conversation as id's user sees it. It applies to direct
+	// conversations too.
+	SetRetention(ctx context.Context, id Identity, conv string, maxAge time.Duration) (protocol.Conversation, error)
+}
+
+// Queries reads what a user may see; it changes nothing. To Conversation,
+// History and Members, a conversation the user is not a member of is
+// absent (store.ErrNotFound).
+type Queries interface {
+	// Conversations lists user's conversations, newest activity first,
+	// from cursor (empty: the newest), with the total unread.
+	Conversations(ctx context.Context, user, cursor string, limit int) (protocol.ConversationList, error)
+	// Conversation returns one of user's conversations.
+	Conversation(ctx context.Context, user, conv string) (protocol.Conversation, error)
+	// History returns a page of conv in ascending seq order, limited to
+	// what user may see, by count and by encoded size.
+	History(ctx context.Context, user string, r HistoryRequest) (protocol.Page, error)
+	// HistoryPageMax is the largest page a client may ask for.
+	HistoryPageMax() int
+	// Members lists conv's members with their positions.
+	Members(ctx context.Context, user, conv string) ([]protocol.Member, error)
+	// IsMember reports whether user is a member of conv; a conversation
+	// that does not exist has none.
+	IsMember(ctx context.Context, user, conv string) (bool, error)
+	// Presence returns the presence of those of users who share a
+	// conversation with user; the others are left out.
+	Presence(ctx context.Context, user string, users []string) ([]protocol.Presence, error)
+}
+
+// Instrumented gives the core's metrics, which gateways add to (a refusal
+// of theirs is counted with the core's).
+type Instrumented interface {
+	// Metrics returns the core's metrics; never nil.
+	Metrics() *Metrics
+}
+
+// Lifecycle runs and stops the core: the composition root's role.
+type Lifecycle interface {
+	// Run starts the core's goroutines and blocks until ctx is done or
+	// Close is called; it then flushes what is pending and returns.
+	Run(ctx context.Context) error
+	// Close stops Run; safe to call more than once.
+	Close()
+	// CloseAll closes every attached connection, spread over window (lame
+	// duck), or at once when ctx ends.
+	CloseAll(ctx context.Context, window time.Duration)
+	// NodeID names this node on the bus.
+	NodeID() string
+	// Online reports how many connections are attached to this node.
+	Online() int
+}
+
+// Interface guards: *Core plays every role.
+var (
+	_ Authenticator = (*Core)(nil)
+	_ Accounts      = (*Core)(nil)
+	_ Admin         = (*Core)(nil)
+	_ Sender        = (*Core)(nil)
+	_ Attacher      = (*Core)(nil)
+	_ Positions     = (*Core)(nil)
+	_ Groups        = (*Core)(nil)
+	_ Queries       = (*Core)(nil)
+	_ Instrumented  = (*Core)(nil)
+	_ Lifecycle     = (*Core)(nil)
+)

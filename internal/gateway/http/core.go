@@ -1,0 +1,21 @@
+package httpapi
+
+import "github.com/parley-im/parley/internal/core"
+
+// Core is what the API uses of the core, by role (core/roles.go);
+// *core.Core is one. The API serves accounts, the admin endpoints, sends,
+// positions, groups and queries; it attaches no live connection and keeps
+// no MQTT session.
+type Core interface {
+	core.Authenticator
+	core.Accounts
+	core.Admin
+	core.Sender
+	core.Positions
+	core.Groups
+	core.Queries
+	core.Instrumented
+}
+
+// Interface guard.
+var _ Core = (*core.Core)(nil)
