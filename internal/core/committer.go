@@ -308,9 +308,6 @@ func (cm *committer) flush(batch []commitReq, entries []store.Append) {
 		cres, err = cm.st.Commit(ctx, entries, w, cm.now())
 	}
 	cancel()
-	if side && cm.side != nil {
-		cm.side.writesDone(taken, cres, err != nil)
-	}
 	results := cres.Appends
 	cm.metrics.CommitLatency.Observe(time.Since(start).Seconds())
 	if len(entries) > 0 {
@@ -319,6 +316,11 @@ func (cm *committer) flush(batch []commitReq, entries []store.Append) {
 	if err == nil && (len(results) != len(entries) || len(cres.Reads) != len(w.Reads) || len(cres.Releases) != len(w.Releases)) {
 		err = fmt.Errorf("store returned %d results for %d entries, %d for %d reads, %d for %d releases",
 			len(results), len(entries), len(cres.Reads), len(w.Reads), len(cres.Releases), len(w.Releases))
+	}
+	if side && cm.side != nil {
+		// A store that answered oddly may not have stored them: buffered
+		// again, they are written again (acks and touches only raise).
+		cm.side.writesDone(taken, cres, err != nil)
 	}
 	if err != nil {
 		cm.metrics.CommitErrors.Inc()

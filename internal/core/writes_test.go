@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -23,6 +24,7 @@ type txStore struct {
 	n        atomic.Int64 // write transactions
 	expiries atomic.Int64 // device expiries (Commit with ExpireBefore, ExpireDevices)
 	gate     atomic.Pointer[txGate]
+	failNext atomic.Bool // the next Commit fails, storing nothing
 }
 
 type txGate struct {
@@ -58,6 +60,9 @@ func (s *txStore) Commit(ctx context.Context, entries []store.Append, w store.Wr
 	}
 	if !w.ExpireBefore.IsZero() {
 		defer s.expiries.Add(1)
+	}
+	if s.failNext.CompareAndSwap(true, false) {
+		return store.CommitResult{}, errors.New("disk on fire")
 	}
 	return s.Store.Commit(ctx, entries, w, now)
 }
@@ -439,5 +444,44 @@ func TestReadOfANonMember(t *testing.T) {
 	st, err := e.c.Read(e.ctx, Identity{User: "bob", Device: "d"}, conv, 1)
 	if err != nil || st.Seq != 1 || st.Unread != 0 {
 		t.Fatalf("bob's read = %+v, %v", st, err)
+	}
+}
+
+// TestFailedFlushKeepsTheWrites: acks and device touches whose commit
+// failed stay buffered and are stored by the next flush; a read whose
+// commit failed is answered with an error, not with a position.
+func TestFailedFlushKeepsTheWrites(t *testing.T) {
+	t.Parallel()
+	e, ts := newTxEnv(t)
+	ctx := e.ctx
+	conv := e.send("alice", "", "bob").Conv
+	bob := Identity{User: "bob", Device: "phone"}
+	if err := e.c.Ack(ctx, bob, conv, 1); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := e.c.Attach(bob, newFakeTransport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close(protocol.CloseShutdown, "test over")
+	ts.failNext.Store(true)
+	if err := e.c.flushWrites(ctx); err == nil {
+		t.Fatal("a failed flush reported success")
+	}
+	ts.failNext.Store(true)
+	if _, err := e.c.Read(ctx, bob, conv, 1); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a read whose commit failed: %v, want ErrUnavailable", err)
+	}
+	if m, _ := e.st.Member(ctx, conv, "bob"); m.ReadSeq != 0 || m.DeliveredSeq != 0 {
+		t.Fatalf("bob after the failed commits: %+v", m)
+	}
+	if err := e.c.flushWrites(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if pos, err := e.st.DevicePositions(ctx, "bob", "phone"); err != nil || pos[conv] != 1 {
+		t.Fatalf("bob's phone positions after the retried flush: %v %v", pos, err)
+	}
+	if devs, err := e.st.Devices(ctx, "bob"); err != nil || len(devs) != 1 || !devs[0].LastSeen.Equal(e.clock()) {
+		t.Fatalf("bob's devices after the retried flush: %+v %v", devs, err)
 	}
 }
