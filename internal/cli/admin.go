@@ -15,7 +15,6 @@ import (
 	"github.com/parley-im/parley/internal/app"
 	"github.com/parley-im/parley/internal/config"
 	"github.com/parley-im/parley/internal/core"
-	"github.com/parley-im/parley/internal/store"
 )
 
 func configCmd() *cobra.Command {
@@ -60,29 +59,9 @@ func withCore(l *loader, stderr io.Writer, fn func(context.Context, *core.Core, 
 	return runCore(ctx, cfg, stderr, fn)
 }
 
-// withCoreStore is withCore that also hands fn the store the core runs on,
-// as the composition root (app.OpenStore) opened it: the core gives no
-// access to its store.
-func withCoreStore(l *loader, stderr io.Writer, fn func(context.Context, *core.Core, store.Store, config.Config) error) error {
-	cfg, err := l.load()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	return runCoreStore(ctx, cfg, stderr, fn)
-}
-
-// runCore runs fn with a core on cfg's store (not serving).
+// runCore runs fn with a core on cfg's store (not serving). The CLI
+// reaches the data only through that core, as the gateways do.
 func runCore(ctx context.Context, cfg config.Config, stderr io.Writer, fn func(context.Context, *core.Core, config.Config) error) error {
-	return runCoreStore(ctx, cfg, stderr, func(ctx context.Context, c *core.Core, _ store.Store, cfg config.Config) error {
-		return fn(ctx, c, cfg)
-	})
-}
-
-// runCoreStore runs fn with a core on cfg's store (not serving) and that
-// store.
-func runCoreStore(ctx context.Context, cfg config.Config, stderr io.Writer, fn func(context.Context, *core.Core, store.Store, config.Config) error) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st, err := app.OpenStore(cfg, log)
 	if err != nil {
@@ -93,7 +72,7 @@ func runCoreStore(ctx context.Context, cfg config.Config, stderr io.Writer, fn f
 	if err != nil {
 		return err
 	}
-	return fn(ctx, c, st, cfg)
+	return fn(ctx, c, cfg)
 }
 
 func userCmd() *cobra.Command {
@@ -152,7 +131,7 @@ func tokenCmd() *cobra.Command {
 	cmd.Flags().StringVar(&device, "device", "cli", "device the token is bound to")
 	cmd.Flags().DurationVar(&ttl, "ttl", 0, "lifetime of the access token (default auth.access_ttl, 15m unless configured: the lifetime of a login's)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		return withCoreStore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core, st store.Store, cfg config.Config) error {
+		return withCore(l, cmd.ErrOrStderr(), func(ctx context.Context, c *core.Core, cfg config.Config) error {
 			if ttl == 0 {
 				ttl = cfg.Auth.AccessTTL
 			}
@@ -162,9 +141,9 @@ func tokenCmd() *cobra.Command {
 			if err := core.ValidateDeviceID(device); err != nil {
 				return err
 			}
-			u, err := st.User(ctx, args[0])
+			u, err := c.User(ctx, args[0])
 			if err != nil {
-				return fmt.Errorf("user %s: %w", args[0], err)
+				return err
 			}
 			if u.Disabled {
 				return fmt.Errorf("user %s is disabled", args[0])

@@ -14,7 +14,6 @@ import (
 	"github.com/parley-im/parley/internal/app"
 	"github.com/parley-im/parley/internal/config"
 	"github.com/parley-im/parley/internal/core"
-	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -158,7 +157,10 @@ func userDeleteCmd() *cobra.Command {
 // unknown one, whether the CLI or the running server found out.
 func userError(verb, user string, err error) error {
 	var pe *protocol.Error
-	if errors.Is(err, store.ErrNotFound) || errors.As(err, &pe) && pe.Code == 404 {
+	if !errors.As(err, &pe) {
+		pe = core.ToProtocol(err) // not_found: store.ErrNotFound
+	}
+	if pe.Code == protocol.CodeNotFound {
 		return fmt.Errorf("%s %s: no such user", verb, user)
 	}
 	return fmt.Errorf("%s %s: %w", verb, user, err)

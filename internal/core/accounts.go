@@ -397,6 +397,17 @@ func (c *Core) ListUsers(ctx context.Context, after string, limit int) ([]protoc
 	return out, nil
 }
 
+// User returns one user as ListUsers lists it, a deleted one as its
+// tombstone (Deleted and Disabled set); store.ErrNotFound for an unknown
+// user.
+func (c *Core) User(ctx context.Context, user string) (protocol.User, error) {
+	u, err := c.st.User(ctx, user)
+	if err != nil {
+		return protocol.User{}, fmt.Errorf("user %s: %w", user, err)
+	}
+	return userToProtocol(u), nil
+}
+
 // userToProtocol is the admin view of a user.
 func userToProtocol(u store.User) protocol.User {
 	p := protocol.User{ID: u.ID, DisplayName: u.DisplayName, Disabled: u.Disabled, Deleted: u.Deleted,

@@ -75,6 +75,9 @@ type Admin interface {
 	CreateUser(ctx context.Context, user, password, displayName string) (protocol.User, error)
 	// ListUsers returns up to limit users with id > after, ordered by id.
 	ListUsers(ctx context.Context, after string, limit int) ([]protocol.User, error)
+	// User returns one user as ListUsers lists it (a tombstone for a
+	// deleted one); store.ErrNotFound for an unknown user.
+	User(ctx context.Context, user string) (protocol.User, error)
 	// SetDisabled disables or re-enables a user; disabling revokes the
 	// user's sessions and closes their connections.
 	SetDisabled(ctx context.Context, user string, disabled bool) error
