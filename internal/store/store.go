@@ -267,7 +267,8 @@ type Users interface {
 	TouchUser(ctx context.Context, id string, t time.Time) error
 }
 
-// Sessions stores logins and devices.
+// Sessions stores logins: a session per sign-in of a device, with its
+// rotating refresh token.
 type Sessions interface {
 	// CreateSession stores s and registers its device if new. ErrNotFound
 	// if s.User is a deleted user: nobody logs into a tombstone.
@@ -281,6 +282,12 @@ type Sessions interface {
 	RevokeSession(ctx context.Context, id string) error
 	// RevokeUser revokes every session of the user.
 	RevokeUser(ctx context.Context, user string) error
+}
+
+// Devices stores the devices of users. Deleting a device ends what
+// belongs to it: its sessions are revoked, its positions and its MQTT
+// session dropped.
+type Devices interface {
 	// TouchDevice registers the device if new and sets its last-seen time.
 	// It does nothing for a deleted user (no device comes back after
 	// DeleteUser).
@@ -500,6 +507,7 @@ type TokenFloors interface {
 type Store interface {
 	Users
 	Sessions
+	Devices
 	Conversations
 	Messages
 	Positions
