@@ -6,7 +6,8 @@
 //
 // Gateways (WebSocket, HTTP, later MQTT) authenticate with Authenticate,
 // attach a connection with Attach (giving a Transport) and call the methods
-// of Core on behalf of an Identity. The core never knows which protocol a
+// of Core on behalf of an Identity; each takes only the roles it uses
+// (roles.go), never *Core itself. The core never knows which protocol a
 // connection speaks. The per-user limits live here, so every gateway gets
 // them: the send rate (SendAsync, EditAsync, DeleteAsync) and the
 // connections per user and the flapping ban of a device (Attach); each
