@@ -150,3 +150,56 @@ func TestMQTTQoS2ExactlyOnceWithoutClientMsgID(t *testing.T) {
 		t.Fatalf("stored %q, want [once second]", bodies)
 	}
 }
+
+// TestMQTTQoS2ReleaseKeepsClientMsgID: the client_msg_id a QoS 2 message
+// without one is delivered with is the one history shows, before and after
+// its PUBREL; the released packet id then names a new message with an id
+// of its own, and neither id changes afterwards.
+func TestMQTTQoS2ReleaseKeepsClientMsgID(t *testing.T) {
+	s := startServer(t, nil)
+	s.user("alice")
+	s.user("bob")
+	bob := s.dial("bob", "phone")
+	q := q2dial(t, s.app.MQTTAddr(), "alice", "q2dev")
+	api := s.login("bob", "web")
+	conv, err := api.Direct(ctxT(t), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := func() []string {
+		t.Helper()
+		page, err := api.History(ctxT(t), conv.ID, parley.HistoryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range page.Messages {
+			ids = append(ids, m.ClientMsgID)
+		}
+		return ids
+	}
+
+	q.publish2("IMS/p2p/bob", 9, "first", false)
+	first := recv(t, bob, 1, 5*time.Second)[0]
+	if first.Body != "first" || first.ClientMsgID == "" {
+		t.Fatalf("bob got %+v", first)
+	}
+	if ids := stored(); !slices.Equal(ids, []string{first.ClientMsgID}) {
+		t.Fatalf("before PUBREL history has %q, delivered %q", ids, first.ClientMsgID)
+	}
+	q.release(9)
+	if ids := stored(); !slices.Equal(ids, []string{first.ClientMsgID}) {
+		t.Fatalf("after PUBREL history has %q, delivered %q", ids, first.ClientMsgID)
+	}
+
+	q.publish2("IMS/p2p/bob", 9, "second", false)
+	q.publish2("IMS/p2p/bob", 9, "second", true) // before its PUBREL: the same message
+	second := recv(t, bob, 1, 5*time.Second)[0]
+	if second.Body != "second" || second.ClientMsgID == "" || second.ClientMsgID == first.ClientMsgID {
+		t.Fatalf("bob got %+v after %+v", second, first)
+	}
+	q.release(9)
+	if ids := stored(); !slices.Equal(ids, []string{first.ClientMsgID, second.ClientMsgID}) {
+		t.Fatalf("history has %q, delivered %q and %q", ids, first.ClientMsgID, second.ClientMsgID)
+	}
+}

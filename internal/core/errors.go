@@ -36,6 +36,10 @@ var (
 	// devices; a new one is refused until one is revoked. Existing
 	// devices are not affected.
 	ErrTooManyDevices = errors.New("too many devices")
+	// ErrClientMsgIDInUse: the sender's client message id names a message
+	// of another conversation, so the send is not a retry of it; nothing
+	// was stored (409, reason client_msg_id_in_use).
+	ErrClientMsgIDInUse = errors.New("client_msg_id already used in another conversation")
 )
 
 // AuthError is an authentication failure with a reason the client may see
@@ -86,6 +90,9 @@ func ToProtocol(err error) *protocol.Error {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNotMember):
 		// Absent and forbidden look the same (BAD_INPUTS J10).
 		return &protocol.Error{Code: protocol.CodeNotFound, Reason: "not_found"}
+	case errors.Is(err, ErrClientMsgIDInUse):
+		return &protocol.Error{Code: protocol.CodeConflict, Reason: "client_msg_id_in_use", Field: "client_msg_id",
+			Message: "client_msg_id already used in another conversation: nothing was stored; a new message needs a new client_msg_id"}
 	case errors.Is(err, store.ErrExists):
 		return &protocol.Error{Code: protocol.CodeConflict, Reason: "exists"}
 	case errors.Is(err, store.ErrInvalid):

@@ -40,9 +40,9 @@ type MQTTSessions interface {
 	// DeleteMQTTSession removes the session of id's device; nil if there
 	// is none. The device's positions stay.
 	DeleteMQTTSession(ctx context.Context, id Identity) error
-	// ReleaseClientMsgID frees the dedupe key of a QoS 2 packet id after
+	// ReleasePacketKey frees the packet key of a QoS 2 publish after
 	// PUBREL (writes.go has its contract).
-	ReleaseClientMsgID(ctx context.Context, user, clientMsgID, replacement string) error
+	ReleasePacketKey(ctx context.Context, user, key string) error
 	// NewestSeqs returns, for each conversation user is a member of, the
 	// seq of its newest entry (0 in an empty one): where a session that
 	// is promised only what is committed from now on starts.

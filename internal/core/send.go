@@ -16,6 +16,11 @@ type SendRequest struct {
 	Conv        string
 	To          string // a user: the direct conversation with them
 	ClientMsgID string // optional here; gateways that require it check it
+	// PacketKey, if set, is a second idempotency key the sender holds
+	// until it releases it (ReleasePacketKey): an MQTT QoS 2 packet id.
+	// While it is held, a send with it returns the acknowledgement of the
+	// message holding it and stores nothing. Never part of the message.
+	PacketKey   string
 	ContentType string
 	Body        string
 	Payload     json.RawMessage
@@ -66,14 +71,20 @@ type PendingSend struct {
 	c     *Core
 	p     *pendingAppend
 	proto string // the request's protocol, for the metrics
+	conv  string // the conversation it was sent to
 }
 
 // Wait blocks until the send is committed (or failed) and returns the
-// acknowledgement. It must be called exactly once.
+// acknowledgement. It must be called exactly once. A client message id
+// (or packet key) that names a message of another conversation is
+// ErrClientMsgIDInUse: not a retry of this send, and nothing is stored.
 func (p *PendingSend) Wait() (protocol.Ack, error) {
 	res, err := p.p.wait()
 	if err != nil {
 		return protocol.Ack{}, err
+	}
+	if r := res[0]; r.Err == nil && r.Duplicate && r.Message.Conv != p.conv {
+		return protocol.Ack{}, fmt.Errorf("%w (sent to %s)", ErrClientMsgIDInUse, p.conv)
 	}
 	return p.c.afterAppend(p.proto, res[0], nil)
 }
@@ -85,6 +96,9 @@ func (p *PendingSend) Wait() (protocol.Ack, error) {
 func (c *Core) SendAsync(ctx context.Context, id Identity, r SendRequest) (*PendingSend, error) {
 	if err := validClientMsgID(r.ClientMsgID); err != nil {
 		return nil, err
+	}
+	if len(r.PacketKey) > maxClientMsgID {
+		return nil, badField("packet_key", "is longer than %d bytes", maxClientMsgID)
 	}
 	if err := c.checkBody(r.Body, r.Payload, r.ContentType); err != nil {
 		return nil, err
@@ -104,7 +118,7 @@ func (c *Core) SendAsync(ctx context.Context, id Identity, r SendRequest) (*Pend
 		ct = "text/plain"
 	}
 	return c.enqueueSend(ctx, store.Append{
-		Conv: conv, Sender: id.User, ClientMsgID: r.ClientMsgID, Kind: protocol.KindMessage,
+		Conv: conv, Sender: id.User, ClientMsgID: r.ClientMsgID, PacketKey: r.PacketKey, Kind: protocol.KindMessage,
 		ContentType: ct, Body: r.Body, Payload: r.Payload, Encrypted: r.Encrypted,
 	})
 }
@@ -237,7 +251,7 @@ func (c *Core) enqueueSend(ctx context.Context, e store.Append) (*PendingSend, e
 	if err != nil {
 		return nil, err
 	}
-	return &PendingSend{c: c, p: p, proto: protocolOf(ctx)}, nil
+	return &PendingSend{c: c, p: p, proto: protocolOf(ctx), conv: e.Conv}, nil
 }
 
 func waitPending(p *PendingSend, err error) (protocol.Ack, error) {

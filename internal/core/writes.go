@@ -15,7 +15,7 @@ import (
 //
 //   - A read position and a QoS 2 release answer the client with their
 //     result, so they are durable before the answer: Read and
-//     ReleaseClientMsgID queue them to the committer like a send and wait
+//     ReleasePacketKey queue them to the committer like a send and wait
 //     for the commit of the batch that takes them.
 //   - Device acks and device touches (last seen) answer nothing: they are
 //     buffered (ackBuffer, touchBuffer) and flushed by a request to the
@@ -197,19 +197,18 @@ func (c *Core) flushDirect(ctx context.Context) error {
 	return nil
 }
 
-// ReleaseClientMsgID frees user's dedupe key clientMsgID (an MQTT QoS 2
-// packet id released by PUBREL) by renaming it to replacement, with the
-// committer's next batch: durable when it returns nil, so that the client,
-// told the id is free (PUBCOMP), may use it for a new message at once (see
-// store.MQTTSessions.ReleaseClientMsgID for the rest).
-func (c *Core) ReleaseClientMsgID(ctx context.Context, user, clientMsgID, replacement string) error {
-	res, err := c.commit.write(ctx, store.Writes{Releases: []store.Release{
-		{Sender: user, ClientMsgID: clientMsgID, Replacement: replacement}}})
+// ReleasePacketKey frees user's packet key (SendRequest.PacketKey: an MQTT
+// QoS 2 packet id released by PUBREL) with the committer's next batch:
+// durable when it returns nil, so that the client, told the id is free
+// (PUBCOMP), may use it for a new message at once. The message that held
+// it does not change. Releasing a key nothing holds does nothing.
+func (c *Core) ReleasePacketKey(ctx context.Context, user, key string) error {
+	res, err := c.commit.write(ctx, store.Writes{Releases: []store.Release{{Sender: user, PacketKey: key}}})
 	if err == nil {
 		err = res.releases[0]
 	}
 	if err != nil {
-		return fmt.Errorf("release client msg id: %w", err)
+		return fmt.Errorf("release packet key: %w", err)
 	}
 	return nil
 }

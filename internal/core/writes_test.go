@@ -95,11 +95,11 @@ func (s *txStore) ExpireDevices(ctx context.Context, before time.Time) (int, err
 	return s.Store.ExpireDevices(ctx, before)
 }
 
-func (s *txStore) ReleaseClientMsgID(ctx context.Context, sender, clientMsgID, replacement string) error {
-	if clientMsgID != "" {
+func (s *txStore) ReleasePacketKey(ctx context.Context, sender, key string) error {
+	if key != "" {
 		s.write()
 	}
-	return s.Store.ReleaseClientMsgID(ctx, sender, clientMsgID, replacement)
+	return s.Store.ReleasePacketKey(ctx, sender, key)
 }
 
 func (s *txStore) CreateSession(ctx context.Context, sess store.Session) error {
@@ -157,7 +157,7 @@ func TestRepliedWritesShareCommits(t *testing.T) {
 	keySeq := make([]uint64, releases)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("q2:test:%d", i)
-		ack, err := e.c.Send(ctx, alice, SendRequest{Conv: g.ID, ClientMsgID: keys[i], Body: "qos 2"})
+		ack, err := e.c.Send(ctx, alice, SendRequest{Conv: g.ID, ClientMsgID: fmt.Sprintf("c%d", i), PacketKey: keys[i], Body: "qos 2"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestRepliedWritesShareCommits(t *testing.T) {
 		})
 	}
 	for i := range releases {
-		wg.Go(func() { errs[readers+i] = e.c.ReleaseClientMsgID(ctx, "alice", keys[i], keys[i]+":r") })
+		wg.Go(func() { errs[readers+i] = e.c.ReleasePacketKey(ctx, "alice", keys[i]) })
 	}
 	for i := range sends {
 		wg.Go(func() {
@@ -236,12 +236,13 @@ func TestRepliedWritesShareCommits(t *testing.T) {
 		}
 	}
 	for i, k := range keys {
-		msgs, err := db.Range(ctx, g.ID, keySeq[i]-1, keySeq[i]+1, 1, true)
-		if err != nil || len(msgs) != 1 {
-			t.Fatalf("message %d: %v %v", keySeq[i], msgs, err)
+		res, err := db.Append(ctx, []store.Append{{Conv: g.ID, Sender: "alice", PacketKey: k, Kind: protocol.KindMessage, Body: "after"}}, e.clock())
+		if err != nil || res[0].Err != nil || res[0].Duplicate {
+			t.Fatalf("packet key %s after its release: %+v, %v", k, res, err)
 		}
-		if msgs[0].ClientMsgID != k+":r" {
-			t.Fatalf("message %d has client_msg_id %q after its release, want %q", keySeq[i], msgs[0].ClientMsgID, k+":r")
+		msgs, err := db.Range(ctx, g.ID, keySeq[i]-1, keySeq[i]+1, 1, true)
+		if err != nil || len(msgs) != 1 || msgs[0].ClientMsgID != fmt.Sprintf("c%d", i) {
+			t.Fatalf("message %d after its release: %+v %v", keySeq[i], msgs, err)
 		}
 	}
 }

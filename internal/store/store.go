@@ -130,6 +130,14 @@ type Append struct {
 	Conv        string
 	Sender      string
 	ClientMsgID string // unique per Sender when non-empty
+	// PacketKey, when not empty, is a second dedupe key of Sender that the
+	// message holds until it is released (Writes.Releases,
+	// ReleasePacketKey): an MQTT QoS 2 packet id, which its client may use
+	// again once the flow is complete. While it is held, an Append with
+	// the same (Sender, PacketKey) is a duplicate of the message holding
+	// it. It is not part of the message: readers never see it, and its
+	// release changes nothing they see.
+	PacketKey   string
 	Kind        string
 	ContentType string
 	Body        string
@@ -200,12 +208,11 @@ type DeviceTouch struct {
 	At     time.Time
 }
 
-// Release frees an MQTT QoS 2 dedupe key, as
-// MQTTSessions.ReleaseClientMsgID does.
+// Release frees a packet key (Append.PacketKey), as
+// MQTTSessions.ReleasePacketKey does.
 type Release struct {
-	Sender      string
-	ClientMsgID string
-	Replacement string
+	Sender    string
+	PacketKey string
 }
 
 // Writes are the small writes that need no transaction of their own: the
@@ -218,7 +225,7 @@ type Writes struct {
 	Touches []DeviceTouch
 	// Reads are applied as by SetRead, in order; one ReadResult each.
 	Reads []ReadPosition
-	// Releases are applied as by ReleaseClientMsgID, in order; one error
+	// Releases are applied as by ReleasePacketKey, in order; one error
 	// each.
 	Releases []Release
 	// ExpireBefore, unless zero, expires the devices not seen since then,
@@ -237,8 +244,8 @@ type CommitResult struct {
 	Appends []AppendResult
 	// Reads has one result per Writes.Reads.
 	Reads []ReadResult
-	// Releases has one error per Writes.Releases: nil, or ErrExists or
-	// ErrInvalid as ReleaseClientMsgID returns them.
+	// Releases has one error per Writes.Releases: nil (a release of its
+	// own cannot fail; a storage failure fails the whole Commit).
 	Releases []error
 	// Expired lists the devices that Writes.ExpireBefore removed (User and
 	// ID set).
@@ -347,7 +354,9 @@ type Messages interface {
 	// per-conversation seq (gap-free, strictly increasing). Entries that fail
 	// (see AppendResult.Err) consume no seq. A (Sender, ClientMsgID) stored
 	// before, or earlier in the same batch, yields the original message with
-	// Duplicate set. The returned slice has one result per entry, in order.
+	// Duplicate set, whatever conversation it is in (the caller compares
+	// Message.Conv); so does a (Sender, PacketKey) held by a message. The
+	// returned slice has one result per entry, in order.
 	// A non-nil error means nothing was stored.
 	//
 	// Side effects in the same transaction: a KindMessage raises the sender's
@@ -447,14 +456,12 @@ type MQTTSessions interface {
 	PutMQTTSession(ctx context.Context, s MQTTSession) error
 	// DeleteMQTTSession removes the session; nil if there is none.
 	DeleteMQTTSession(ctx context.Context, user, device string) error
-	// ReleaseClientMsgID renames the dedupe key (sender, clientMsgID) of a
-	// stored message to (sender, replacement), so that clientMsgID may be
-	// used for a new message again (an MQTT QoS 2 packet id released by
-	// PUBREL). nil if no message has that key (releasing is idempotent; an
-	// empty clientMsgID is no key); ErrExists if replacement is taken;
-	// ErrInvalid if replacement is empty. The message itself (its
-	// client_msg_id as returned by reads) may show the replacement.
-	ReleaseClientMsgID(ctx context.Context, sender, clientMsgID, replacement string) error
+	// ReleasePacketKey frees the packet key (sender, key) (an MQTT QoS 2
+	// packet id released by PUBREL; see Append.PacketKey), so that the
+	// next Append with it stores a new message. The message that held it
+	// is not changed. nil if no message holds it (releasing is idempotent;
+	// an empty key is no key).
+	ReleasePacketKey(ctx context.Context, sender, key string) error
 }
 
 // GroupCommit is the one write path of the core's committer (DESIGN.md

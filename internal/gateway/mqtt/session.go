@@ -449,10 +449,13 @@ func (c *conn) publish(pk packets.Packet) (packets.Packet, error) {
 		} else {
 			req.Conv = r.target
 		}
+		if req.ClientMsgID == "" && pk.FixedHeader.Qos == 2 {
+			req.PacketKey = qos2Key(c.id.Device, pk.PacketID)
+		}
 		req.ClientMsgID = c.clientMsgID(pk, req.ClientMsgID)
 		var ack protocol.Ack
 		ack, err = c.send(ctx, req)
-		if err == nil && ack.Duplicate && pk.FixedHeader.Qos == 2 && !pk.FixedHeader.Dup && req.ClientMsgID == qos2ID(c.id.Device, pk.PacketID) {
+		if err == nil && ack.Duplicate && req.PacketKey != "" && !pk.FixedHeader.Dup {
 			// A first send (DUP 0) of a packet id whose earlier message was
 			// never released (its session ended before PUBREL): the id is
 			// the client's again, so this is a new message.
@@ -496,16 +499,16 @@ func (c *conn) send(ctx context.Context, req core.SendRequest) (protocol.Ack, er
 	}
 }
 
-// clientMsgID picks the dedupe key of a send: the client's, else for QoS 2
-// one derived from the packet id (released by PUBREL), else for QoS 1 a new
-// one, or the one given to the same packet id if the PUBLISH is a re-send
-// (DUP).
+// clientMsgID picks the client message id of a send: the client's, else
+// for QoS 2 a new one (a re-sent PUBLISH is recognized by its packet key,
+// qos2Key), else for QoS 1 a new one, or the one given to the same packet
+// id if the PUBLISH is a re-send (DUP).
 func (c *conn) clientMsgID(pk packets.Packet, given string) string {
 	switch {
 	case given != "":
 		return given
 	case pk.FixedHeader.Qos == 2:
-		return qos2ID(c.id.Device, pk.PacketID)
+		return "q2:" + randomHex(12)
 	case pk.FixedHeader.Qos == 1:
 		return c.dups.idFor(pk.PacketID, pk.FixedHeader.Dup)
 	}
@@ -543,10 +546,12 @@ func (s *Server) sessionDups(key string, persistent bool) *dupCache {
 	return d
 }
 
-// qos2ID is the dedupe key of a QoS 2 publish without a client message id:
-// stored with the message in its transaction, so a re-sent PUBLISH is not
-// stored again, also after a restart, until PUBREL releases it.
-func qos2ID(device string, pid uint16) string {
+// qos2Key is the packet key (core.SendRequest.PacketKey) of a QoS 2
+// publish without a client message id: stored with the message in its
+// transaction, so a re-sent PUBLISH is not stored again, also after a
+// restart, until PUBREL releases it. It is the form the client message id
+// of such a message had before packet keys (migration 0006 keeps those).
+func qos2Key(device string, pid uint16) string {
 	h := sha256.Sum256([]byte(device))
 	return "q2:" + hex.EncodeToString(h[:8]) + ":" + strconv.Itoa(int(pid))
 }
@@ -686,16 +691,15 @@ func checkProtocol(cl *mochi.Client, pk packets.Packet) error {
 	return fmt.Errorf("%w: %w", packets.ErrUnsupportedProtocolVersion, packets.ErrRejectPacket)
 }
 
-// release frees the QoS 2 dedupe key of packet id pid before the engine
+// release frees the QoS 2 packet key of packet id pid before the engine
 // answers PUBREL with PUBCOMP: after it, the id is a new message again. The
 // release is durable before the PUBCOMP (a new PUBLISH with the id may
 // follow at once, [MQTT-4.3.3-12]) and shares the committer's transaction
-// with the sends of the moment.
+// with the sends of the moment. The message keeps its client message id.
 func (c *conn) release(pid uint16) error {
-	key := qos2ID(c.id.Device, pid)
 	ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
 	defer cancel()
-	if err := c.s.core.ReleaseClientMsgID(ctx, c.id.User, key, key+":"+randomHex(6)); err != nil {
+	if err := c.s.core.ReleasePacketKey(ctx, c.id.User, qos2Key(c.id.Device, pid)); err != nil {
 		return fmt.Errorf("release qos 2 packet id %d: %w", pid, err)
 	}
 	return nil

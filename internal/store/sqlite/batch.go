@@ -33,6 +33,7 @@ type batch struct {
 	targets   map[targetKey]*target // nil value: looked up, absent
 	prior     map[dedupeKey]protocol.Message
 	seen      map[dedupeKey]*protocol.Message
+	held      []heldKey // packet keys the batch's messages take (packetkeys.go)
 	rows      []*protocol.Message
 	reads     map[memberKey]uint64
 	readOrder []memberKey
@@ -84,6 +85,9 @@ func (b *batch) run(entries []store.Append, res []store.AppendResult) error {
 	if err := b.loadPrior(entries); err != nil {
 		return err
 	}
+	if err := b.loadPacketKeys(entries); err != nil {
+		return err
+	}
 	if err := b.loadState(entries); err != nil {
 		return err
 	}
@@ -94,7 +98,10 @@ func (b *batch) run(entries []store.Append, res []store.AppendResult) error {
 		}
 		res[i] = r
 	}
-	return b.flush()
+	if err := b.flush(); err != nil {
+		return err
+	}
+	return b.writePacketKeys()
 }
 
 // apply decides one entry. Per-entry failures are returned in the result;
@@ -105,6 +112,15 @@ func (b *batch) apply(e *store.Append) (store.AppendResult, error) {
 	}
 	if e.ClientMsgID != "" {
 		k := dedupeKey{e.Sender, e.ClientMsgID}
+		if m, ok := b.seen[k]; ok {
+			return store.AppendResult{Message: *m, Duplicate: true}, nil
+		}
+		if m, ok := b.prior[k]; ok {
+			return store.AppendResult{Message: m, Duplicate: true}, nil
+		}
+	}
+	if e.PacketKey != "" {
+		k := packetKey(e.Sender, e.PacketKey)
 		if m, ok := b.seen[k]; ok {
 			return store.AppendResult{Message: *m, Duplicate: true}, nil
 		}
@@ -175,6 +191,9 @@ func (b *batch) apply(e *store.Append) (store.AppendResult, error) {
 	b.targets[targetKey{m.Conv, m.Seq}] = &target{sender: m.From, kind: m.Kind, row: m}
 	if m.ClientMsgID != "" {
 		b.seen[dedupeKey{m.From, m.ClientMsgID}] = m
+	}
+	if e.PacketKey != "" {
+		b.holdPacketKey(e.PacketKey, m)
 	}
 	if m.Kind == protocol.KindMessage {
 		k := memberKey{m.Conv, m.From}

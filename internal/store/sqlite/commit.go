@@ -61,21 +61,12 @@ func applyWrites(ctx context.Context, tx *sql.Tx, w *store.Writes, res *store.Co
 		}
 		res.Reads[i].Seq = pos
 	}
-	for i, r := range w.Releases {
-		switch {
-		case r.ClientMsgID == "":
-			// No message has the empty key.
-		case r.Replacement == "":
-			res.Releases[i] = fmt.Errorf("%w: empty replacement", store.ErrInvalid)
-		default:
-			// A taken replacement fails the whole statement, not the
-			// transaction: ErrExists for this release only.
-			err := releaseClientMsgID(ctx, tx, r.Sender, r.ClientMsgID, r.Replacement)
-			if errors.Is(err, store.ErrExists) {
-				res.Releases[i] = err
-			} else if err != nil {
-				return err
-			}
+	for _, r := range w.Releases {
+		if r.PacketKey == "" {
+			continue // no message holds the empty key
+		}
+		if err := releasePacketKey(ctx, tx, r.Sender, r.PacketKey); err != nil {
+			return err
 		}
 	}
 	if !w.ExpireBefore.IsZero() {

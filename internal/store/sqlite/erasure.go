@@ -133,6 +133,7 @@ func eraseUser(ctx context.Context, tx *sql.Tx, user string, now int64) error {
 		"DELETE FROM sessions WHERE user_id = ?",
 		"DELETE FROM devices WHERE user_id = ?",
 		"DELETE FROM mqtt_sessions WHERE user_id = ?",
+		"DELETE FROM packet_keys WHERE sender = ?",
 	} {
 		if _, err := tx.ExecContext(ctx, q, user); err != nil {
 			return classify(err)

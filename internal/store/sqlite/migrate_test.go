@@ -89,8 +89,9 @@ func TestMigrateFromVersion1(t *testing.T) {
 }
 
 // TestMigrateFromVersion2 opens a file written with schema version 2 and
-// checks what migration 3 adds: MQTT sessions work for the existing devices,
-// go with them, and a stored message's dedupe key can be released.
+// checks what migration 3 adds: MQTT sessions work for the existing devices
+// and go with them. (A stored message's client message id stays its
+// dedupe key; packet keys are migration 6's, TestMigratePacketKeys.)
 func TestMigrateFromVersion2(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "v2.db")
@@ -143,14 +144,14 @@ func TestMigrateFromVersion2(t *testing.T) {
 		len(s.Subscriptions) != 1 || s.Subscriptions[0] != (store.MQTTSubscription{Filter: "alice/#", QoS: 2}) {
 		t.Fatalf("mqtt session on a migrated file = %+v, %v", s, err)
 	}
-	if err := db.ReleaseClientMsgID(ctx, "alice", "q2:x:7", "q2:x:7:r1"); err != nil {
+	if err := db.ReleasePacketKey(ctx, "alice", "q2:x:7"); err != nil {
 		t.Fatalf("release on a migrated file: %v", err)
 	}
 	res, err := db.Append(ctx, []store.Append{
-		{Conv: "d_1", Sender: "alice", ClientMsgID: "q2:x:7", Kind: protocol.KindMessage, Body: "after"},
-		{Conv: "d_1", Sender: "alice", ClientMsgID: "q2:x:7:r1", Kind: protocol.KindMessage, Body: "retry"},
+		{Conv: "d_1", Sender: "alice", ClientMsgID: "q2:x:7", Kind: protocol.KindMessage, Body: "retry"},
+		{Conv: "d_1", Sender: "alice", PacketKey: "q2:x:7", Kind: protocol.KindMessage, Body: "after"},
 	}, now)
-	if err != nil || res[0].Duplicate || res[0].Message.Seq != 2 || !res[1].Duplicate || res[1].Message.ID != "m1" {
+	if err != nil || !res[0].Duplicate || res[0].Message.ID != "m1" || res[1].Duplicate || res[1].Message.Seq != 2 {
 		t.Fatalf("appends after release = %+v, %v", res, err)
 	}
 	if n, err := db.ExpireDevices(ctx, now); err != nil || n != 2 {

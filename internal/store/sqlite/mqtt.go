@@ -98,38 +98,6 @@ func (db *DB) DeleteMQTTSession(ctx context.Context, user, device string) error 
 	return nil
 }
 
-// ReleaseClientMsgID renames the dedupe key (sender, clientMsgID) of a
-// stored message to (sender, replacement); see
-// store.MQTTSessions.ReleaseClientMsgID. One UPDATE through the messages_dedupe
-// index: store.ErrExists if the index already holds (sender, replacement).
-func (db *DB) ReleaseClientMsgID(ctx context.Context, sender, clientMsgID, replacement string) error {
-	if clientMsgID == "" {
-		return nil // no message has the empty key
-	}
-	if replacement == "" {
-		return fmt.Errorf("sqlite: release client msg id: %w: empty replacement", store.ErrInvalid)
-	}
-	err := db.update(ctx, func(tx *sql.Tx) error {
-		return releaseClientMsgID(ctx, tx, sender, clientMsgID, replacement)
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: release client msg id: %w", err)
-	}
-	return nil
-}
-
-// releaseClientMsgID is ReleaseClientMsgID in tx, for a non-empty
-// clientMsgID and replacement.
-func releaseClientMsgID(ctx context.Context, tx *sql.Tx, sender, clientMsgID, replacement string) error {
-	// The client_msg_id <> '' term lets the planner use the partial dedupe
-	// index.
-	_, err := tx.ExecContext(ctx,
-		`UPDATE messages SET client_msg_id = ?3
-		 WHERE sender = ?1 AND client_msg_id = ?2 AND client_msg_id <> ''`,
-		sender, clientMsgID, replacement)
-	return classify(err)
-}
-
 // dropMQTTSession deletes the MQTT session of a deleted device in tx.
 func dropMQTTSession(ctx context.Context, tx *sql.Tx, user, device string) error {
 	_, err := tx.ExecContext(ctx,

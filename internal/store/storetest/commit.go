@@ -38,14 +38,14 @@ var commitTests = []test{
 		f.user("alice")
 		f.user("bob")
 		c := f.direct("alice", "bob")
-		first := f.ok(withID(c.ID, "alice", "q2:x:1", "first"))
+		first := f.ok(withKey(c.ID, "alice", "c1", "q2:x:1", "first"))
 		f.send(c.ID, "alice", "second")
 		seen := f.now.Add(time.Minute)
 		res := f.commit([]store.Append{msg(c.ID, "alice", "third")}, store.Writes{
 			Acks:     []store.DeviceAck{{User: "bob", Device: "phone", Conv: c.ID, Seq: 2}},
 			Touches:  []store.DeviceTouch{{User: "bob", Device: "phone", At: seen}},
 			Reads:    []store.ReadPosition{{Conv: c.ID, User: "bob", Seq: 2}},
-			Releases: []store.Release{{Sender: "alice", ClientMsgID: "q2:x:1", Replacement: "q2:x:1:r"}},
+			Releases: []store.Release{{Sender: "alice", PacketKey: "q2:x:1"}},
 		})
 		if r := res.Appends[0]; r.Err != nil || r.Duplicate || r.Message.Seq != 3 {
 			f.Fatalf("append result = %+v, want seq 3", r)
@@ -73,10 +73,14 @@ var commitTests = []test{
 		if m := f.member(c.ID, "alice"); m.ReadSeq != 3 {
 			f.Fatalf("alice's ReadSeq = %d, want 3", m.ReadSeq)
 		}
-		// The released key is free for a new message.
-		again := f.ok(withID(c.ID, "alice", "q2:x:1", "new"))
+		// The released key is free for a new message; the first keeps its
+		// client message id.
+		again := f.ok(withKey(c.ID, "alice", "c2", "q2:x:1", "new"))
 		if again.Seq != 4 || again.ID == first.ID {
 			f.Fatalf("after the release: %+v, want a new message with seq 4", again)
+		}
+		if got := f.at(c.ID, first.Seq); got.ClientMsgID != "c1" {
+			f.Fatalf("the released message's client_msg_id = %q, want c1", got.ClientMsgID)
 		}
 	}},
 	{"commit/a read of a message committed in the same call", func(f *fx) {
@@ -105,8 +109,8 @@ var commitTests = []test{
 		f.user("bob")
 		f.user("carol")
 		c := f.direct("alice", "bob")
-		f.ok(withID(c.ID, "alice", "k1", "one"))
-		f.ok(withID(c.ID, "alice", "k2", "two"))
+		f.ok(withKey(c.ID, "alice", "", "k1", "one"))
+		f.ok(withKey(c.ID, "alice", "", "k2", "two"))
 		res := f.commit([]store.Append{msg("d_absent", "alice", "x"), msg(c.ID, "alice", "three")}, store.Writes{
 			Reads: []store.ReadPosition{
 				{Conv: c.ID, User: "carol", Seq: 1}, // not a member
@@ -114,11 +118,11 @@ var commitTests = []test{
 				{Conv: c.ID, User: "bob", Seq: 1},
 			},
 			Releases: []store.Release{
-				{Sender: "alice", ClientMsgID: "k1", Replacement: "k2"}, // taken
-				{Sender: "alice", ClientMsgID: "k2", Replacement: ""},
-				{Sender: "alice", ClientMsgID: "", Replacement: "x"}, // no key: nothing
-				{Sender: "alice", ClientMsgID: "absent", Replacement: "absent:r"},
-				{Sender: "alice", ClientMsgID: "k2", Replacement: "k2:r"},
+				{Sender: "alice", PacketKey: ""}, // no key: nothing
+				{Sender: "alice", PacketKey: "absent"},
+				{Sender: "bob", PacketKey: "k1"}, // alice's key, not bob's
+				{Sender: "alice", PacketKey: "k2"},
+				{Sender: "alice", PacketKey: "k2"}, // twice: nothing more
 			},
 		})
 		if res.Appends[0].Err == nil || res.Appends[1].Err != nil || res.Appends[1].Message.Seq != 3 {
@@ -129,20 +133,18 @@ var commitTests = []test{
 		if r := res.Reads[2]; r.Err != nil || r.Seq != 1 {
 			f.Fatalf("bob's read = %+v, want seq 1", r)
 		}
-		f.wantErr(res.Releases[0], store.ErrExists, "release to a taken replacement")
-		f.wantErr(res.Releases[1], store.ErrInvalid, "release to an empty replacement")
-		for i, err := range res.Releases[2:] {
+		for i, err := range res.Releases {
 			if err != nil {
-				f.Fatalf("release %d: %v", i+2, err)
+				f.Fatalf("release %d: %v", i, err)
 			}
 		}
 		if m := f.member(c.ID, "bob"); m.ReadSeq != 1 {
 			f.Fatalf("bob's ReadSeq = %d, want 1", m.ReadSeq)
 		}
-		// k1 failed and stays taken; k2 was released after its own failure.
+		// k1 stays held; k2 was released.
 		first := f.at(c.ID, 1)
-		f.dup(withID(c.ID, "alice", "k1", "again"), first, "k1 after a failed release")
-		if m := f.ok(withID(c.ID, "alice", "k2", "new")); m.Seq != 4 {
+		f.dup(withKey(c.ID, "alice", "", "k1", "again"), first, "k1, not released by bob")
+		if m := f.ok(withKey(c.ID, "alice", "", "k2", "new")); m.Seq != 4 {
 			f.Fatalf("k2 after its release: seq %d, want 4", m.Seq)
 		}
 	}},

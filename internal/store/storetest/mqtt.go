@@ -46,10 +46,18 @@ func (f *fx) putMQTT(s store.MQTTSession) {
 	f.must(f.s.PutMQTTSession(f.ctx, s), "put mqtt session of "+s.User+"/"+s.Device)
 }
 
-// release releases a client message id that must succeed.
-func (f *fx) release(sender, clientMsgID, replacement string) {
+// release releases a packet key; it must succeed.
+func (f *fx) release(sender, key string) {
 	f.Helper()
-	f.must(f.s.ReleaseClientMsgID(f.ctx, sender, clientMsgID, replacement), "release "+clientMsgID)
+	f.must(f.s.ReleasePacketKey(f.ctx, sender, key), "release "+key)
+}
+
+// withKey is a content message entry with the given client message id
+// (may be empty) and packet key.
+func withKey(conv, from, clientMsgID, packetKey, body string) store.Append {
+	e := withID(conv, from, clientMsgID, body)
+	e.PacketKey = packetKey
+	return e
 }
 
 // withID is a content message entry with the given client message id.
@@ -182,44 +190,61 @@ var mqttTests = []test{
 		f.noMQTTSession("alice", "phone", f.now, "alice's deleted session")
 		f.sameMQTTSession(f.mqttSession("bob", "phone"), b, "bob's session after alice's delete")
 	}},
-	{"mqtt/release client msg id", func(f *fx) {
+	{"mqtt/packet keys are held until released", func(f *fx) {
 		f.user("alice")
 		f.user("bob")
 		c := f.direct("alice", "bob")
-		first := f.ok(withID(c.ID, "alice", "q2:x:7", "first"))
-		f.dup(withID(c.ID, "alice", "q2:x:7", "retry"), first, "same id before release")
+		first := f.ok(withKey(c.ID, "alice", "q2:aaaa", "q2:x:7", "first"))
+		// Held: the same key is the first message, whatever its client
+		// message id; in the same batch too.
+		f.dup(withKey(c.ID, "alice", "q2:bbbb", "q2:x:7", "retry"), first, "same key before release")
+		res := f.appendAll(withKey(c.ID, "alice", "q2:cccc", "q2:x:8", "a"), withKey(c.ID, "alice", "q2:dddd", "q2:x:8", "b"))
+		if res[0].Err != nil || res[0].Duplicate || !res[1].Duplicate || res[1].Message.ID != res[0].Message.ID {
+			f.Fatalf("one key twice in a batch: %+v", res)
+		}
+		// The client message id stays a key of its own.
+		f.dup(withID(c.ID, "alice", "q2:aaaa", "by client id"), first, "client message id of the holder")
+		// Keys are per sender.
+		bobs := f.ok(withKey(c.ID, "bob", "", "q2:x:7", "bob's"))
+		if bobs.ID == first.ID {
+			f.Fatal("bob's message with alice's key is alice's")
+		}
 
-		f.release("alice", "q2:x:7", "q2:x:7:r1")
-		// Releasing is idempotent: no message has the key any more.
-		f.release("alice", "q2:x:7", "q2:x:7:r1")
-		second := f.ok(withID(c.ID, "alice", "q2:x:7", "second"))
-		if second.ID == first.ID || second.Seq != first.Seq+1 || second.Body != "second" {
+		f.release("alice", "q2:x:7")
+		f.release("alice", "q2:x:7") // idempotent
+		second := f.ok(withKey(c.ID, "alice", "q2:eeee", "q2:x:7", "second"))
+		if second.ID == first.ID || second.Body != "second" {
 			f.Fatalf("after release: %+v, want a new message after %+v", second, first)
 		}
-		f.dup(withID(c.ID, "alice", "q2:x:7:r1", "retry of first"), first, "replacement id")
-		f.dup(withID(c.ID, "alice", "q2:x:7", "retry of second"), second, "reused id")
-		if got := f.at(c.ID, first.Seq); got.ID != first.ID || got.Body != "first" {
+		f.dup(withKey(c.ID, "alice", "q2:ffff", "q2:x:7", "retry of second"), second, "the key again")
+		// What readers see of the released message did not change.
+		if got := f.at(c.ID, first.Seq); got.ID != first.ID || got.ClientMsgID != "q2:aaaa" || got.Body != "first" {
 			f.Fatalf("released message = %+v, want %+v", got, first)
 		}
+		f.dup(withID(c.ID, "alice", "q2:aaaa", "by client id after release"), first, "client message id after release")
 
-		// No message has these keys.
-		f.release("alice", "absent", "absent:r1")
-		f.release("bob", "q2:x:7", "q2:x:7:r1") // bob never used it
-		f.dup(withID(c.ID, "alice", "q2:x:7", "alice again"), second, "another sender's release")
-		f.release("", "", "x")
-
-		// The replacement is taken by the first message.
-		err := f.s.ReleaseClientMsgID(f.ctx, "alice", "q2:x:7", "q2:x:7:r1")
-		f.wantErr(err, store.ErrExists, "release to a taken replacement")
-		f.dup(withID(c.ID, "alice", "q2:x:7", "after a failed release"), second, "after a failed release")
-		f.dup(withID(c.ID, "alice", "q2:x:7:r1", "after a failed release"), first, "replacement after a failed release")
-
-		f.release("alice", "q2:x:7", "q2:x:7:r2")
-		third := f.ok(withID(c.ID, "alice", "q2:x:7", "third"))
-		if third.Seq != second.Seq+1 {
-			f.Fatalf("third = %+v, want seq %d", third, second.Seq+1)
+		// No message holds these keys.
+		f.release("alice", "absent")
+		f.release("bob", "q2:x:8")
+		f.dup(withKey(c.ID, "alice", "", "q2:x:8", "alice again"), res[0].Message, "another sender's release")
+		f.release("", "")
+		f.release("alice", "")
+	}},
+	{"mqtt/a packet key of a purged message holds nothing", func(f *fx) {
+		f.user("alice")
+		f.user("bob")
+		c := f.direct("alice", "bob")
+		f.ok(withKey(c.ID, "alice", "", "q2:x:1", "old"))
+		n, err := f.s.Purge(f.ctx, f.tick().Add(time.Hour), time.Minute, 10)
+		f.must(err, "purge")
+		if n != 1 {
+			f.Fatalf("purged %d, want 1", n)
 		}
-		f.dup(withID(c.ID, "alice", "q2:x:7:r2", "retry of second"), second, "second replacement")
+		if m := f.ok(withKey(c.ID, "alice", "", "q2:x:1", "new")); m.Seq != 2 {
+			f.Fatalf("after the purge: %+v, want seq 2", m)
+		}
+		f.release("alice", "q2:x:1")
+		f.ok(withKey(c.ID, "alice", "", "q2:x:1", "newer"))
 	}},
 	{"mqtt/deleting and expiring devices remove their sessions", func(f *fx) {
 		f.user("alice")
