@@ -20,6 +20,7 @@ import (
 // only what follows the re-adding, however the device asks (DESIGN.md
 // §2.13, docs/protocol.md §2.11).
 func TestRemovedDuringResumeGetsNothingAfter(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, func(c *config.Config) {
 		// The paused client answers no pings while it does not read.
 		c.Timeouts.PingInterval, c.Timeouts.PongTimeout = time.Minute, time.Minute

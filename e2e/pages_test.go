@@ -24,6 +24,7 @@ func bigEscaped(n int) string { return strings.Repeat("<", n) }
 // the hello reply names; the Go SDK (read limit from that number) resumes
 // it all instead of failing the same page on every reconnect.
 func TestPagesAreBoundedInBytes(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, nil)
 	s.user("alice")
 	s.user("bob")
@@ -132,6 +133,7 @@ func TestPagesAreBoundedInBytes(t *testing.T) {
 // TestHistoryAfterAndBefore follows docs/protocol.md §4.2 for every
 // combination, zero included: after=0 pages from the start.
 func TestHistoryAfterAndBefore(t *testing.T) {
+	t.Parallel()
 	s := startServer(t, nil)
 	s.user("alice")
 	s.user("bob")

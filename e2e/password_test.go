@@ -40,6 +40,11 @@ const (
 	mhPropReasonString  = 0x1F
 )
 
+// slowHashes gives a CONNECT time for a password hash under the race
+// detector on a loaded machine (up to seconds), which the tests' 2 s
+// auth deadline does not: these tests are about hashing, not deadlines.
+func slowHashes(c *config.Config) { c.Timeouts.AuthDeadline = 15 * time.Second }
+
 // passwordChecks reads parley_password_checks_total{outcome} from /metrics.
 func passwordChecks(t *testing.T, s *server, outcome string) int {
 	t.Helper()
@@ -80,7 +85,7 @@ func loginStatus(t *testing.T, s *server, user, password, device string) (int, *
 
 func TestPasswordReconnectIsNotHashedAgain(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startServer(t, slowHashes)
 	s.user("alice")
 	hashed := func() int { return passwordChecks(t, s, "hashed") }
 	cached := func() int { return passwordChecks(t, s, "cached") }
@@ -240,6 +245,7 @@ func TestPasswordStormIsToldBusy(t *testing.T) {
 		c.Auth.PasswordConcurrency = 1
 		c.Auth.PasswordWait = time.Nanosecond
 		c.RateLimits.LoginPerIPPerMinute = 100_000
+		slowHashes(c)
 	})
 	kinds := []string{"mqtt5", "mqtt3", "http"}
 	sawBusy := map[string]bool{}
@@ -294,6 +300,7 @@ func TestDevicesPerUserAreCapped(t *testing.T) {
 	s := startServer(t, func(c *config.Config) {
 		c.Limits.DevicesPerUser = 3
 		c.Auth.External.HMACSecret = secret
+		slowHashes(c)
 	})
 	s.user("alice")
 	s.user("bob")
@@ -369,6 +376,7 @@ func TestSuccessfulPasswordSignInsAreLimitedPerAccount(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, func(c *config.Config) {
 		c.RateLimits.LoginSuccessPerAccountPerMinute = 3
+		slowHashes(c)
 	})
 	s.user("alice")
 	s.user("bob")
