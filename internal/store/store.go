@@ -344,7 +344,9 @@ type Conversations interface {
 	// newest activity first (UpdatedAt desc, then id), starting after the
 	// cursor (empty: from the newest). It returns the cursor of the next page
 	// (empty on the last one) and the user's total unread over all
-	// conversations.
+	// conversations, each counted at the user's read position as Unread
+	// counts, at a cost that does not grow with the number of unread
+	// messages.
 	ListConversations(ctx context.Context, user, cursor string, limit int) (page []Summary, next string, totalUnread int, err error)
 }
 
@@ -373,7 +375,9 @@ type Messages interface {
 	// before. Edited and deleted messages are returned in their current state.
 	Range(ctx context.Context, conv string, after, before uint64, limit int, asc bool) ([]protocol.Message, error)
 	// Unread counts content messages (KindMessage, not deleted) of conv with
-	// seq > after not sent by user.
+	// seq > after not sent by user. With after at or above the user's read
+	// position (max(ReadSeq, JoinedSeq), what the core passes) its cost
+	// does not grow with the number of messages it counts.
 	Unread(ctx context.Context, conv, user string, after uint64) (int, error)
 }
 

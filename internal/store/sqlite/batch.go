@@ -37,6 +37,7 @@ type batch struct {
 	rows      []*protocol.Message
 	reads     map[memberKey]uint64
 	readOrder []memberKey
+	deleted   []targetKey // content messages deleted by this batch (unread.go)
 }
 
 // convState is a conversation as the batch sees it.
@@ -44,6 +45,10 @@ type convState struct {
 	exists bool
 	base   uint64 // last_seq at the start of the transaction
 	n      uint64 // seqs assigned by this batch
+
+	content uint64 // content_count at the start of the transaction
+	nc      uint64 // content messages added by this batch (contentCounts)
+	deleted uint64 // deleted_count at the start of the transaction
 }
 
 type memberKey struct{ conv, user string }
@@ -241,6 +246,7 @@ func (b *batch) applyEdit(e *store.Append) (fail, err error) {
 
 	// Delete: the body goes, and so do the bodies of the message's edits.
 	t.deleted = true
+	b.deleted = append(b.deleted, targetKey{e.Conv, e.Target})
 	for _, r := range b.rows {
 		if r == t.row {
 			r.Body, r.Payload, r.Deleted = "", nil, true

@@ -70,7 +70,7 @@ func (b *batch) loadState(entries []store.Append) error {
 			args = append(args, k.conv, k.user)
 		}
 		pairs = pairs[size:]
-		q := "SELECT v.column1, v.column2, c.last_seq, m.user_id IS NOT NULL " +
+		q := "SELECT v.column1, v.column2, c.last_seq, m.user_id IS NOT NULL, c.content_count, c.deleted_count " +
 			"FROM (VALUES " + valuesList(size, 2) + ") AS v " +
 			"LEFT JOIN conversations AS c ON c.id = v.column1 " +
 			"LEFT JOIN members AS m ON m.conv_id = v.column1 AND m.user_id = v.column2"
@@ -90,31 +90,36 @@ func (b *batch) scanState(q string, args []any) error {
 	defer rows.Close()
 	for rows.Next() {
 		var conv, user string
-		var last sql.NullInt64
+		var last, content, deleted sql.NullInt64
 		var member bool
-		if err := rows.Scan(&conv, &user, &last, &member); err != nil {
+		if err := rows.Scan(&conv, &user, &last, &member, &content, &deleted); err != nil {
 			return classify(err)
 		}
 		b.members[memberKey{conv, user}] = member
 		if _, ok := b.convs[conv]; !ok {
-			b.convs[conv] = &convState{exists: last.Valid, base: uint64(last.Int64)}
+			b.convs[conv] = &convState{exists: last.Valid, base: uint64(last.Int64),
+				content: uint64(content.Int64), deleted: uint64(deleted.Int64)}
 			b.convOrder = append(b.convOrder, conv)
 		}
 	}
 	return classify(rows.Err())
 }
 
-// flush inserts the batch's rows, advances each conversation's last_seq
-// (verifying the seqs the batch assigned) and raises the senders' read
-// positions.
+// flush inserts the batch's rows with their content counts, advances each
+// conversation's last_seq and content_count (verifying the seqs the batch
+// assigned), counts its deletions in the deleted trees and raises the
+// senders' read positions.
 func (b *batch) flush() error {
 	if len(b.rows) == 0 {
 		return nil
 	}
-	if err := insertMessages(b.ctx, b.tx, b.rows); err != nil {
+	if err := insertMessages(b.ctx, b.tx, b.rows, b.contentCounts()); err != nil {
 		return err
 	}
 	if err := b.advanceConversations(); err != nil {
+		return err
+	}
+	if err := b.writeTrees(); err != nil {
 		return err
 	}
 	return b.raiseReads()
@@ -134,12 +139,12 @@ func (b *batch) advanceConversations() error {
 	for _, size := range chunkSizes(len(ids)) {
 		args = append(args[:0], b.now)
 		for _, id := range ids[:size] {
-			args = append(args, id, int64(b.convs[id].n))
+			args = append(args, id, int64(b.convs[id].n), int64(b.convs[id].nc))
 		}
 		ids = ids[size:]
-		q := "UPDATE conversations SET last_seq = last_seq + v.column2, updated_at = ? " +
-			"FROM (VALUES " + valuesList(size, 2) + ") AS v WHERE conversations.id = v.column1 " +
-			"RETURNING id, last_seq"
+		q := "UPDATE conversations SET last_seq = last_seq + v.column2, content_count = content_count + v.column3, " +
+			"updated_at = ? FROM (VALUES " + valuesList(size, 3) + ") AS v WHERE conversations.id = v.column1 " +
+			"RETURNING id, last_seq, content_count"
 		if err := b.checkAdvanced(q, args, size); err != nil {
 			return fmt.Errorf("advance conversations: %w", err)
 		}
@@ -158,12 +163,12 @@ func (b *batch) checkAdvanced(q string, args []any, want int) error {
 	got := 0
 	for rows.Next() {
 		var id string
-		var last int64
-		if err := rows.Scan(&id, &last); err != nil {
+		var last, content int64
+		if err := rows.Scan(&id, &last, &content); err != nil {
 			return classify(err)
 		}
 		cs := b.convs[id]
-		if cs == nil || uint64(last) != cs.base+cs.n {
+		if cs == nil || uint64(last) != cs.base+cs.n || uint64(content) != cs.content+cs.nc {
 			return fmt.Errorf("conversation seq moved during the transaction")
 		}
 		got++

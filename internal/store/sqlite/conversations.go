@@ -138,7 +138,7 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 		if err := insertMembers(ctx, tx, c.ID, all); err != nil {
 			return err
 		}
-		return insertMessages(ctx, tx, events)
+		return insertMessages(ctx, tx, events, nil) // no content: counts are 0
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: create group: %w", err)

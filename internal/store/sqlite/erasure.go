@@ -120,6 +120,18 @@ func eraseUser(ctx context.Context, tx *sql.Tx, user string, now int64) error {
 		return fmt.Errorf("participants: %w", err)
 	}
 	for _, conv := range convs {
+		// The live content messages first: their deletion is counted for
+		// the other members' unread (unread.go).
+		seqs, err := queryUint64s(ctx, tx,
+			`UPDATE messages SET body = '', payload = NULL, deleted = 1
+			 WHERE conv_id = ? AND sender = ? AND kind = '`+protocol.KindMessage+`' AND deleted = 0 RETURNING seq`,
+			conv, user)
+		if err != nil {
+			return fmt.Errorf("delete messages of %s: %w", conv, err)
+		}
+		if err := addDeleted(ctx, tx, conv, seqs); err != nil {
+			return fmt.Errorf("conversation %s: %w", conv, err)
+		}
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE messages SET body = '', payload = NULL, deleted = 1
 			 WHERE conv_id = ? AND sender = ? AND kind IN ('`+protocol.KindMessage+`', '`+protocol.KindEdit+`')
@@ -185,6 +197,24 @@ func (db *DB) SentMessages(ctx context.Context, user, afterConv string, afterSeq
 		return nil, fmt.Errorf("sqlite: sent messages: %w", err)
 	}
 	return out, nil
+}
+
+// queryUint64s runs a statement returning one integer column.
+func queryUint64s(ctx context.Context, q querier, query string, args ...any) ([]uint64, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer rows.Close()
+	var out []uint64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, classify(err)
+		}
+		out = append(out, uint64(v))
+	}
+	return out, classify(rows.Err())
 }
 
 // queryStrings runs a query of one text column.

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/internal/store"
-	"github.com/parley-im/parley/protocol"
 )
 
 // ListConversations returns up to limit of the user's conversations, newest
@@ -64,22 +63,6 @@ func (db *DB) ListConversations(ctx context.Context, user, cursor string, limit 
 		return nil, "", 0, fmt.Errorf("sqlite: list conversations: %w", err)
 	}
 	return page, next, total, nil
-}
-
-// totalUnreadSQL sums the unread counts of all the user's (?1)
-// conversations: for each membership, a range scan of the (conv_id, seq)
-// index above the member's read position.
-const totalUnreadSQL = `SELECT count(*) FROM members AS m
-	JOIN messages AS g ON g.conv_id = m.conv_id AND g.seq > max(m.read_seq, m.joined_seq)
-	WHERE m.user_id = ?1 AND g.kind = '` + protocol.KindMessage + `' AND g.deleted = 0 AND g.sender <> ?1`
-
-// totalUnread counts the user's unread content messages.
-func totalUnread(ctx context.Context, tx *sql.Tx, user string) (int, error) {
-	var n int
-	if err := tx.QueryRowContext(ctx, totalUnreadSQL, user).Scan(&n); err != nil {
-		return 0, fmt.Errorf("total unread: %w", classify(err))
-	}
-	return n, nil
 }
 
 // listPage reads up to n of the user's conversations after the cursor.

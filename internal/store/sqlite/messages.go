@@ -56,30 +56,3 @@ func (db *DB) Range(ctx context.Context, conv string, after, before uint64, limi
 	}
 	return msgs, nil
 }
-
-// unreadSQL counts the content messages of conv (?1) above a seq (?2) not
-// sent by a user (?3): a range scan of the (conv_id, seq) index.
-const unreadSQL = `SELECT count(*) FROM messages
-	WHERE conv_id = ?1 AND seq > ?2 AND kind = '` + protocol.KindMessage + `' AND deleted = 0 AND sender <> ?3`
-
-// Unread counts content messages (KindMessage, not deleted) of conv with
-// seq > after not sent by user.
-func (db *DB) Unread(ctx context.Context, conv, user string, after uint64) (int, error) {
-	n, err := unread(ctx, db.r, conv, user, after)
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: unread: %w", err)
-	}
-	return n, nil
-}
-
-// unread runs unreadSQL.
-func unread(ctx context.Context, q querier, conv, user string, after uint64) (int, error) {
-	if after >= math.MaxInt64 {
-		return 0, nil
-	}
-	var n int
-	if err := q.QueryRowContext(ctx, unreadSQL, conv, int64(after), user).Scan(&n); err != nil {
-		return 0, classify(err)
-	}
-	return n, nil
-}

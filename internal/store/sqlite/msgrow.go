@@ -30,19 +30,29 @@ func newMessageID() (string, error) {
 	return id.String(), nil
 }
 
-// insertMessages stores rows with multi-row INSERTs (see chunkSizes).
-func insertMessages(ctx context.Context, tx *sql.Tx, rows []*protocol.Message) error {
-	args := make([]any, 0, min(len(rows), maxChunk)*msgColCount)
+// insertMessages stores rows with multi-row INSERTs (see chunkSizes), each
+// with its content_count from counts (nil: all 0, for rows that follow no
+// content message).
+func insertMessages(ctx context.Context, tx *sql.Tx, rows []*protocol.Message, counts []int64) error {
+	args := make([]any, 0, min(len(rows), maxChunk)*(msgColCount+1))
 	for _, size := range chunkSizes(len(rows)) {
 		args = args[:0]
-		for _, m := range rows[:size] {
+		for i, m := range rows[:size] {
 			var err error
 			if args, err = appendMsgArgs(args, m); err != nil {
 				return err
 			}
+			var n int64
+			if counts != nil {
+				n = counts[i]
+			}
+			args = append(args, n)
 		}
 		rows = rows[size:]
-		q := "INSERT INTO messages (" + msgCols + ") VALUES " + valuesList(size, msgColCount)
+		if counts != nil {
+			counts = counts[size:]
+		}
+		q := "INSERT INTO messages (" + msgCols + ", content_count) VALUES " + valuesList(size, msgColCount+1)
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("insert messages: %w", classify(err))
 		}

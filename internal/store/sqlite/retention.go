@@ -104,22 +104,22 @@ func purgeConv(ctx context.Context, tx *sql.Tx, conv string, now int64, global t
 	}
 	cutoff := now - maxAge
 	rows, err := tx.QueryContext(ctx,
-		"SELECT seq, created_at FROM messages WHERE conv_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+		"SELECT seq, created_at, content_count FROM messages WHERE conv_id = ? AND seq > ? ORDER BY seq LIMIT ?",
 		conv, purged, budget)
 	if err != nil {
 		return 0, classify(err)
 	}
-	upTo := purged
+	upTo, content := purged, int64(-1)
 	for rows.Next() {
-		var seq, created int64
-		if err := rows.Scan(&seq, &created); err != nil {
+		var seq, created, count int64
+		if err := rows.Scan(&seq, &created, &count); err != nil {
 			rows.Close()
 			return 0, classify(err)
 		}
 		if created >= cutoff || seq != upTo+1 {
 			break // younger, or (never expected) a hole: keep the rest
 		}
-		upTo = seq
+		upTo, content = seq, count
 	}
 	if err := rows.Err(); err != nil {
 		rows.Close()
@@ -135,7 +135,10 @@ func purgeConv(ctx context.Context, tx *sql.Tx, conv string, now int64, global t
 		conv, purged, upTo); err != nil {
 		return 0, classify(err)
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE conversations SET purged_seq = ? WHERE id = ?", upTo, conv); err != nil {
+	// purged_content keeps the content count at purged_seq, whose row goes:
+	// unread above it is counted from there (unread.go).
+	if _, err := tx.ExecContext(ctx, "UPDATE conversations SET purged_seq = ?, purged_content = ? WHERE id = ?",
+		upTo, content, conv); err != nil {
 		return 0, classify(err)
 	}
 	return int(upTo - purged), nil

@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, editTests...)
 	all = append(all, memberTests...)
 	all = append(all, readTests...)
+	all = append(all, unreadTests...)
 	all = append(all, bodyTests...)
 	all = append(all, positionTests...)
 	all = append(all, listTests...)
