@@ -252,7 +252,7 @@ func (c *Core) Authenticate(ctx context.Context, token, device string) (Identity
 		if err := c.ensureExternalUser(ctx, claims.User); err != nil {
 			return Identity{}, err
 		}
-		id.Issued = claims.IssuedAt
+		id.App, id.Issued = true, claims.IssuedAt
 		if ok, err := c.floorAdmits(ctx, id, claims.IssuedAt); err != nil {
 			return Identity{}, err
 		} else if !ok {

@@ -50,8 +50,10 @@ type Identity struct {
 	User    string
 	Device  string
 	Session string // empty for application-signed tokens
-	// Issued is when an application-signed token was issued (zero if it
-	// says nothing), checked again by Attach against revocations.
+	// App is set for an application-signed token; Issued is when it was
+	// issued (zero if it says nothing), checked again by Attach against
+	// revocations. A password sign-in (MQTT) has neither a session nor App.
+	App    bool
 	Issued time.Time
 }
 

@@ -51,8 +51,10 @@ func (c *Core) revokedSince(id Identity) bool {
 		if errors.Is(err, store.ErrNotFound) || err == nil && s.Revoked {
 			return true
 		}
-	} else if ok, err := c.floorAdmits(ctx, id, id.Issued); err == nil && !ok {
-		return true
+	} else if id.App {
+		if ok, err := c.floorAdmits(ctx, id, id.Issued); err == nil && !ok {
+			return true
+		}
 	}
 	u, err := c.st.User(ctx, id.User)
 	return errors.Is(err, store.ErrNotFound) || err == nil && (u.Disabled || u.Deleted)
