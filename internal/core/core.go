@@ -212,7 +212,8 @@ func (c *Core) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	c.wg.Add(7)
+	c.wg.Add(8)
+	go func() { defer c.wg.Done(); c.resumeErasures(ctx) }()
 	go func() { defer c.wg.Done(); c.commit.run(ctx) }()
 	go func() { defer c.wg.Done(); c.dispatch.run(ctx) }()
 	go func() { defer c.wg.Done(); c.runDeviceExpiry(ctx) }()

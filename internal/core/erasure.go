@@ -10,14 +10,17 @@ import (
 )
 
 // DeleteUser erases an account (the admin API's DELETE): it closes the
-// user's connections (3502), then, in one store transaction, leaves a
-// tombstone that keeps the id taken forever, deletes sessions, devices and
-// positions, clears the bodies of everything the user wrote (the rows and
-// their seqs stay) and takes the user out of every conversation; the
-// groups' members get the "left" (and, for an owner, "role") events. A
-// deleted user can neither log in nor be registered again. Deleting a
-// deleted user again succeeds and changes nothing; store.ErrNotFound for
-// an unknown user.
+// user's connections (3502), then, in one short store transaction, leaves a
+// tombstone that keeps the id taken forever and deletes sessions, devices
+// and positions, so that nothing of the user's can log in or send again;
+// then, in bounded store steps with other commits running between them, it
+// clears the bodies of everything the user wrote (the rows and their seqs
+// stay) and takes the user out of every conversation; the groups' members
+// get the "left" (and, for an owner, "role") events as each step commits.
+// A deleted user can neither log in nor be registered again. Deleting a
+// deleted user again succeeds: it finishes an erasure that was interrupted
+// (as Run does at start) and otherwise changes nothing;
+// store.ErrNotFound for an unknown user.
 func (c *Core) DeleteUser(ctx context.Context, user string) error {
 	if _, err := c.st.User(ctx, user); err != nil {
 		return fmt.Errorf("user %s: %w", user, err)
@@ -31,7 +34,7 @@ func (c *Core) DeleteUser(ctx context.Context, user string) error {
 	// No flush may write positions of the user once they are gone.
 	c.flushMu.Lock()
 	c.dropBuffered(user, "")
-	events, err := c.st.DeleteUser(ctx, user, c.now())
+	err = c.st.BeginErasure(ctx, user, c.now())
 	c.flushMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("delete user: %w", err)
@@ -43,11 +46,60 @@ func (c *Core) DeleteUser(ctx context.Context, user string) error {
 	for _, conv := range convs {
 		c.members.invalidate(conv)
 	}
-	for i := range events {
-		c.committed(&events[i])
+	if err := c.finishErasure(ctx, user); err != nil {
+		return fmt.Errorf("delete user: %w", err)
 	}
 	c.log.Info("user deleted", "user", user, "conversations", len(convs))
 	return nil
+}
+
+// finishErasure runs the steps of user's pending erasure until none is
+// left, publishing each step's events once it has committed. Direct
+// conversations lose the user without an event: their cached members are
+// dropped at the end.
+func (c *Core) finishErasure(ctx context.Context, user string) error {
+	convs, err := c.st.UserConversations(ctx, user)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, conv := range convs {
+			c.members.invalidate(conv)
+		}
+	}()
+	for {
+		events, done, err := c.st.EraseStep(ctx, user, c.now())
+		if err != nil {
+			return err
+		}
+		for i := range events {
+			c.committed(&events[i])
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// resumeErasures finishes the erasures a crash or an error interrupted
+// (store.Erasure.PendingErasures); Run calls it at start.
+func (c *Core) resumeErasures(ctx context.Context) {
+	users, err := c.st.PendingErasures(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("resume erasures", "err", err)
+		}
+		return
+	}
+	for _, u := range users {
+		if err := c.finishErasure(ctx, u); err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("resume erasure", "user", u, "err", err)
+			}
+			return
+		}
+		c.log.Info("user deleted (resumed)", "user", u)
+	}
 }
 
 // exportPage is how many messages one store read of an export returns.

@@ -421,22 +421,53 @@ type Retention interface {
 
 // Erasure removes and exports a user's personal data.
 type Erasure interface {
-	// DeleteUser erases a user in one transaction: the user row becomes a
+	// DeleteUser erases a user: BeginErasure, then EraseStep until it
+	// reports done, each its own short write transaction so that other
+	// commits run between them. When it returns nil: the user row is a
 	// tombstone (DisplayName, PasswordHash and LastSeen cleared; Disabled,
-	// Deleted and DeletedAt = now set), the user's sessions, devices,
-	// positions and MQTT sessions are deleted, and every message the user sent that carries
-	// content (KindMessage and KindEdit) gets its body and payload cleared
-	// and Deleted set; the rows stay, so seqs stay gap-free and other
-	// members' positions and unread counts stay consistent (a tombstone is
-	// not unread). The user leaves every conversation: in a direct one the
-	// membership is simply removed; in a group a KindMember "left" event
-	// (sender: the user) is appended as Append would, preceded, if the user
-	// was the group's only owner and others remain, by a "role" event
-	// making the successor owner (the admin, else the member, who joined first; ties by
-	// user id). It returns those events in commit order, for fan-out.
-	// Deleting a deleted user again changes nothing and returns no events;
-	// ErrNotFound for an unknown user.
+	// Deleted and DeletedAt set), the user's sessions, devices, positions,
+	// MQTT sessions and packet keys are deleted, and every message the user
+	// sent that carries content (KindMessage and KindEdit) has its body and
+	// payload cleared and Deleted set; the rows stay, so seqs stay gap-free
+	// and other members' positions and unread counts stay consistent (a
+	// tombstone is not unread). The user has left every conversation: in a
+	// direct one the membership is simply removed; in a group a KindMember
+	// "left" event (sender: the user) is appended as Append would, preceded,
+	// if the user was the group's only owner and others remain, by a "role"
+	// event making the successor owner (the admin, else the member, who
+	// joined first; ties by user id). It returns the events of its steps in
+	// commit order, for fan-out. Called again for a tombstone whose erasure
+	// was interrupted (PendingErasures), it finishes the erasure and
+	// returns the events of the steps it ran; for a tombstone whose erasure
+	// is complete it changes nothing and returns no events. ErrNotFound for
+	// an unknown user. On an error the steps committed before it stay
+	// committed (their events are returned with it).
 	DeleteUser(ctx context.Context, user string, now time.Time) ([]protocol.Message, error)
+	// BeginErasure is the first step of DeleteUser, one transaction: the
+	// user row becomes the tombstone (deleted at now), the sessions,
+	// devices, positions, MQTT sessions and packet keys are deleted, and
+	// every conversation the user was ever in (participant or member) is
+	// recorded as pending, up to its last seq at this point. From then on
+	// nothing of the user's can log in, and Append refuses the user as a
+	// sender (ErrNotMember) although the user stays a member of the
+	// pending conversations until their step; other members may still read
+	// the user's messages there until then. For a user already deleted it
+	// changes nothing (an interrupted erasure keeps its pending set);
+	// ErrNotFound for an unknown user.
+	BeginErasure(ctx context.Context, user string, now time.Time) error
+	// EraseStep runs one step of user's pending erasure in one transaction
+	// whose size is bounded by the backend (a bounded number of messages
+	// and conversations, whatever the user's history): it clears the
+	// user's content in part of the pending set, takes the user out of each
+	// conversation it finishes (as DeleteUser describes; the events are
+	// stamped now) and removes those from the pending set. It returns that
+	// step's events in commit order, and done once nothing is pending (also
+	// when nothing was: no step is needed for a user without pending work).
+	EraseStep(ctx context.Context, user string, now time.Time) (events []protocol.Message, done bool, err error)
+	// PendingErasures returns, sorted, the users whose erasure has begun
+	// and not ended (a crash or an error between steps), whose erasure
+	// DeleteUser or EraseStep finishes.
+	PendingErasures(ctx context.Context) ([]string, error)
 	// SentMessages returns up to limit messages (any kind) whose sender is
 	// user, in their current state, ordered by (Conv, Seq) and starting
 	// strictly after (afterConv, afterSeq) (both zero: from the start),

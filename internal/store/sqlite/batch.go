@@ -29,6 +29,7 @@ type batch struct {
 	convs     map[string]*convState
 	convOrder []string // conversations in order of first use
 	members   map[memberKey]bool
+	erasers   map[string]bool       // users being erased (erasing)
 	roles     map[memberKey]string  // roles read or changed in this batch
 	targets   map[targetKey]*target // nil value: looked up, absent
 	prior     map[dedupeKey]protocol.Message
@@ -75,6 +76,7 @@ func newBatch(ctx context.Context, tx *sql.Tx, now int64, size int) *batch {
 		now:     now,
 		convs:   make(map[string]*convState),
 		members: make(map[memberKey]bool),
+		erasers: make(map[string]bool),
 		roles:   make(map[memberKey]string),
 		targets: make(map[targetKey]*target),
 		prior:   make(map[dedupeKey]protocol.Message),
@@ -140,6 +142,11 @@ func (b *batch) apply(e *store.Append) (store.AppendResult, error) {
 		}
 		if !ok {
 			return failed(store.ErrNotMember, "sender is not a member"), nil
+		}
+		if erasing, err := b.erasing(e.Sender); err != nil {
+			return store.AppendResult{}, err
+		} else if erasing {
+			return failed(store.ErrNotMember, "sender is being erased"), nil
 		}
 	}
 	cs := b.conv(e.Conv)
@@ -451,6 +458,23 @@ func (b *batch) isMember(conv, user string) (bool, error) {
 		b.members[k] = true
 	}
 	return b.members[k], nil
+}
+
+// erasing reports whether user's erasure has begun and not ended
+// (erasure.go): such a user is still a member of the conversations not
+// cleared yet, but sends nothing.
+func (b *batch) erasing(user string) (bool, error) {
+	if v, ok := b.erasers[user]; ok {
+		return v, nil
+	}
+	var v bool
+	err := b.tx.QueryRowContext(b.ctx,
+		"SELECT EXISTS (SELECT 1 FROM erasure_pending WHERE user_id = ?)", user).Scan(&v)
+	if err != nil {
+		return false, classify(err)
+	}
+	b.erasers[user] = v
+	return v, nil
 }
 
 // target returns the message at (conv, seq) at this point of the batch, or

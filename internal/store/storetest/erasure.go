@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 
 	"github.com/parley-im/parley/internal/store"
@@ -362,4 +363,102 @@ var erasureTests = []test{
 			}
 		}
 	}},
+}
+
+func init() {
+	erasureTests = append(erasureTests, test{"erasure/in steps: others commit between them, an interrupted one resumes", func(f *fx) {
+		for _, u := range []string{"alice", "bob", "carol"} {
+			f.user(u)
+		}
+		f.session("s1", "alice", "phone")
+		f.group("g_1", "alice", "bob", "carol") // seq 1..3
+		ga := f.send("g_1", "alice", "ga")
+		f.send("g_1", "carol", "gc")
+		// More conversations than one step finishes.
+		const n = 150
+		convs := []string{"g_1"}
+		peers := map[string]string{}
+		for i := range n {
+			p := fmt.Sprintf("u%03d", i)
+			f.user(p)
+			d := f.direct("alice", p)
+			f.send(d.ID, "alice", "a")
+			f.send(d.ID, p, "p")
+			convs = append(convs, d.ID)
+			peers[d.ID] = p
+		}
+		before := f.sentBy("alice", convs...)
+
+		f.must(f.s.BeginErasure(f.ctx, "alice", f.tick()), "begin erasure")
+		if u, err := f.s.User(f.ctx, "alice"); err != nil || !u.Deleted || !u.Disabled {
+			f.Fatalf("after BeginErasure: %+v, %v; want the tombstone", u, err)
+		}
+		_, err := f.s.Session(f.ctx, "s1")
+		f.wantErr(err, store.ErrNotFound, "session after BeginErasure")
+		if p, err := f.s.PendingErasures(f.ctx); err != nil || len(p) != 1 || p[0] != "alice" {
+			f.Fatalf("PendingErasures = %v, %v; want [alice]", p, err)
+		}
+		// Still a member of g_1, but sends nothing.
+		r := f.appendAll(msg("g_1", "alice", "late"))[0]
+		f.wantErr(r.Err, store.ErrNotMember, "send while being erased")
+
+		at := f.tick()
+		events, done, err := f.s.EraseStep(f.ctx, "alice", at)
+		f.must(err, "first step")
+		if done {
+			f.Fatalf("one step erased %d conversations", len(convs))
+		}
+		// Other commits run between the steps.
+		f.send("g_1", "bob", "between")
+		// An interruption: the rest is done by DeleteUser called again.
+		rest, err := f.s.DeleteUser(f.ctx, "alice", at)
+		f.must(err, "resume")
+		events = append(events, rest...)
+
+		if len(events) != 2 || events[0].Conv != "g_1" || events[1].Conv != "g_1" ||
+			events[0].Member == nil || events[0].Member.Action != protocol.MemberRole || events[0].Member.User != "bob" ||
+			events[1].Member == nil || events[1].Member.Action != protocol.MemberLeft || events[1].Member.User != "alice" ||
+			events[1].Seq != events[0].Seq+1 {
+			f.Fatalf("events = %+v", events)
+		}
+		for _, e := range events {
+			f.sameMessage(f.at(e.Conv, e.Seq), e, "stored event")
+		}
+		if p, err := f.s.PendingErasures(f.ctx); err != nil || len(p) != 0 {
+			f.Fatalf("PendingErasures after = %v, %v", p, err)
+		}
+		after := f.sentBy("alice", convs...)
+		for i, m := range before {
+			if after[i].Kind == protocol.KindMessage || after[i].Kind == protocol.KindEdit {
+				f.tombstone(after[i], m, "alice's message")
+			}
+		}
+		if f.at("g_1", ga.Seq).Body != "" {
+			f.Fatal("ga kept its body")
+		}
+		if m := f.member("g_1", "bob"); m.Role != protocol.RoleOwner {
+			f.Fatalf("bob in g_1 = %+v, want the owner", m)
+		}
+		for _, c := range convs {
+			_, err := f.s.Member(f.ctx, c, "alice")
+			f.wantErr(err, store.ErrNotFound, "alice's membership of "+c)
+		}
+		// Unread: alice's tombstones are not unread; the others' messages are.
+		for c, p := range peers {
+			if u, err := f.s.Unread(f.ctx, c, p, 0); err != nil || u != 0 {
+				f.Fatalf("%s's unread in %s = %d, %v; want 0", p, c, u, err)
+			}
+		}
+		if u, err := f.s.Unread(f.ctx, "g_1", "bob", 0); err != nil || u != 1 {
+			f.Fatalf("bob's unread in g_1 = %d, %v; want 1 (carol's)", u, err)
+		}
+		// Done: again changes nothing.
+		again, err := f.s.DeleteUser(f.ctx, "alice", f.tick())
+		if err != nil || len(again) != 0 {
+			f.Fatalf("DeleteUser again = %+v, %v", again, err)
+		}
+		if evs, done, err := f.s.EraseStep(f.ctx, "alice", f.tick()); err != nil || !done || len(evs) != 0 {
+			f.Fatalf("EraseStep after = %+v, %v, %v", evs, done, err)
+		}
+	}})
 }
