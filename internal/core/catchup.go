@@ -152,7 +152,7 @@ func (cl *Client) catchUp(conv string, from, to uint64) (int, error) {
 				return n, err
 			}
 			n += len(page)
-			c.metrics.Deliveries.WithLabelValues(cl.proto).Add(float64(len(page)))
+			cl.delivered.Add(float64(len(page)))
 		}
 		from = last
 		cl.cursors[conv] = last

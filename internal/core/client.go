@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
@@ -66,6 +68,9 @@ type Client struct {
 	id    Identity
 	t     Transport
 	proto string // the transport's protocol, for the metrics
+	// delivered counts this connection's deliveries (Deliveries for its
+	// protocol, looked up once rather than per delivery).
+	delivered prometheus.Counter
 
 	queue       chan *Event
 	queuedBytes atomic.Int64
@@ -113,11 +118,12 @@ func (c *Core) Attach(id Identity, t Transport) (*Client, error) {
 	}
 	cl := &Client{
 		core: c, id: id, t: t, proto: transportProtocol(t),
-		queue:   make(chan *Event, c.limits.OutboundQueueMessages),
-		done:    make(chan struct{}),
-		exited:  make(chan struct{}),
-		cursors: make(map[string]uint64),
-		subs:    make(map[string]bool),
+		delivered: c.metrics.Deliveries.WithLabelValues(transportProtocol(t)),
+		queue:     make(chan *Event, c.limits.OutboundQueueMessages),
+		done:      make(chan struct{}),
+		exited:    make(chan struct{}),
+		cursors:   make(map[string]uint64),
+		subs:      make(map[string]bool),
 	}
 	n, replaced, ok := c.hub.add(cl, c.rateLimits.ConnectionsPerUser)
 	if !ok {

@@ -100,7 +100,7 @@ func (c *Core) deliverMessage(user string, ev *Event) {
 	for _, cl := range c.hub.clients(user) {
 		if cl.live.Load() {
 			cl.Enqueue(ev)
-			c.metrics.Deliveries.WithLabelValues(cl.proto).Inc()
+			cl.delivered.Inc()
 		}
 	}
 }
