@@ -75,16 +75,17 @@ type committer struct {
 	gather  *gatherer     // owned by run
 	stopped chan struct{} // closed when run has returned
 	// committed is called after each commit with the newly stored
-	// messages in commit order, before any sender is answered. It must
-	// not block: it hands them to the dispatcher.
-	committed func(...*protocol.Message)
+	// messages in commit order and answer, which answers the batch's
+	// senders and must be called exactly once. It must not block: the
+	// core's queues the fan-out and calls answer after it (dispatch.go).
+	committed func(answer func(), msgs ...*protocol.Message)
 	// side is the write buffer of flush requests; nil: none.
 	side writeSource
 }
 
 // newCommitter makes a committer whose batches wait at most maxWait for
 // more requests (0: never).
-func newCommitter(st store.Store, m *Metrics, now func() time.Time, log *slog.Logger, maxWait time.Duration, committed func(...*protocol.Message)) *committer {
+func newCommitter(st store.Store, m *Metrics, now func() time.Time, log *slog.Logger, maxWait time.Duration, committed func(answer func(), msgs ...*protocol.Message)) *committer {
 	return &committer{st: st, metrics: m, now: now, log: log, committed: committed, gather: newGatherer(maxWait),
 		queue: make(chan commitReq, 4*maxBatch), stopped: make(chan struct{})}
 }
@@ -337,22 +338,24 @@ func (cm *committer) flush(batch []commitReq, entries []store.Append) {
 			stored = append(stored, &results[i].Message)
 		}
 	}
-	cm.committed(stored...)
-	off, reads, releases := 0, 0, 0
-	for _, r := range batch {
-		res := commitRes{
-			res:      results[off : off+len(r.entries)],
-			reads:    cres.Reads[reads : reads+len(r.writes.Reads)],
-			releases: cres.Releases[releases : releases+len(r.writes.Releases)],
+	reqs := append([]commitReq(nil), batch...) // run reuses batch
+	cm.committed(func() {
+		off, reads, releases := 0, 0, 0
+		for _, r := range reqs {
+			res := commitRes{
+				res:      results[off : off+len(r.entries)],
+				reads:    cres.Reads[reads : reads+len(r.writes.Reads)],
+				releases: cres.Releases[releases : releases+len(r.writes.Releases)],
+			}
+			if !r.expire.IsZero() {
+				res.expired = cres.Expired
+			}
+			r.done <- res
+			off += len(r.entries)
+			reads += len(r.writes.Reads)
+			releases += len(r.writes.Releases)
 		}
-		if !r.expire.IsZero() {
-			res.expired = cres.Expired
-		}
-		r.done <- res
-		off += len(r.entries)
-		reads += len(r.writes.Reads)
-		releases += len(r.writes.Releases)
-	}
+	}, stored...)
 }
 
 // drain answers queued requests after shutdown began; they were not stored.

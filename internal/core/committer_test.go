@@ -94,12 +94,13 @@ func newCommitterEnvWait(t *testing.T, gated bool, maxWait time.Duration) *commi
 		env.st.gate = make(chan struct{})
 		env.st.entered = make(chan struct{})
 	}
-	env.cm = newCommitter(env.st, env.m, time.Now, slog.New(slog.DiscardHandler), maxWait, func(ms ...*protocol.Message) {
+	env.cm = newCommitter(env.st, env.m, time.Now, slog.New(slog.DiscardHandler), maxWait, func(answer func(), ms ...*protocol.Message) {
 		env.mu.Lock()
 		for _, m := range ms {
 			env.published = append(env.published, m.Seq)
 		}
 		env.mu.Unlock()
+		answer()
 	})
 	runCtx, cancel := context.WithCancel(context.Background())
 	exited := make(chan struct{})
@@ -483,7 +484,7 @@ func TestCommitterShutdown(t *testing.T) {
 // gives up when the caller's context ends.
 func TestCommitterEnqueueContext(t *testing.T) {
 	t.Parallel()
-	cm := newCommitter(nil, NewMetrics(nil), time.Now, slog.New(slog.DiscardHandler), 0, func(...*protocol.Message) {})
+	cm := newCommitter(nil, NewMetrics(nil), time.Now, slog.New(slog.DiscardHandler), 0, func(answer func(), _ ...*protocol.Message) { answer() })
 	for range cap(cm.queue) {
 		if _, err := cm.enqueue(context.Background(), store.Append{}); err != nil {
 			t.Fatal(err)

@@ -109,7 +109,8 @@ type Core struct {
 	passwords *auth.Verifier      // every argon2id computation goes through it
 
 	commit   *committer
-	dispatch *dispatcher
+	dispatch *stage // local fan-out, then answers (dispatch.go)
+	busOut   *stage // publishes to the other nodes
 	hub      *hub
 	members  *memberCache
 	acks     *ackBuffer
@@ -187,7 +188,7 @@ func New(opts Options) (*Core, error) {
 	c.budget = newBudgets(c, opts.RateLimits)
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)
-	c.dispatch = newDispatcher(c.publish, c.metrics.DispatchQueue)
+	c.dispatch, c.busOut = newStage(c.metrics.DispatchQueue), newStage(c.metrics.DispatchQueue)
 	c.commit = newCommitter(c.st, c.metrics, c.now, c.log, opts.Timeouts.CommitMaxWait, c.committed)
 	c.acks = newAckBuffer()
 	c.touches = newTouchBuffer()
@@ -212,10 +213,11 @@ func (c *Core) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
-	c.wg.Add(8)
+	c.wg.Add(9)
 	go func() { defer c.wg.Done(); c.resumeErasures(ctx) }()
 	go func() { defer c.wg.Done(); c.commit.run(ctx) }()
 	go func() { defer c.wg.Done(); c.dispatch.run(ctx) }()
+	go func() { defer c.wg.Done(); c.busOut.run(ctx) }()
 	go func() { defer c.wg.Done(); c.runDeviceExpiry(ctx) }()
 	go func() { defer c.wg.Done(); c.runRetention(ctx) }()
 	go func() { defer c.wg.Done(); c.runFlusher(ctx) }()

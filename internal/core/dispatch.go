@@ -9,66 +9,111 @@ import (
 	"github.com/parley-im/parley/protocol"
 )
 
-// dispatcher hands committed messages, in commit order, to one goroutine
-// that publishes them (local fan-out, the bus): the only path by which
-// anything stored is published (DESIGN.md §2.14). The committer and the
-// other writers (group creation, account erasure) only add to its queue,
-// so neither fan-out to thousands of clients nor a slow bus holds up the
-// next commit.
+// What is committed is published by two ordered stages, each one goroutine
+// running jobs in the order they were queued (DESIGN.md §2.14):
 //
-// The queue is not bounded: it holds what was committed and not yet
-// published, which a slow bus lets grow at the commit rate; its length is
-// the parley_dispatch_queue gauge. Messages still queued at shutdown are
-// not published: devices get them when they resume, from the store.
-type dispatcher struct {
-	publish func(*protocol.Message)
-	gauge   prometheus.Gauge
+//   - the dispatcher fans each committed batch out to this node's clients,
+//     then answers the batch's senders (so a sender's own copy is queued
+//     to its connection before its acknowledgement, and the two are
+//     written together), then hands the batch to the bus stage;
+//   - the bus stage publishes to the other nodes, where a slow or stuck
+//     broker delays only other nodes' copies (they repair from the store).
+//
+// Neither holds up the committer: it commits the next batch while the
+// stages work. The queues are not bounded: they hold what was committed
+// and not yet published, which a slow stage lets grow at the commit rate;
+// their length is the parley_dispatch_queue gauge.
+type stage struct {
+	gauge prometheus.Gauge
 
-	mu    sync.Mutex
-	queue []*protocol.Message
-	wake  chan struct{} // holds a token while the queue is not empty
+	mu      sync.Mutex
+	queue   []func()
+	stopped bool          // run has returned: add runs jobs itself
+	wake    chan struct{} // holds a token while the queue is not empty
 }
 
-func newDispatcher(publish func(*protocol.Message), gauge prometheus.Gauge) *dispatcher {
-	return &dispatcher{publish: publish, gauge: gauge, wake: make(chan struct{}, 1)}
+func newStage(gauge prometheus.Gauge) *stage {
+	return &stage{gauge: gauge, wake: make(chan struct{}, 1)}
 }
 
-// add queues messages for publishing after those queued before. It never
-// blocks on the publisher.
-func (d *dispatcher) add(msgs ...*protocol.Message) {
-	if len(msgs) == 0 {
+// add queues job after those queued before. It never blocks on the stage;
+// once the stage has stopped, the caller runs job itself (a commit that
+// finished during shutdown still answers its senders).
+func (s *stage) add(job func()) {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		job()
 		return
 	}
-	d.mu.Lock()
-	d.queue = append(d.queue, msgs...)
-	d.gauge.Set(float64(len(d.queue)))
-	d.mu.Unlock()
+	s.queue = append(s.queue, job)
+	s.gauge.Add(1)
+	s.mu.Unlock()
 	select {
-	case d.wake <- struct{}{}:
+	case s.wake <- struct{}{}:
 	default:
 	}
 }
 
-// take returns everything queued and empties the queue.
-func (d *dispatcher) take() []*protocol.Message {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	q := d.queue
-	d.queue = nil
-	d.gauge.Set(0)
+// take returns the queued jobs and empties the queue; with stop, the
+// stage stops taking jobs.
+func (s *stage) take(stop bool) []func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue = nil
+	s.stopped = s.stopped || stop
 	return q
 }
 
-// run publishes queued messages in order until ctx ends.
-func (d *dispatcher) run(ctx context.Context) {
+// run runs queued jobs in order until ctx ends; what is queued then runs
+// before it returns, and later jobs run in the goroutine that adds them.
+func (s *stage) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			for _, job := range s.take(true) {
+				job()
+				s.gauge.Sub(1)
+			}
 			return
-		case <-d.wake:
+		case <-s.wake:
 		}
-		for _, m := range d.take() {
-			d.publish(m)
+		for _, job := range s.take(false) {
+			job()
+			s.gauge.Sub(1)
 		}
 	}
+}
+
+// committed is told of each newly stored batch, in commit order, by the
+// committer and the other writers. It does at once what must hold from
+// then on (the seqs are known to exist, the member cache forgets changed
+// memberships) and queues the rest: fan-out, then answer (nil: nobody
+// waits), then the bus.
+func (c *Core) committed(answer func(), msgs ...*protocol.Message) {
+	for _, m := range msgs {
+		c.seenSeqs.raise(m.Conv, m.Seq)
+		if m.Kind == protocol.KindMember {
+			c.members.invalidate(m.Conv)
+		}
+	}
+	c.dispatch.add(func() {
+		evs := make([]*Event, 0, len(msgs))
+		for _, m := range msgs {
+			if ev := c.publishLocal(m); ev != nil {
+				evs = append(evs, ev)
+			}
+		}
+		if answer != nil {
+			answer()
+		}
+		if !c.singleNode && len(evs) > 0 {
+			c.busOut.add(func() {
+				for _, ev := range evs {
+					c.publishBus(ev)
+				}
+			})
+		}
+	})
 }

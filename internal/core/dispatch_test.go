@@ -9,6 +9,7 @@ import (
 
 	"github.com/parley-im/parley/internal/bus"
 	"github.com/parley-im/parley/internal/bus/local"
+	"github.com/parley-im/parley/protocol"
 )
 
 // stuckBus is a bus of several nodes whose publishes block until the test
@@ -75,5 +76,41 @@ func TestMemberCacheKeepsOnlyRealConversations(t *testing.T) {
 	defer mc.mu.RUnlock()
 	if len(mc.m) != 1 {
 		t.Fatalf("the cache holds %d entries after 100 probes and one real conversation, want 1", len(mc.m))
+	}
+}
+
+// TestOwnCopyIsQueuedBeforeTheAck: a sender is answered only after its
+// message was fanned out to this node, so its own connection gets the
+// copy before the acknowledgement a gateway queues on the answer (and a
+// batching transport writes the two together).
+func TestOwnCopyIsQueuedBeforeTheAck(t *testing.T) {
+	e := newCoreEnv(t, Retention{})
+	first := e.send("alice", "", "bob")
+	ft := newFakeTransport()
+	id := Identity{User: "alice", Device: "d"}
+	cl, err := e.c.Attach(id, ft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close(protocol.CloseShutdown, "done")
+	cl.Resume("r", nil)
+	for ev := range ft.events {
+		if ev.Type == protocol.TypeResumed {
+			break
+		}
+	}
+	for i := range 20 {
+		ack, err := e.c.Send(e.ctx, id, SendRequest{Conv: first.Conv, Body: "hi", ClientMsgID: fmt.Sprint("own-", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.Reply(fmt.Sprint("ack-", i), protocol.TypeAck, &ack) // what a gateway does with the answer
+		ev := <-ft.events
+		if ev.Type != protocol.TypeMsg || ev.Seq != ack.Seq {
+			t.Fatalf("send %d: the connection got %s (seq %d) before its own copy of seq %d", i, ev.Type, ev.Seq, ack.Seq)
+		}
+		if ev := <-ft.events; ev.Type != protocol.TypeAck {
+			t.Fatalf("send %d: after the copy came %s, want the ack", i, ev.Type)
+		}
 	}
 }

@@ -73,7 +73,7 @@ func (c *Core) finishErasure(ctx context.Context, user string) error {
 			return err
 		}
 		for i := range events {
-			c.committed(&events[i])
+			c.committed(nil, &events[i])
 		}
 		if done {
 			return nil

@@ -23,32 +23,24 @@ type envelope struct {
 	Data json.RawMessage `json:"d,omitempty"`
 }
 
-// committed is told of each newly stored message, in commit order, by the
-// committer and the other writers, before their callers are answered. It
-// does what must hold from then on (the seq is known to exist, the member
-// cache forgets a changed membership) and hands the message to the
-// dispatcher.
-func (c *Core) committed(msgs ...*protocol.Message) {
-	for _, m := range msgs {
-		c.seenSeqs.raise(m.Conv, m.Seq)
-		if m.Kind == protocol.KindMember {
-			c.members.invalidate(m.Conv)
-		}
-	}
-	c.dispatch.add(msgs...)
-}
-
-// publish fans a committed message out to this node's clients and to the
-// other nodes; only the dispatcher calls it. Membership events also go to
-// the affected user's topic, so a node learns of a conversation its user
-// just joined.
-func (c *Core) publish(m *protocol.Message) {
+// publishLocal fans a committed message out to this node's clients and
+// returns its event for the bus (nil if it cannot be encoded); only the
+// dispatcher calls it.
+func (c *Core) publishLocal(m *protocol.Message) *Event {
 	ev := NewMessageEvent(m)
 	if err := ev.Encode(); err != nil {
 		c.log.Error("publish: message dropped (devices get it from the store)", "conv", m.Conv, "seq", m.Seq, "err", err)
-		return
+		return nil
 	}
 	c.fanoutMessage(ev)
+	return ev
+}
+
+// publishBus sends a committed message to the other nodes. Membership
+// events also go to the affected user's topic, so a node learns of a
+// conversation its user just joined. Only the bus stage calls it.
+func (c *Core) publishBus(ev *Event) {
+	m := ev.Msg
 	env := envelope{Node: c.node, Type: protocol.TypeMsg, Conv: m.Conv, Data: ev.Payload()}
 	c.busPublish(convTopic(m.Conv), env)
 	if m.Kind == protocol.KindMember && m.Member != nil {

@@ -46,7 +46,7 @@ func (c *Core) CreateGroup(ctx context.Context, id Identity, name string, member
 		return protocol.Conversation{}, fmt.Errorf("create group: %w", err)
 	}
 	for i := range events {
-		c.committed(&events[i])
+		c.committed(nil, &events[i])
 	}
 	var last uint64
 	if len(events) > 0 {

@@ -21,7 +21,7 @@ type Metrics struct {
 	QueueOverflows prometheus.Counter
 	BusErrors      prometheus.Counter
 	Purged         prometheus.Counter
-	// DispatchQueue is how many committed messages wait to be published.
+	// DispatchQueue is how many committed batches wait to be published.
 	DispatchQueue prometheus.Gauge
 	// RateLimited counts refusals by limit (the ratelimit.Limit* names):
 	// the core counts sends and per-user connections, the gateways the
@@ -50,7 +50,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		BusErrors:      prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_bus_errors_total", Help: "Failed bus publishes (receivers repair from the store)."}),
 		Purged:         prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_messages_purged_total", Help: "Messages deleted by retention."}),
 		DispatchQueue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "parley_dispatch_queue",
-			Help: "Committed messages waiting for the dispatcher to publish them (fan-out, bus)."}),
+			Help: "Committed batches waiting to be published (local fan-out and answers, then the bus)."}),
 		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "parley_rate_limited_total",
 			Help: "Attempts refused by a rate or connection limit, by limit."}, []string{"limit"}),
 	}
