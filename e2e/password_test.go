@@ -18,7 +18,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -48,19 +47,7 @@ func slowHashes(c *config.Config) { c.Timeouts.AuthDeadline = 15 * time.Second }
 // passwordChecks reads parley_password_checks_total{outcome} from /metrics.
 func passwordChecks(t *testing.T, s *server, outcome string) int {
 	t.Helper()
-	_, body := httpDo(t, "GET", s.URL+"/metrics", "", nil)
-	prefix := `parley_password_checks_total{outcome="` + outcome + `"} `
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
-			n, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				t.Fatalf("metric line %q", line)
-			}
-			return int(n)
-		}
-	}
-	t.Fatalf("no %s…", prefix)
-	return 0
+	return metricValue(t, s, `parley_password_checks_total{outcome="`+outcome+`"}`)
 }
 
 // mqttCode connects with a password and returns the CONNACK's code (and

@@ -100,8 +100,15 @@ func helloRefused(t *testing.T, c *wsrConn, token string, code int, maxWait time
 // rateLimited reads parley_rate_limited_total{limit} from /metrics.
 func rateLimited(t *testing.T, s *server, limit string) int {
 	t.Helper()
+	return metricValue(t, s, `parley_rate_limited_total{limit="`+limit+`"}`)
+}
+
+// metricValue reads the value of one series (name and labels as /metrics
+// writes them) from s's /metrics; it fails the test if there is none.
+func metricValue(t *testing.T, s *server, series string) int {
+	t.Helper()
 	_, body := httpDo(t, "GET", s.URL+"/metrics", "", nil)
-	prefix := `parley_rate_limited_total{limit="` + limit + `"} `
+	prefix := series + " "
 	for _, line := range strings.Split(string(body), "\n") {
 		if v, ok := strings.CutPrefix(line, prefix); ok {
 			n, err := strconv.ParseFloat(v, 64)
