@@ -44,12 +44,19 @@ func (cl *Client) loadWindow(conv string, from uint64) (window, error) {
 	return w, nil
 }
 
+// leaver returns the user m takes out of its conversation (a removal or a
+// leaving), or "" if m is no such event.
+func leaver(m *protocol.Message) string {
+	if m.Kind == protocol.KindMember && m.Member != nil &&
+		(m.Member.Action == protocol.MemberRemoved || m.Member.Action == protocol.MemberLeft) {
+		return m.Member.User
+	}
+	return ""
+}
+
 // selfLeft reports whether m is user's own removal from, or leaving of,
 // its conversation.
-func selfLeft(m *protocol.Message, user string) bool {
-	return m.Kind == protocol.KindMember && m.Member != nil && m.Member.User == user &&
-		(m.Member.Action == protocol.MemberRemoved || m.Member.Action == protocol.MemberLeft)
-}
+func selfLeft(m *protocol.Message, user string) bool { return user != "" && leaver(m) == user }
 
 // admit reports whether m may be sent, updating w. It re-reads the
 // membership when m is the user's own leaving: only a joining after it

@@ -80,9 +80,8 @@ func (c *Core) fanoutMessage(ev *Event) {
 	for _, u := range ids {
 		c.deliverMessage(u, ev)
 	}
-	if m := ev.Msg; m.Kind == protocol.KindMember && m.Member != nil &&
-		(m.Member.Action == protocol.MemberRemoved || m.Member.Action == protocol.MemberLeft) {
-		c.deliverMessage(m.Member.User, ev)
+	if u := leaver(ev.Msg); u != "" {
+		c.deliverMessage(u, ev)
 	}
 }
 
