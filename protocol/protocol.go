@@ -28,6 +28,12 @@ const (
 const (
 	ConvDirect = "direct"
 	ConvGroup  = "group"
+	// ConvSystem is a user's system conversation: the server writes into
+	// it (friend requests and answers, group invitations, follower
+	// updates, system notices); its only member is that user, who reads
+	// and acknowledges it like any other conversation but cannot send to
+	// it (see social.go).
+	ConvSystem = "system"
 )
 
 // Member roles in a group, strongest first.
@@ -75,6 +81,10 @@ type Message struct {
 	Target uint64 `json:"target,omitempty"`
 	// Member describes a membership change (KindMember).
 	Member *MemberChange `json:"member,omitempty"`
+	// Social describes an event of the social graph (KindFriend,
+	// KindInvite, KindFollow) or names the notice a system notice
+	// (KindMessage from SystemSender) delivers; see social.go.
+	Social *SocialEvent `json:"social,omitempty"`
 	// Time is the server time of the commit, in Unix milliseconds.
 	Time int64 `json:"time"`
 	// EditedAt is set on a message that was edited later (Unix ms).

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -22,7 +23,8 @@ var reserved = map[string]bool{
 
 // ValidateUserID reports why id cannot be a user id, or nil. User ids are
 // 1–64 characters, safe in topics (no '/', '+', '#', '$', whitespace, control
-// characters), not reserved, and do not start with "g_" or "d_" (DESIGN.md §2.9).
+// characters), not reserved, and do not start with "g_", "d_" or "s_"
+// (DESIGN.md §2.9).
 func ValidateUserID(id string) error {
 	if err := validateName("user", id); err != nil {
 		return err
@@ -31,7 +33,7 @@ func ValidateUserID(id string) error {
 		return badField("user", "%q is a reserved name", id)
 	}
 	if ConvKind(id) != "" {
-		return badField("user", "user ids may not start with g_ or d_")
+		return badField("user", "user ids may not start with g_, d_ or s_")
 	}
 	return nil
 }
@@ -68,8 +70,9 @@ const (
 )
 
 // ConvKind returns the kind of conversation an id names, by its prefix
-// alone: protocol.ConvGroup for "g_", protocol.ConvDirect for "d_", and ""
-// for any other string (which no conversation has, and no user may take).
+// alone: protocol.ConvGroup for "g_", protocol.ConvDirect for "d_",
+// protocol.ConvSystem for "s_" (store.SystemConvID), and "" for any other
+// string (which no conversation has, and no user may take).
 // It says nothing about the rest of the id: ValidateConvID checks that.
 // Every test of a conversation id's kind goes through it.
 func ConvKind(id string) string {
@@ -78,6 +81,8 @@ func ConvKind(id string) string {
 		return protocol.ConvGroup
 	case strings.HasPrefix(id, directPrefix):
 		return protocol.ConvDirect
+	case strings.HasPrefix(id, store.SystemConvPrefix):
+		return protocol.ConvSystem
 	}
 	return ""
 }
@@ -110,6 +115,9 @@ func DirectID(a, b string) string {
 	sum := sha256.Sum256([]byte(a + "\x00" + b))
 	return directPrefix + idEncoding.EncodeToString(sum[:15])
 }
+
+// SystemID is the id of user's system conversation (protocol.ConvSystem).
+func SystemID(user string) string { return store.SystemConvID(user) }
 
 // NewGroupID returns a fresh random group id.
 func NewGroupID() string {

@@ -176,6 +176,9 @@ func (c *Core) resolveConv(ctx context.Context, sender, conv, to string) (string
 		if err := ValidateConvID(conv); err != nil {
 			return "", err
 		}
+		if ConvKind(conv) == protocol.ConvSystem {
+			return "", fmt.Errorf("conversation %s is a system conversation, written by the server only: %w", conv, store.ErrForbidden)
+		}
 		ok, err := c.members.isMember(ctx, conv, sender)
 		if err != nil {
 			return "", err

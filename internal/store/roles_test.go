@@ -15,7 +15,7 @@ func TestRolesAreRoleSized(t *testing.T) {
 		reflect.TypeFor[Users](), reflect.TypeFor[Sessions](), reflect.TypeFor[Devices](),
 		reflect.TypeFor[Conversations](), reflect.TypeFor[Messages](), reflect.TypeFor[Positions](),
 		reflect.TypeFor[Retention](), reflect.TypeFor[Erasure](), reflect.TypeFor[MQTTSessions](),
-		reflect.TypeFor[GroupCommit](), reflect.TypeFor[TokenFloors](),
+		reflect.TypeFor[GroupCommit](), reflect.TypeFor[TokenFloors](), reflect.TypeFor[SystemConversations](),
 	}
 	in := map[string]bool{"Close": true}
 	for _, r := range roles {

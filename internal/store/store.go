@@ -71,7 +71,7 @@ type Device struct {
 // Conversation is a direct (one-to-one) conversation or a group.
 type Conversation struct {
 	ID        string
-	Kind      string // protocol.ConvDirect or protocol.ConvGroup
+	Kind      string // protocol.ConvDirect, ConvGroup or ConvSystem
 	Name      string
 	CreatedBy string
 	CreatedAt time.Time
@@ -125,7 +125,10 @@ type Summary struct {
 // EditedAt set, or body and payload cleared and Deleted set);
 // protocol.KindMember (Member describes the change, applied to the member
 // table in the same transaction); protocol.KindSystem (rename: Member.Name is
-// the new name, applied to the conversation).
+// the new name, applied to the conversation); protocol.KindFriend,
+// KindInvite and KindFollow (Social describes it; no side effect of its
+// own: the store methods of the social graph write their state in the same
+// transaction as the entries they append with SystemEntry).
 type Append struct {
 	Conv        string
 	Sender      string
@@ -145,6 +148,10 @@ type Append struct {
 	Encrypted   bool
 	Target      uint64
 	Member      *protocol.MemberChange
+	// Social describes an entry of the social graph (protocol.KindFriend,
+	// KindInvite, KindFollow), written into a system conversation only
+	// (see SystemEntry); a KindMessage may carry one to name a notice.
+	Social *protocol.SocialEvent
 	// SkipMemberCheck lets membership events through whose sender is not (or
 	// no longer) a member: a join, or a removal/leave of the sender itself is
 	// checked by the caller.
@@ -545,6 +552,19 @@ type TokenFloors interface {
 	TokenFloor(ctx context.Context, user, device string) (time.Time, error)
 }
 
+// SystemConversations writes the server's entries into users' system
+// conversations (protocol.ConvSystem, store.SystemConvID).
+type SystemConversations interface {
+	// AppendSystem stores entries in their users' system conversations in
+	// one transaction, as Append does (one result per entry, in order;
+	// seqs gap-free per conversation), creating each conversation, with
+	// the user as its only member (role member, joined at 0), with its
+	// first entry. An entry for an unknown or deleted user fails in its
+	// result with ErrNotFound and consumes no seq. A non-nil error means
+	// nothing was stored.
+	AppendSystem(ctx context.Context, entries []SystemEntry, now time.Time) ([]AppendResult, error)
+}
+
 // Store is the whole storage contract.
 type Store interface {
 	Users
@@ -558,6 +578,7 @@ type Store interface {
 	MQTTSessions
 	GroupCommit
 	TokenFloors
+	SystemConversations
 	// Close releases the store. It is safe to call once.
 	Close() error
 }

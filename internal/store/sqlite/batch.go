@@ -175,9 +175,20 @@ func (b *batch) apply(e *store.Append) (store.AppendResult, error) {
 		mc := *e.Member
 		m.Member = &mc
 	}
+	if e.Social != nil {
+		se := *e.Social
+		m.Social = &se
+	}
 	var fail error
 	switch e.Kind {
 	case protocol.KindMessage:
+	case protocol.KindFriend, protocol.KindInvite, protocol.KindFollow:
+		// Entries of the social graph are written by the server into
+		// system conversations (appendSystem), whose store methods apply
+		// their state themselves.
+		if e.Social == nil || e.Member != nil || !e.SkipMemberCheck || !isSystemConv(e.Conv) {
+			fail = fmt.Errorf("%w: a social entry needs its event and a system conversation", store.ErrInvalid)
+		}
 	case protocol.KindEdit, protocol.KindDelete:
 		fail, err = b.applyEdit(e)
 	case protocol.KindMember:

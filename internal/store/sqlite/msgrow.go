@@ -66,10 +66,20 @@ func appendMsgArgs(args []any, m *protocol.Message) ([]any, error) {
 	if len(m.Payload) > 0 {
 		payload = []byte(m.Payload)
 	}
-	if m.Member != nil {
-		b, err := json.Marshal(m.Member)
+	// The member column holds the entry's detail as JSON: a MemberChange,
+	// or a SocialEvent for the kinds of the social graph and notices
+	// (scanMessage decodes it by kind; an entry never has both).
+	var detail any
+	switch {
+	case m.Member != nil:
+		detail = m.Member
+	case m.Social != nil:
+		detail = m.Social
+	}
+	if detail != nil {
+		b, err := json.Marshal(detail)
 		if err != nil {
-			return nil, fmt.Errorf("encode member change: %w", err)
+			return nil, fmt.Errorf("encode entry detail: %w", err)
 		}
 		member = string(b)
 	}
@@ -97,13 +107,31 @@ func scanMessage(r rowScanner) (protocol.Message, error) {
 		m.Payload = payload
 	}
 	if member.Valid {
-		var mc protocol.MemberChange
-		if err := json.Unmarshal([]byte(member.String), &mc); err != nil {
-			return protocol.Message{}, fmt.Errorf("decode member change: %w", err)
+		if err := decodeDetail(&m, member.String); err != nil {
+			return protocol.Message{}, err
 		}
-		m.Member = &mc
 	}
 	return m, nil
+}
+
+// decodeDetail sets m's Member or Social from the member column's JSON,
+// by m's kind.
+func decodeDetail(m *protocol.Message, detail string) error {
+	switch m.Kind {
+	case protocol.KindMember, protocol.KindSystem:
+		var mc protocol.MemberChange
+		if err := json.Unmarshal([]byte(detail), &mc); err != nil {
+			return fmt.Errorf("decode member change: %w", err)
+		}
+		m.Member = &mc
+	default:
+		var se protocol.SocialEvent
+		if err := json.Unmarshal([]byte(detail), &se); err != nil {
+			return fmt.Errorf("decode social event: %w", err)
+		}
+		m.Social = &se
+	}
+	return nil
 }
 
 // queryMessages runs a query selecting msgCols and collects the rows.

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, mqttTests...)
 	all = append(all, commitTests...)
 	all = append(all, floorTests...)
+	all = append(all, systemTests...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
