@@ -71,6 +71,11 @@ type Request struct {
 	// convs: paging cursor; presence: users to query.
 	Cursor string   `json:"cursor,omitempty"`
 	Users  []string `json:"users,omitempty"`
+
+	// Data holds the arguments of the ops of the social graph (friends,
+	// blocks, follows, moments, broadcasts, settings): a JSON object whose
+	// fields each of those ops documents (docs/protocol.md §4.2).
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // Frame is a server frame. Data holds the payload named by Type.

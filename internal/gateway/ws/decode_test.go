@@ -245,7 +245,8 @@ func TestRequestFieldsListsEveryKey(t *testing.T) {
 	t.Parallel()
 	b, _ := json.Marshal(protocol.Request{ID: "x", Op: "x", Version: 1, Token: "x", Device: "x", Conv: "x", To: "x",
 		ClientMsgID: "x", ContentType: "x", Body: "x", Payload: json.RawMessage(`1`), Encrypted: true, Seq: 1, Target: 1,
-		Before: ptr(uint64(1)), After: ptr(uint64(1)), Limit: 1, Positions: map[string]uint64{"x": 1}, Cursor: "x", Users: []string{"x"}})
+		Before: ptr(uint64(1)), After: ptr(uint64(1)), Limit: 1, Positions: map[string]uint64{"x": 1}, Cursor: "x", Users: []string{"x"},
+		Data: json.RawMessage(`{}`)})
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ func (s *session) handle(ctx context.Context, data []byte) {
 	case perr != nil:
 	case req.Op == protocol.OpHello:
 		perr = &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Field: "op", Message: "already authenticated"}
-	case !knownOps[req.Op]:
+	case !knownOps[req.Op] && moreOps[req.Op] == nil:
 		perr = &protocol.Error{Code: protocol.CodeBadRequest, Reason: "bad_request", Field: "op", Message: "unknown op " + quoteShort(req.Op)}
 	}
 	if perr != nil {
@@ -76,6 +76,8 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		}
 	case protocol.OpPing:
 		cl.Reply(req.ID, protocol.TypePong, nil)
+	default:
+		err = moreOps[req.Op](s, ctx, &req)
 	}
 	if err != nil {
 		cl.ReplyError(req.ID, err)
