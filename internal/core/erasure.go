@@ -46,7 +46,12 @@ func (c *Core) DeleteUser(ctx context.Context, user string) error {
 	for _, conv := range convs {
 		c.members.invalidate(conv)
 	}
-	if err := c.finishErasure(ctx, user); err != nil {
+	// The tombstone is committed: the steps run to the end even if the
+	// caller gives up (an admin's HTTP client that hangs up must not
+	// leave the user half erased until the next start); each step is a
+	// short transaction, and a crash or a shutdown between two is
+	// resumed at the next start.
+	if err := c.finishErasure(context.WithoutCancel(ctx), user); err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
 	c.log.Info("user deleted", "user", user, "conversations", len(convs))

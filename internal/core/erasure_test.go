@@ -97,3 +97,44 @@ func TestDeleteUserLetsOtherCommitsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// cancelAfterBegin cancels the caller's context once BeginErasure has
+// committed, as an admin's HTTP client that hangs up mid-request does.
+type cancelAfterBegin struct {
+	store.Store
+	cancel context.CancelFunc
+}
+
+func (s *cancelAfterBegin) BeginErasure(ctx context.Context, user string, now time.Time) error {
+	err := s.Store.BeginErasure(ctx, user, now)
+	s.cancel()
+	return err
+}
+
+// TestDeleteUserFinishesWhenCallerGivesUp: once the tombstone is
+// committed, DeleteUser runs its steps to the end although the caller's
+// context is cancelled, so no erasure is left pending until a restart.
+func TestDeleteUserFinishesWhenCallerGivesUp(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wrap := &cancelAfterBegin{cancel: cancel}
+	e := newCoreEnv(t, Retention{}, func(o *Options) { wrap.Store = o.Store; o.Store = wrap })
+	for i := range 70 { // more conversations than one step clears
+		p := fmt.Sprintf("p%02d", i)
+		if _, err := e.c.CreateUser(e.ctx, p, "password", p); err != nil {
+			t.Fatal(err)
+		}
+		e.send("alice", "", p)
+	}
+	if err := e.c.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatalf("DeleteUser with the caller gone after the tombstone: %v", err)
+	}
+	if ctx.Err() == nil {
+		t.Fatal("the test's context was not cancelled: the wrapper did not run")
+	}
+	pending, err := wrap.PendingErasures(e.ctx)
+	if err != nil || len(pending) != 0 {
+		t.Fatalf("pending erasures after DeleteUser: %v, %v", pending, err)
+	}
+}
