@@ -16,6 +16,7 @@ func TestRolesAreRoleSized(t *testing.T) {
 		reflect.TypeFor[Conversations](), reflect.TypeFor[Messages](), reflect.TypeFor[Positions](),
 		reflect.TypeFor[Retention](), reflect.TypeFor[Erasure](), reflect.TypeFor[MQTTSessions](),
 		reflect.TypeFor[GroupCommit](), reflect.TypeFor[TokenFloors](), reflect.TypeFor[SystemConversations](),
+		reflect.TypeFor[Blocks](),
 	}
 	in := map[string]bool{"Close": true}
 	for _, r := range roles {

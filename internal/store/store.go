@@ -433,7 +433,7 @@ type Erasure interface {
 	// commits run between them. When it returns nil: the user row is a
 	// tombstone (DisplayName, PasswordHash and LastSeen cleared; Disabled,
 	// Deleted and DeletedAt set), the user's sessions, devices, positions,
-	// MQTT sessions and packet keys are deleted, and every message the user
+	// MQTT sessions, packet keys and own blocks are deleted, and every message the user
 	// sent that carries content (KindMessage and KindEdit) has its body and
 	// payload cleared and Deleted set; the rows stay, so seqs stay gap-free
 	// and other members' positions and unread counts stay consistent (a
@@ -452,7 +452,8 @@ type Erasure interface {
 	DeleteUser(ctx context.Context, user string, now time.Time) ([]protocol.Message, error)
 	// BeginErasure is the first step of DeleteUser, one transaction: the
 	// user row becomes the tombstone (deleted at now), the sessions,
-	// devices, positions, MQTT sessions and packet keys are deleted, and
+	// devices, positions, MQTT sessions, packet keys and the blocks the
+	// user made are deleted, and
 	// every conversation the user was ever in (participant or member) is
 	// recorded as pending, up to its last seq at this point. From then on
 	// nothing of the user's can log in, and Append refuses the user as a
@@ -565,6 +566,40 @@ type SystemConversations interface {
 	AppendSystem(ctx context.Context, entries []SystemEntry, now time.Time) ([]AppendResult, error)
 }
 
+// Block is one entry of a user's block list: the blocked user and when.
+type Block struct {
+	User      string
+	CreatedAt time.Time
+}
+
+// Blocks keep who blocks whom (docs/protocol.md, Blocking). A block is
+// directed: user blocks blocked. The store only records blocks; the core
+// decides what they refuse (direct contact both ways, presence, friend
+// requests) and caches them, so a backend need not make these reads fast
+// beyond an index lookup.
+type Blocks interface {
+	// Block records, at now, that user blocks blocked and, in the same
+	// transaction, deletes the pending friend request from blocked to
+	// user, if any. It reports whether the block is new: blocking again
+	// changes nothing (the first time is kept) and returns false. Blocking
+	// an unknown or deleted user is ErrNotFound; a new block beyond max
+	// blocks of user (max <= 0: no limit) is ErrLimit. Counting and
+	// inserting are one atomic step.
+	Block(ctx context.Context, user, blocked string, max int, now time.Time) (bool, error)
+	// Unblock removes the block of blocked by user and reports whether
+	// there was one.
+	Unblock(ctx context.Context, user, blocked string) (bool, error)
+	// BlockList returns up to limit of the users user blocks whose id is
+	// greater than after, ordered by id.
+	BlockList(ctx context.Context, user, after string, limit int) ([]Block, error)
+	// BlockEdges returns the users user blocks and the users who block
+	// user, each ordered by id and cut at limit: a list of limit entries
+	// may be incomplete (ask for one more than you keep).
+	BlockEdges(ctx context.Context, user string, limit int) (blocks, blockedBy []string, err error)
+	// Blocking reports whether a blocks b and whether b blocks a.
+	Blocking(ctx context.Context, a, b string) (aBlocksB, bBlocksA bool, err error)
+}
+
 // Store is the whole storage contract.
 type Store interface {
 	Users
@@ -579,6 +614,7 @@ type Store interface {
 	GroupCommit
 	TokenFloors
 	SystemConversations
+	Blocks
 	// Close releases the store. It is safe to call once.
 	Close() error
 }
