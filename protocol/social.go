@@ -76,3 +76,101 @@ type SocialEvent struct {
 	// SystemSender delivers.
 	Notice string `json:"notice,omitempty"`
 }
+
+// Friends (docs/protocol.md §2.14): WebSocket ops, whose arguments are in
+// the request's data object, and the types of their replies.
+const (
+	// OpFriendRequest asks data.user to be friends, with an optional
+	// data.text (FriendTextMax bytes); the reply is a TypeFriend.
+	OpFriendRequest = "friend_request"
+	// OpFriendAnswer accepts (data.accept true) or declines the pending
+	// request of data.user; the reply is a TypeFriend.
+	OpFriendAnswer = "friend_answer"
+	// OpFriendWithdraw withdraws the user's pending request to data.user.
+	OpFriendWithdraw = "friend_withdraw"
+	// OpUnfriend ends the friendship with data.user.
+	OpUnfriend = "unfriend"
+	// OpFriends lists the user's friends (data.after, data.limit).
+	OpFriends = "friends"
+	// OpFriendRequests lists pending requests, data.direction "in" (to
+	// the user, the default) or "out" (the user's own).
+	OpFriendRequests = "friend_requests"
+	// OpSettings reads the user's settings, or changes those data names.
+	OpSettings = "settings"
+)
+
+// Server frame types of the friend and settings ops.
+const (
+	TypeFriend         = "friend"
+	TypeFriends        = "friends"
+	TypeFriendRequests = "friend_requests"
+	TypeSettings       = "settings"
+)
+
+// FriendTextMax is the longest text of a friend request, in bytes of UTF-8.
+const FriendTextMax = 512
+
+// Statuses of a FriendStatus: what is between the user and the other.
+const (
+	// FriendNone: neither friends nor a pending request of the user's.
+	FriendNone = "none"
+	// FriendPending: the user's request waits for the other's answer.
+	FriendPending = "pending"
+	// FriendFriends: the two are friends.
+	FriendFriends = "friends"
+)
+
+// FriendStatus answers a friend operation: where the user stands with
+// User after it.
+type FriendStatus struct {
+	User   string `json:"user"`
+	Status string `json:"status"`
+}
+
+// Friend is one entry of a user's friends list.
+type Friend struct {
+	User string `json:"user"`
+	// Since is when the two became friends (Unix ms).
+	Since int64 `json:"since"`
+}
+
+// FriendList is a page of a user's friends, ordered by user id.
+type FriendList struct {
+	Friends []Friend `json:"friends"`
+	// Next, when set, is the after of the next page.
+	Next string `json:"next,omitempty"`
+}
+
+// PendingFriend is a pending friend request.
+type PendingFriend struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Text string `json:"text,omitempty"`
+	// Time is when it was made (Unix ms).
+	Time int64 `json:"time"`
+}
+
+// PendingFriendList is a page of pending friend requests, ordered by the
+// other user's id.
+type PendingFriendList struct {
+	Requests []PendingFriend `json:"requests"`
+	Next     string          `json:"next,omitempty"`
+}
+
+// Who may send a user direct messages (Settings.Inbound).
+const (
+	// InboundAnyone: every user.
+	InboundAnyone = "anyone"
+	// InboundFriends: friends, and users who share a group with the user.
+	InboundFriends = "friends"
+)
+
+// Settings are a user's own settings.
+type Settings struct {
+	// Inbound is who may send the user direct messages: InboundAnyone or
+	// InboundFriends. A user who never chose has the server's default
+	// (social.inbound_default).
+	Inbound string `json:"inbound"`
+	// PresenceHidden hides the user's presence from everyone.
+	PresenceHidden bool `json:"presence_hidden"`
+}

@@ -17,6 +17,7 @@ func TestRolesAreRoleSized(t *testing.T) {
 		reflect.TypeFor[Retention](), reflect.TypeFor[Erasure](), reflect.TypeFor[MQTTSessions](),
 		reflect.TypeFor[GroupCommit](), reflect.TypeFor[TokenFloors](), reflect.TypeFor[SystemConversations](),
 		reflect.TypeFor[Blocks](),
+		reflect.TypeFor[Friends](), reflect.TypeFor[Settings](),
 	}
 	in := map[string]bool{"Close": true}
 	for _, r := range roles {

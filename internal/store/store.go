@@ -600,6 +600,68 @@ type Blocks interface {
 	Blocking(ctx context.Context, a, b string) (aBlocksB, bBlocksA bool, err error)
 }
 
+// Friends stores friendships and friend requests (docs/protocol.md
+// §2.14). Each write checks and changes the state and appends its entries
+// to the system conversations of both users (protocol.KindFriend, Sender
+// the user who acted, Social.User the other user relative to the
+// conversation's owner) in one transaction, so that the state and its
+// events commit together; the FriendChange lists those entries. A user
+// who does not exist or is deleted is ErrNotFound. Erasure
+// (Erasure.BeginErasure) deletes a user's friendships, friend requests
+// both ways and settings.
+type Friends interface {
+	// RequestFriend is from's request to be to's friend, with text. In order:
+	// ErrNotFound if to is unknown or deleted, or has blocked from (a
+	// blocks row user_id = to, blocked_id = from), checked in the
+	// transaction, so that a requester cannot tell a block from an
+	// unknown user; ErrExists if they are friends; if to has a pending
+	// request to from, that request is accepted (as AnswerFriend would,
+	// with from as the answerer: FriendFriends); if from has a pending
+	// request to to, nothing changes (FriendPending, no events);
+	// otherwise the request is stored with the entries "request" (to's)
+	// and "requested" (from's), both carrying text (FriendPending).
+	// from == to is ErrInvalid.
+	RequestFriend(ctx context.Context, from, to, text string, now time.Time) (FriendChange, error)
+	// AnswerFriend accepts or declines the pending request of from to
+	// user: the request is deleted and, if accepted, the two become
+	// friends (since now), with the entries "accepted" or "declined" in
+	// both system conversations (FriendFriends or FriendNone).
+	// ErrNotFound if there is no such request.
+	AnswerFriend(ctx context.Context, user, from string, accept bool, now time.Time) (FriendChange, error)
+	// WithdrawFriend deletes from's pending request to to, with the
+	// entries "withdrawn" (FriendNone). ErrNotFound if there is none.
+	WithdrawFriend(ctx context.Context, from, to string, now time.Time) (FriendChange, error)
+	// RemoveFriend ends the friendship of user and friend, with the
+	// entries "removed" (FriendNone). ErrNotFound if they are not
+	// friends.
+	RemoveFriend(ctx context.Context, user, friend string, now time.Time) (FriendChange, error)
+	// Friends returns up to limit of user's friends with ids above after,
+	// ordered by id; deleted users are left out.
+	Friends(ctx context.Context, user, after string, limit int) ([]Friend, error)
+	// FriendRequests returns up to limit pending requests to user
+	// (incoming) or from user, ordered by the other user's id, above
+	// after; those of deleted users are left out.
+	FriendRequests(ctx context.Context, user string, incoming bool, after string, limit int) ([]FriendRequest, error)
+	// AreFriends reports whether a and b are friends.
+	AreFriends(ctx context.Context, a, b string) (bool, error)
+	// FriendIDs returns the ids of all of user's friends, sorted.
+	FriendIDs(ctx context.Context, user string) ([]string, error)
+	// ShareGroup reports whether a and b are both current members of at
+	// least one group (protocol.ConvGroup).
+	ShareGroup(ctx context.Context, a, b string) (bool, error)
+}
+
+// Settings stores users' settings (user_settings). A user who never
+// changed them has the zero UserSettings.
+type Settings interface {
+	// UserSettings returns user's settings; the zero value for a user
+	// without any, known or not.
+	UserSettings(ctx context.Context, user string) (UserSettings, error)
+	// UpdateUserSettings changes the settings u sets and returns them all
+	// as stored afterwards. ErrNotFound for an unknown or deleted user.
+	UpdateUserSettings(ctx context.Context, user string, u SettingsUpdate) (UserSettings, error)
+}
+
 // Store is the whole storage contract.
 type Store interface {
 	Users
@@ -615,6 +677,8 @@ type Store interface {
 	TokenFloors
 	SystemConversations
 	Blocks
+	Friends
+	Settings
 	// Close releases the store. It is safe to call once.
 	Close() error
 }

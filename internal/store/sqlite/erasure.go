@@ -75,6 +75,12 @@ func (db *DB) BeginErasure(ctx context.Context, user string, now time.Time) erro
 		}
 		for _, q := range []string{
 			"DELETE FROM positions WHERE user_id = ?",
+			// Friendships (both rows), friend requests both ways, settings.
+			"DELETE FROM friends WHERE friend_id = ?1 AND user_id IN (SELECT friend_id FROM friends WHERE user_id = ?1)",
+			"DELETE FROM friends WHERE user_id = ?",
+			"DELETE FROM friend_requests WHERE from_user = ?",
+			"DELETE FROM friend_requests WHERE to_user = ?",
+			"DELETE FROM user_settings WHERE user_id = ?",
 			"DELETE FROM sessions WHERE user_id = ?",
 			"DELETE FROM devices WHERE user_id = ?",
 			"DELETE FROM mqtt_sessions WHERE user_id = ?",

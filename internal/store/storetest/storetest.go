@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, floorTests...)
 	all = append(all, systemTests...)
 	all = append(all, blockTests...)
+	all = append(all, friendTests...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
