@@ -24,6 +24,9 @@ type Limits struct {
 	// DevicesPerUser caps a user's devices: a new device beyond it is
 	// refused with ErrTooManyDevices at login or connect; 0: no cap.
 	DevicesPerUser int
+	// BlocksPerUser caps the users one user may block: a new block beyond
+	// it is refused with ErrTooManyBlocks; 0: no cap.
+	BlocksPerUser int
 }
 
 // RateLimits bound how fast one user may act, on this node; a zero field
@@ -113,6 +116,7 @@ type Core struct {
 	busOut   *stage // publishes to the other nodes
 	hub      *hub
 	members  *memberCache
+	blocks   *blockCache
 	acks     *ackBuffer
 	touches  *touchBuffer
 	presence *presence
@@ -188,6 +192,7 @@ func New(opts Options) (*Core, error) {
 	c.budget = newBudgets(c, opts.RateLimits)
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)
+	c.blocks = newBlockCache(c.st)
 	c.dispatch, c.busOut = newStage(c.metrics.DispatchQueue), newStage(c.metrics.DispatchQueue)
 	c.commit = newCommitter(c.st, c.metrics, c.now, c.log, opts.Timeouts.CommitMaxWait, c.committed)
 	c.acks = newAckBuffer()

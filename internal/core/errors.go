@@ -85,6 +85,11 @@ func ToProtocol(err error) *protocol.Error {
 		return &protocol.Error{Code: protocol.CodeUnauthorized, Reason: "unauthorized"}
 	case errors.Is(err, ErrRegistrationClosed):
 		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "registration_closed"}
+	case errors.Is(err, ErrBlocked):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "blocked", Message: ErrBlocked.Error()}
+	case errors.Is(err, ErrTooManyBlocks):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "too_many_blocks",
+			Message: "you block as many users as allowed (limits.blocks_per_user): unblock one to block another"}
 	case errors.Is(err, store.ErrForbidden):
 		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "forbidden"}
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNotMember):

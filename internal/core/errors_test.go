@@ -43,6 +43,8 @@ func TestToProtocol(t *testing.T) {
 		{"limit refusal", &ratelimit.Error{Limit: ratelimit.LimitSend, RetryAfter: time.Second, Msg: "too many"}, protocol.CodeTooMany, "rate_limited", ""},
 		{"wrapped limit refusal", wrap(&ratelimit.Error{Limit: ratelimit.LimitConnUser, RetryAfter: time.Second}), protocol.CodeTooMany, "rate_limited", ""},
 		{"store forbidden", store.ErrForbidden, protocol.CodeForbidden, "forbidden", ""},
+		{"blocked", ErrBlocked, protocol.CodeForbidden, "blocked", ""},
+		{"too many blocks", fmt.Errorf("%w: at most 3", ErrTooManyBlocks), protocol.CodeForbidden, "too_many_blocks", ""},
 		{"wrapped store forbidden", wrap(store.ErrForbidden), protocol.CodeForbidden, "forbidden", ""},
 		{"store not found", store.ErrNotFound, protocol.CodeNotFound, "not_found", ""},
 		{"wrapped store not found", wrap(store.ErrNotFound), protocol.CodeNotFound, "not_found", ""},

@@ -237,7 +237,7 @@ func (c *Core) AckDelivered(ctx context.Context, id Identity, conv string, seq u
 		return nil
 	}
 	c.metrics.Acks.Inc()
-	if peer, ok := c.directPeer(ctx, conv, id.User); ok && c.raiseDelivered(ctx, id.User, conv, seq) {
+	if peer, ok := c.directPeer(ctx, conv, id.User); ok && c.raiseDelivered(ctx, id.User, conv, seq) && !c.receiptBlocked(ctx, id.User, peer) {
 		c.sendToUser(peer, protocol.TypeReceipt, &protocol.Receipt{Conv: conv, User: id.User, Delivered: seq})
 	}
 	return nil
@@ -323,7 +323,7 @@ func (c *Core) Read(ctx context.Context, id Identity, conv string, seq uint64) (
 	}
 	st := protocol.ReadState{Conv: conv, Seq: pos, Unread: unread, TotalUnread: total}
 	c.sendToUser(id.User, protocol.TypeRead, &st)
-	if peer, ok := c.directPeer(ctx, conv, id.User); ok {
+	if peer, ok := c.directPeer(ctx, conv, id.User); ok && !c.receiptBlocked(ctx, id.User, peer) {
 		c.sendToUser(peer, protocol.TypeReceipt, &protocol.Receipt{Conv: conv, User: id.User, Read: pos})
 	}
 	return st, nil

@@ -26,6 +26,7 @@ import (
 //   - Positions: delivery acknowledgements and read positions.
 //   - Groups: group membership and conversation settings.
 //   - Queries: reads of conversations, history, members and presence.
+//   - Blocking: a user's blocks (blocks.go).
 //   - Instrumented: the core's metrics.
 //   - Lifecycle: running and stopping the core (the composition root's).
 
@@ -197,6 +198,25 @@ type Queries interface {
 	Presence(ctx context.Context, user string, users []string) ([]protocol.Presence, error)
 }
 
+// Blocking is a user's block list (blocks.go). A block stops direct
+// contact between the two users both ways (writes to their direct
+// conversation, opening it, receipts) and hides each one's presence from
+// the other; the blocked user cannot tell it from an unknown user and is
+// told nothing. Groups are not affected. Block and Unblock take effect on
+// every protocol before they return.
+type Blocking interface {
+	// Block makes user block other (idempotent); store.ErrNotFound for an
+	// unknown user, ErrTooManyBlocks beyond Limits.BlocksPerUser.
+	Block(ctx context.Context, user, other string) error
+	// Unblock lifts user's block of other (idempotent).
+	Unblock(ctx context.Context, user, other string) error
+	// BlockList pages the users user blocks, ordered by id.
+	BlockList(ctx context.Context, user, after string, limit int) (protocol.BlockList, error)
+	// Blocked reports whether a blocks b or b blocks a: for features that
+	// must keep one user's things from the other (moments, follows).
+	Blocked(ctx context.Context, a, b string) (bool, error)
+}
+
 // Instrumented gives the core's metrics, which gateways add to (a refusal
 // of theirs is counted with the core's).
 type Instrumented interface {
@@ -230,6 +250,7 @@ var (
 	_ Positions     = (*Core)(nil)
 	_ Groups        = (*Core)(nil)
 	_ Queries       = (*Core)(nil)
+	_ Blocking      = (*Core)(nil)
 	_ Instrumented  = (*Core)(nil)
 	_ Lifecycle     = (*Core)(nil)
 )

@@ -18,6 +18,7 @@ var roles = []reflect.Type{
 	reflect.TypeFor[Instrumented](),
 	reflect.TypeFor[Lifecycle](),
 	reflect.TypeFor[MQTTSessions](),
+	reflect.TypeFor[Blocking](),
 }
 
 // TestEveryMethodHasARole: *Core is only the sum of its roles. A new

@@ -186,6 +186,9 @@ func (c *Core) resolveConv(ctx context.Context, sender, conv, to string) (string
 		if !ok {
 			return "", fmt.Errorf("conversation %s: %w", conv, store.ErrNotFound)
 		}
+		if err := c.directBlockedIn(ctx, sender, conv); err != nil {
+			return "", err
+		}
 		return conv, nil
 	default:
 		return "", badField("conv", "is required (or to)")
@@ -197,6 +200,9 @@ func (c *Core) resolveConv(ctx context.Context, sender, conv, to string) (string
 func (c *Core) Direct(ctx context.Context, user, peer string) (string, error) {
 	if user == peer {
 		return "", badField("to", "cannot start a conversation with yourself")
+	}
+	if err := c.directBlocked(ctx, user, peer, "user", peer); err != nil {
+		return "", err
 	}
 	conv := DirectID(user, peer)
 	if ok, err := c.members.isMember(ctx, conv, user); err == nil && ok {
