@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -117,5 +118,112 @@ func TestConversationListPaging(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(order) {
 		t.Fatalf("order %v, want newest first %v", got, order)
+	}
+}
+
+// Creating a group of 20 members who are all online is one event for each
+// of their devices, the creation at seq 1, and no "added" event per
+// member (which made n² deliveries: each device got one per member); the
+// members come from the members operation.
+func TestGroupCreationIsOneEventPerDevice(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	const n = 20
+	users := make([]string, n)
+	for i := range users {
+		users[i] = s.user(fmt.Sprintf("gm%02d", i)) // gm00 creates the group
+	}
+	type device struct {
+		name string
+		c    *wsrConn
+	}
+	var devices []device
+	for _, u := range users {
+		devices = append(devices, device{u + "/phone", wsrLogin(t, s, u, "phone")})
+	}
+	devices = append(devices, device{users[0] + "/tablet", wsrLogin(t, s, users[0], "tablet")},
+		device{users[1] + "/tablet", wsrLogin(t, s, users[1], "tablet")})
+	for _, d := range devices {
+		d.c.resume()
+	}
+
+	ctx := ctxT(t)
+	owner := s.login(users[0], "web")
+	g, err := owner.CreateGroup(ctx, "twenty", append(users[1:], users[1])...) // a repeat too
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.LastSeq != 1 {
+		t.Fatalf("created %+v, want last seq 1: one entry", g)
+	}
+	marker, err := owner.Send(ctx, g.ID, parley.SendOptions{Body: "marker"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if marker.Seq != 2 {
+		t.Fatalf("the first message is seq %d, want 2", marker.Seq)
+	}
+
+	for _, d := range devices {
+		// Everything of the group up to the marker, live or as a page.
+		var got []protocol.Message
+		for len(got) == 0 || got[len(got)-1].Seq < marker.Seq {
+			f := d.c.next()
+			var ms []protocol.Message
+			switch f.Type {
+			case protocol.TypeMsg:
+				var m protocol.Message
+				if err := json.Unmarshal(f.Data, &m); err != nil {
+					t.Fatal(err)
+				}
+				ms = append(ms, m)
+			case protocol.TypePage:
+				var p protocol.Page
+				if err := json.Unmarshal(f.Data, &p); err != nil {
+					t.Fatal(err)
+				}
+				ms = p.Messages
+			}
+			for _, m := range ms {
+				if m.Conv == g.ID {
+					got = append(got, m)
+				}
+			}
+		}
+		var membership []protocol.Message
+		for _, m := range got {
+			if m.Kind == protocol.KindMember {
+				membership = append(membership, m)
+			}
+		}
+		if len(membership) != 1 || len(got) != 2 {
+			t.Fatalf("%s received %d entries of the group up to the marker, %d of them membership events, want the creation and the marker: %+v",
+				d.name, len(got), len(membership), got)
+		}
+		c := membership[0]
+		if c.Seq != 1 || c.From != users[0] || c.Member == nil ||
+			*c.Member != (protocol.MemberChange{User: users[0], Action: protocol.MemberCreated, Name: "twenty"}) {
+			t.Fatalf("%s's membership event = %+v (member %+v), want %s's creation of twenty at seq 1", d.name, c, c.Member, users[0])
+		}
+		if m := got[1]; m.Seq != marker.Seq || m.Body != "marker" {
+			t.Fatalf("%s's second entry = %+v, want the marker", d.name, m)
+		}
+	}
+
+	ms, err := s.login(users[n-1], "web").Members(ctx, g.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != n {
+		t.Fatalf("%d members, want %d: %+v", len(ms), n, ms)
+	}
+	for i, m := range ms { // ordered by user id
+		role := protocol.RoleMember
+		if i == 0 {
+			role = protocol.RoleOwner
+		}
+		if m.User != users[i] || m.Role != role || m.JoinedSeq != 0 {
+			t.Fatalf("member %d = %+v, want %s with role %s joined at 0", i, m, users[i], role)
+		}
 	}
 }

@@ -63,6 +63,12 @@ const (
 	MemberRemoved = "removed"
 	MemberLeft    = "left"
 	MemberRole    = "role"
+	// MemberCreated is a group's first entry (seq 1): its creator (User,
+	// also From) made it with the name Name. It is the only event of the
+	// creation, whatever the number of initial members, and every initial
+	// member sees it; a client learns who they are from the members
+	// operation (GET /v1/conversations/{conv}/members).
+	MemberCreated = "created"
 )
 
 // Message is one entry of a conversation as delivered and stored.
@@ -98,7 +104,8 @@ type MemberChange struct {
 	User   string `json:"user"`
 	Action string `json:"action"`
 	Role   string `json:"role,omitempty"`
-	// Name is set on a rename (KindSystem with Action "renamed").
+	// Name is set on a rename (KindSystem with Action "renamed") and on
+	// a group's creation (Action MemberCreated): the group's name.
 	Name string `json:"name,omitempty"`
 }
 

@@ -413,9 +413,11 @@ func startFanTarget(ctx context.Context, f *b2Flags, v fanVariant, members int, 
 	// authenticated. MQTT members connect first, then the group is made
 	// and they subscribe to it. WebSocket members are created over HTTP
 	// first and connect once the group exists, resuming after its
-	// membership events: connected during a group's creation, every
-	// member would be sent one event per member, n² in all, which no
-	// outbound queue holds for 10,000 members.
+	// membership events (positions at its last seq): the creation is one
+	// event, but every member beyond the first 500 joins by an "added"
+	// event of its own (makeGroup), and connected meanwhile, every member
+	// would be sent each of those, about n² in all, which no outbound
+	// queue holds for 10,000 members.
 	var subscribe func(group string, lastSeq uint64) error
 	switch v.protocol {
 	case "mqtt":
@@ -547,8 +549,9 @@ func forEach(ctx context.Context, items []string, concurrency int, fn func(conte
 }
 
 // makeGroup creates a group of the token's user and names (created with
-// the first members, the rest added concurrently) and returns it with its
-// last seq.
+// the first 500, one "created" event at seq 1; the rest added concurrently,
+// one "added" event each) and returns it with its last seq, where the
+// members' deliveries start.
 func makeGroup(ctx context.Context, url, token string, names []string, concurrency int) (string, uint64, error) {
 	api := &parley.API{BaseURL: url, Token: token}
 	first := min(len(names), 500)

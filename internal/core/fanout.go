@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"strings"
 
 	"github.com/parley-im/parley/internal/bus"
 	"github.com/parley-im/parley/protocol"
@@ -38,13 +39,30 @@ func (c *Core) publishLocal(m *protocol.Message) *Event {
 
 // publishBus sends a committed message to the other nodes. Membership
 // events also go to the affected user's topic, so a node learns of a
-// conversation its user just joined. Only the bus stage calls it.
+// conversation its user just joined; a group's creation event goes to the
+// topic of every member, who all join with it (one bus message per member,
+// not per device). Only the bus stage calls it.
 func (c *Core) publishBus(ev *Event) {
 	m := ev.Msg
 	env := envelope{Node: c.node, Type: protocol.TypeMsg, Conv: m.Conv, Data: ev.Payload()}
 	c.busPublish(convTopic(m.Conv), env)
-	if m.Kind == protocol.KindMember && m.Member != nil {
+	if m.Kind != protocol.KindMember || m.Member == nil {
+		return
+	}
+	if m.Member.Action != protocol.MemberCreated {
 		c.busPublish(userTopic(m.Member.User), env)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
+	ids, err := c.members.get(ctx, m.Conv)
+	cancel()
+	if err != nil {
+		// The members' devices get the group at their next resume.
+		c.log.Warn("bus: members of a new group", "conv", m.Conv, "err", err)
+		return
+	}
+	for _, u := range ids {
+		c.busPublish(userTopic(u), env)
 	}
 }
 
@@ -140,8 +158,11 @@ func (c *Core) onBus(m bus.Message) {
 		}
 		c.seenSeqs.raise(msg.Conv, msg.Seq)
 		ev := newMessageEventRaw(&msg, env.Data)
-		if msg.Member != nil && m.Topic == userTopic(msg.Member.User) {
-			c.deliverToUser(msg.Member.User, ev, true)
+		if u, ok := strings.CutPrefix(m.Topic, userTopic("")); ok && msg.Member != nil {
+			// A membership event sent to one affected user's topic
+			// (publishBus): for that user only. Delivery checks the
+			// joined range, so a stale copy shows nothing.
+			c.deliverToUser(u, ev, true)
 			return
 		}
 		c.fanoutMessage(ev)

@@ -19,7 +19,10 @@ func checkGroupName(name string) error {
 	return nil
 }
 
-// CreateGroup creates a group owned by id's user with the given members.
+// CreateGroup creates a group owned by id's user with the given members
+// (repeats and the creator ignored; role member). The store records it as
+// one KindMember event, protocol.MemberCreated at seq 1, which goes to every
+// member's connections; there is no "added" event per initial member.
 func (c *Core) CreateGroup(ctx context.Context, id Identity, name string, members []string) (protocol.Conversation, error) {
 	if err := checkGroupName(name); err != nil {
 		return protocol.Conversation{}, err
@@ -41,19 +44,15 @@ func (c *Core) CreateGroup(ctx context.Context, id Identity, name string, member
 	for i := range ms {
 		ms[i].Conv = conv.ID
 	}
-	events, err := c.st.CreateGroup(ctx, conv, ms)
+	// One creation event, whatever the number of members: each member's
+	// devices receive it once, and learn the members from Members.
+	ev, err := c.st.CreateGroup(ctx, conv, ms)
 	if err != nil {
 		return protocol.Conversation{}, fmt.Errorf("create group: %w", err)
 	}
-	for i := range events {
-		c.committed(nil, &events[i])
-	}
-	var last uint64
-	if len(events) > 0 {
-		last = events[len(events)-1].Seq
-	}
+	c.committed(nil, &ev)
 	return protocol.Conversation{ID: conv.ID, Kind: conv.Kind, Name: name, Role: protocol.RoleOwner,
-		LastSeq: last, StartSeq: 1, UpdatedAt: now.UnixMilli()}, nil
+		LastSeq: ev.Seq, StartSeq: 1, UpdatedAt: now.UnixMilli()}, nil
 }
 
 func (c *Core) checkUserExists(ctx context.Context, user, field string) error {

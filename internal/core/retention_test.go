@@ -353,7 +353,7 @@ func TestDeleteUserClosesAndErases(t *testing.T) {
 	if err := exp.Messages(ctx, func(m *protocol.Message) error { sent = append(sent, *m); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	// The group's "added bob" event, and one message in each conversation.
+	// The group's creation event, and one message in each conversation.
 	if len(sent) != 3 {
 		t.Fatalf("exported messages = %+v", sent)
 	}

@@ -155,7 +155,8 @@ type Positions interface {
 // (owner, admin, member), which the store re-checks at commit time. Each
 // membership change is an entry with its own seq.
 type Groups interface {
-	// CreateGroup creates a group owned by id's user with members.
+	// CreateGroup creates a group owned by id's user with members, as one
+	// entry (seq 1, protocol.MemberCreated) whatever their number.
 	CreateGroup(ctx context.Context, id Identity, name string, members []string) (protocol.Conversation, error)
 	// AddMember adds user to a group; owners and admins may.
 	AddMember(ctx context.Context, id Identity, conv, user string) (protocol.Ack, error)

@@ -332,10 +332,13 @@ type Conversations interface {
 	// user (ErrNotFound).
 	EnsureDirect(ctx context.Context, newID, a, b string, now time.Time) (Conversation, error)
 	// CreateGroup stores a group with its members (creator first, as owner)
-	// and, in the same transaction, one KindMember "added" event per member
-	// other than the creator (seq 1..n, sender = creator). ErrExists if the
-	// id is taken; ErrNotFound if a member is a deleted user.
-	CreateGroup(ctx context.Context, c Conversation, members []Member) ([]protocol.Message, error)
+	// and, in the same transaction, its one creation event, which it
+	// returns: seq 1, KindMember, sender = creator, Member {User: creator,
+	// Action: protocol.MemberCreated, Name: the group's name}. It is one
+	// event whatever the number of members (never one per member); every
+	// initial member has JoinedSeq 0 and so sees it. ErrExists if the id is
+	// taken; ErrNotFound if a member is a deleted user.
+	CreateGroup(ctx context.Context, c Conversation, members []Member) (protocol.Message, error)
 	// Conversation returns the conversation; ErrNotFound if absent.
 	Conversation(ctx context.Context, id string) (Conversation, error)
 	// Member returns a current member; ErrNotFound if the user is not one.
@@ -373,7 +376,8 @@ type Messages interface {
 	// "added"/"joined" inserts the member with JoinedSeq = seq-1 (so the
 	// member sees the event of its own joining) and role Member.Role (default
 	// member), or fails with ErrNotFound for a deleted user; "removed"/"left"
-	// deletes the member and its device positions; "role" changes the role.
+	// deletes the member and its device positions; "role" changes the role;
+	// "created" is refused with ErrInvalid (only CreateGroup stores it).
 	// A KindSystem with Member.Name renames the group.
 	// Every entry updates the conversation's LastSeq and UpdatedAt.
 	Append(ctx context.Context, entries []Append, now time.Time) ([]AppendResult, error)

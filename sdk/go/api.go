@@ -55,7 +55,11 @@ func (a *API) Direct(ctx context.Context, user string) (protocol.Conversation, e
 	return c, err
 }
 
-// CreateGroup creates a group with the given members.
+// CreateGroup creates a group with the given members; the caller is its
+// owner. The group starts with one entry, seq 1: a protocol.KindMember
+// message with Member.Action protocol.MemberCreated, delivered to every
+// member's devices (there is no "added" entry per initial member). Members
+// (or Client.Members) lists who is in it.
 func (a *API) CreateGroup(ctx context.Context, name string, members ...string) (protocol.Conversation, error) {
 	var c protocol.Conversation
 	err := a.do(ctx, "POST", "/v1/groups", map[string]any{"name": name, "members": members}, &c)

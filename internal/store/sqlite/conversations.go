@@ -74,17 +74,17 @@ func directConv(ctx context.Context, q querier, lo, hi string) (store.Conversati
 			"WHERE d.user_lo = ? AND d.user_hi = ?", lo, hi))
 }
 
-// CreateGroup stores a group, its members and their "added" events in one
-// transaction; see store.Conversations.CreateGroup. The creator is
+// CreateGroup stores a group, its members and its one "created" event in
+// one transaction; see store.Conversations.CreateGroup. The creator is
 // c.CreatedBy, always a member with role owner whether or not members names
 // it; the other members keep their order (repeats are skipped) and their
-// Role (default member). Every initial member has JoinedSeq 0 (the group's
-// LastSeq when it was created): each sees all creation events. c.Kind must be
+// Role (default member). Every initial member has JoinedSeq 0: each sees the
+// creation event, seq 1, whatever the number of members. c.Kind must be
 // empty or protocol.ConvGroup; UpdatedAt is set to CreatedAt. The returned
-// events are the stored messages, seq 1..n.
-func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []store.Member) ([]protocol.Message, error) {
+// event is the stored message.
+func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []store.Member) (protocol.Message, error) {
 	if c.ID == "" || c.CreatedBy == "" || (c.Kind != "" && c.Kind != protocol.ConvGroup) {
-		return nil, fmt.Errorf("sqlite: create group: %w: need an id, a creator and kind group", store.ErrInvalid)
+		return protocol.Message{}, fmt.Errorf("sqlite: create group: %w: need an id, a creator and kind group", store.ErrInvalid)
 	}
 	c.Kind = protocol.ConvGroup
 	c.CreatedAt = fromMS(ms(c.CreatedAt))
@@ -92,10 +92,9 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 
 	all := []store.Member{{User: c.CreatedBy, Role: protocol.RoleOwner}}
 	seen := map[string]bool{c.CreatedBy: true}
-	var events []*protocol.Message
 	for _, m := range members {
 		if m.User == "" {
-			return nil, fmt.Errorf("sqlite: create group: %w: member without a user", store.ErrInvalid)
+			return protocol.Message{}, fmt.Errorf("sqlite: create group: %w: member without a user", store.ErrInvalid)
 		}
 		if seen[m.User] {
 			continue
@@ -105,30 +104,30 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 			m.Role = protocol.RoleMember
 		}
 		if !validRole(m.Role) {
-			return nil, fmt.Errorf("sqlite: create group: %w: unknown role", store.ErrInvalid)
+			return protocol.Message{}, fmt.Errorf("sqlite: create group: %w: unknown role", store.ErrInvalid)
 		}
 		all = append(all, store.Member{User: m.User, Role: m.Role})
-		id, err := newMessageID()
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: create group: %w", err)
-		}
-		events = append(events, &protocol.Message{
-			Conv:   c.ID,
-			Seq:    uint64(len(events) + 1),
-			ID:     id,
-			From:   c.CreatedBy,
-			Kind:   protocol.KindMember,
-			Member: &protocol.MemberChange{User: m.User, Action: protocol.MemberAdded, Role: m.Role},
-			Time:   ms(c.CreatedAt),
-		})
 	}
-	c.LastSeq = uint64(len(events))
+	id, err := newMessageID()
+	if err != nil {
+		return protocol.Message{}, fmt.Errorf("sqlite: create group: %w", err)
+	}
+	event := &protocol.Message{
+		Conv:   c.ID,
+		Seq:    1,
+		ID:     id,
+		From:   c.CreatedBy,
+		Kind:   protocol.KindMember,
+		Member: &protocol.MemberChange{User: c.CreatedBy, Action: protocol.MemberCreated, Name: c.Name},
+		Time:   ms(c.CreatedAt),
+	}
+	c.LastSeq = event.Seq
 
 	users := make([]string, len(all))
 	for i, m := range all {
 		users[i] = m.User
 	}
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *sql.Tx) error {
 		if deleted, err := anyDeleted(ctx, tx, users...); err != nil || deleted {
 			return cmp.Or(err, fmt.Errorf("%w: a member is a deleted user", store.ErrNotFound))
 		}
@@ -138,16 +137,12 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 		if err := insertMembers(ctx, tx, c.ID, all); err != nil {
 			return err
 		}
-		return insertMessages(ctx, tx, events, nil) // no content: counts are 0
+		return insertMessages(ctx, tx, []*protocol.Message{event}, nil) // no content: counts are 0
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: create group: %w", err)
+		return protocol.Message{}, fmt.Errorf("sqlite: create group: %w", err)
 	}
-	out := make([]protocol.Message, len(events))
-	for i, m := range events {
-		out[i] = *m
-	}
-	return out, nil
+	return *event, nil
 }
 
 // insertConversation stores c; store.ErrExists if the id is taken.

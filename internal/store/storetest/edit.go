@@ -70,7 +70,7 @@ var editTests = []test{
 		for _, u := range []string{"alice", "bob", "carol"} {
 			f.user(u)
 		}
-		f.group("g_1", "alice", "bob", "carol") // seq 1, 2: member events by alice
+		f.group("g_1", "alice", "bob", "carol") // seq 1: the creation event by alice
 		m := f.send("g_1", "alice", "mine")
 		ed := f.ok(edit("g_1", "alice", m.Seq, "mine, edited"))
 		res := f.appendAll(

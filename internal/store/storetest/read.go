@@ -60,7 +60,7 @@ var readTests = []test{
 		for _, u := range []string{"alice", "bob", "carol"} {
 			f.user(u)
 		}
-		f.group("g_1", "alice", "bob") // seq 1: bob added
+		f.group("g_1", "alice", "bob") // seq 1: the creation event
 		a1 := f.send("g_1", "alice", "a1")
 		f.send("g_1", "bob", "b1")
 		a2 := f.send("g_1", "alice", "a2")

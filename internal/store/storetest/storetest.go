@@ -108,16 +108,17 @@ func (f *fx) user(id string) store.User {
 }
 
 // group creates a group: creator first as owner, then the other members.
-func (f *fx) group(id, creator string, others ...string) []protocol.Message {
+// It returns the creation event, seq 1.
+func (f *fx) group(id, creator string, others ...string) protocol.Message {
 	f.Helper()
 	members := []store.Member{{User: creator, Role: protocol.RoleOwner}}
 	for _, o := range others {
 		members = append(members, store.Member{User: o, Role: protocol.RoleMember})
 	}
 	c := store.Conversation{ID: id, Kind: protocol.ConvGroup, Name: "Group " + id, CreatedBy: creator, CreatedAt: f.tick()}
-	evs, err := f.s.CreateGroup(f.ctx, c, members)
+	ev, err := f.s.CreateGroup(f.ctx, c, members)
 	f.must(err, "create group "+id)
-	return evs
+	return ev
 }
 
 // direct ensures the direct conversation of a and b.
