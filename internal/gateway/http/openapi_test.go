@@ -556,6 +556,7 @@ var mirrors = map[string]mirror{
 	// package protocol
 	"Message":          {typeOf[protocol.Message](), encoded},
 	"MemberChange":     {typeOf[protocol.MemberChange](), encoded},
+	"SocialEvent":      {typeOf[protocol.SocialEvent](), encoded},
 	"Conversation":     {typeOf[protocol.Conversation](), encoded},
 	"ConversationList": {typeOf[protocol.ConversationList](), encoded},
 	"Page":             {typeOf[protocol.Page](), encoded},
