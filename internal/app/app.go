@@ -109,7 +109,7 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 		Metrics: core.NewMetrics(reg),
 		Limits: core.Limits{MaxMessageBytes: cfg.Limits.MaxMessageBytes, HistoryPageMax: cfg.Limits.HistoryPageMax,
 			OutboundQueueMessages: cfg.Limits.OutboundQueueMessages, OutboundQueueBytes: cfg.Limits.OutboundQueueBytes,
-			DevicesPerUser: cfg.Limits.DevicesPerUser},
+			DevicesPerUser: cfg.Limits.DevicesPerUser, BlocksPerUser: cfg.Limits.BlocksPerUser},
 		Passwords: auth.VerifierOptions{Concurrency: cfg.Auth.PasswordConcurrency, Wait: cfg.Auth.PasswordWait},
 		Timeouts: core.Timeouts{AccessTTL: cfg.Auth.AccessTTL, RefreshTTL: cfg.Auth.RefreshTTL,
 			AckFlushInterval: cfg.Timeouts.AckFlushInterval, PresenceCoalesce: cfg.Timeouts.PresenceCoalesce,
@@ -120,6 +120,7 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 			FlappingBan: cfg.RateLimits.FlappingBan, OpsPerSecond: cfg.RateLimits.OpsPerUserPerSecond, OpsBurst: cfg.RateLimits.OpsBurst,
 			QueriesPerSecond: cfg.RateLimits.QueriesPerUserPerSecond, QueryBurst: cfg.RateLimits.QueryBurst,
 			TypingInterval: cfg.RateLimits.TypingInterval},
+		Social:            core.Social{FriendRequestsPerHour: cfg.RateLimits.FriendRequestsPerUserPerHour, InboundDefault: cfg.Social.InboundDefault},
 		AllowRegistration: cfg.Auth.AllowRegistration,
 	})
 }

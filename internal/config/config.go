@@ -25,6 +25,12 @@ type Config struct {
 	MQTT       MQTT       `yaml:"mqtt" doc:"The MQTT 3.1.1/5.0 gateway (docs/mqtt.md): TCP, TLS and WebSocket (/mqtt on the HTTP listener)."`
 	Debug      Debug      `yaml:"debug" doc:"Diagnostics for operators."`
 	Admin      Admin      `yaml:"admin" doc:"Where the admin API (/v1/admin/..., authenticated with auth.admin_key) and /metrics are served, and how failed admin authentications are limited."`
+	Social     Social     `yaml:"social" doc:"The social graph (docs/protocol.md 2.14): friends and who may message whom."`
+}
+
+// Social configures the social graph.
+type Social struct {
+	InboundDefault string `yaml:"inbound_default" doc:"Who may send direct messages to a user who has not chosen (GET/PATCH /v1/me/settings): anyone, or friends (friends and members of a group the user is in; a stranger's message is refused with 403 not_accepted)."`
 }
 
 // Admin configures the admin API's listener and its limit.
@@ -102,6 +108,7 @@ type Limits struct {
 	JSONMaxDepth          int `yaml:"json_max_depth" doc:"Deepest nesting of objects and arrays accepted in a JSON frame."`
 	MaxConsecutiveErrors  int `yaml:"max_consecutive_errors" doc:"Malformed WebSocket request frames in a row (not JSON, a field of the wrong type, a duplicated key, an unknown op) after which the connection is closed with 1008; a well-formed frame starts the count again."`
 	DevicesPerUser        int `yaml:"devices_per_user" doc:"Most devices one user may have. A new device beyond it (a login, an MQTT client id or an application token naming a device the user does not have yet) is refused with 403 too_many_devices, WebSocket close 3506, MQTT CONNACK 0x97 (3.1.1: 5); the user's existing devices keep working, and revoking one (DELETE /v1/devices/{device}) or its expiry frees a slot."`
+	BlocksPerUser         int `yaml:"blocks_per_user" doc:"Most users one user may block (PUT /v1/blocks/{user}). A new block beyond it is refused with 403 too_many_blocks; unblocking one frees a slot."`
 }
 
 // RateLimits holds the rate and connection limits. All must be positive.
@@ -122,6 +129,7 @@ type RateLimits struct {
 	FlappingConnectsPerMinute       int           `yaml:"flapping_connects_per_minute" doc:"A device (user and device id) that connects more often than this within a minute is banned for flapping_ban: its connections are refused after hello with close code 3005. Stops reconnect loops, such as two clients fighting over one device id."`
 	FlappingIPConnectsPerMinute     int           `yaml:"flapping_ip_connects_per_minute" doc:"A client address that attempts more WebSocket connections than this within a minute, refused attempts included, is banned for flapping_ban: its upgrades are refused with 429 until the ban ends. Keep it above connects_per_ip_per_minute, so that a client first gets the gentler refusal."`
 	FlappingBan                     time.Duration `yaml:"flapping_ban" doc:"How long a flapping device or address stays banned."`
+	FriendRequestsPerUserPerHour    int           `yaml:"friend_requests_per_user_per_hour" doc:"Friend requests allowed per user per hour, from all the user's connections and the HTTP API together (a token bucket holding an hour's worth, refilling evenly); repeats and requests to unknown users count too. A refusal is 429 with retry_after_ms."`
 }
 
 // Timeouts holds deadlines and intervals. All must be positive.
@@ -189,6 +197,7 @@ func Default() Config {
 			JSONMaxDepth:          32,
 			MaxConsecutiveErrors:  10,
 			DevicesPerUser:        32,
+			BlocksPerUser:         10_000,
 		},
 		RateLimits: RateLimits{
 			LoginPerIPPerMinute:             30,
@@ -207,6 +216,7 @@ func Default() Config {
 			FlappingConnectsPerMinute:       15,
 			FlappingIPConnectsPerMinute:     3000,
 			FlappingBan:                     5 * time.Minute,
+			FriendRequestsPerUserPerHour:    30,
 		},
 		Timeouts: Timeouts{
 			AuthDeadline:     10 * time.Second,
@@ -225,7 +235,8 @@ func Default() Config {
 		Log: Log{Level: "info", Format: "text"},
 		MQTT: MQTT{Addr: "0.0.0.0:1883", WebSocket: true, Root: "IMS", MaxPacketBytes: 256 << 10,
 			KeepAlive: 60 * time.Second, MaxKeepAlive: 300 * time.Second, ReceiveMaximum: 64, SendWindow: 64, MaxSubscriptions: 128},
-		Admin: Admin{FailuresPerIPPerMinute: 10},
+		Admin:  Admin{FailuresPerIPPerMinute: 10},
+		Social: Social{InboundDefault: "anyone"},
 	}
 }
 

@@ -127,7 +127,7 @@ func TestValidate(t *testing.T) {
 		{"every limit", func(c *Config) { c.Limits = Limits{} }, []string{
 			"limits.max_message_bytes", "limits.max_frame_bytes", "limits.history_page_max",
 			"limits.outbound_queue_messages", "limits.outbound_queue_bytes", "limits.json_max_depth",
-			"limits.max_consecutive_errors", "limits.devices_per_user"}},
+			"limits.max_consecutive_errors", "limits.devices_per_user", "limits.blocks_per_user"}},
 		{"password hashing: one per core, no wait", func(c *Config) { c.Auth.PasswordConcurrency, c.Auth.PasswordWait = 0, 0 },
 			[]string{"auth.password_wait"}},
 		{"negative password concurrency", func(c *Config) { c.Auth.PasswordConcurrency = -1 }, []string{"auth.password_concurrency"}},
@@ -160,6 +160,9 @@ func TestValidate(t *testing.T) {
 		{"zero send rate", func(c *Config) { c.RateLimits.SendsPerUserPerSecond = 0 }, []string{"rate_limits.sends_per_user_per_second"}},
 		{"zero connection limit and ban", func(c *Config) { c.RateLimits.ConnectionsPerUser, c.RateLimits.FlappingBan = 0, 0 },
 			[]string{"rate_limits.connections_per_user", "rate_limits.flapping_ban"}},
+		{"friends-only by default", func(c *Config) { c.Social.InboundDefault = "friends" }, nil},
+		{"bad inbound default", func(c *Config) { c.Social.InboundDefault = "everyone" }, []string{"social.inbound_default"}},
+		{"zero friend requests", func(c *Config) { c.RateLimits.FriendRequestsPerUserPerHour = 0 }, []string{"rate_limits.friend_requests_per_user_per_hour"}},
 		{"retention off", func(c *Config) { c.Retention.MaxAge = 0 }, nil},
 		{"retention set", func(c *Config) { c.Retention.MaxAge = 720 * time.Hour }, nil},
 		{"negative retention", func(c *Config) { c.Retention.MaxAge = -time.Hour }, []string{"retention.max_age"}},

@@ -137,6 +137,9 @@ func (c *Config) Validate() error {
 		bad("limits.history_page_max", "must be at most %d, is %d", MaxHistoryPage, c.Limits.HistoryPageMax)
 	}
 
+	if c.Social.InboundDefault != "anyone" && c.Social.InboundDefault != "friends" {
+		bad("social.inbound_default", "must be anyone or friends, is %q", c.Social.InboundDefault)
+	}
 	if _, ok := logLevels[strings.ToLower(c.Log.Level)]; !ok {
 		bad("log.level", "must be debug, info, warn or error, is %q", c.Log.Level)
 	}

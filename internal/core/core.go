@@ -86,6 +86,9 @@ type Options struct {
 	// successful checks (zero fields take auth's defaults; Observe is the
 	// core's own).
 	Passwords auth.VerifierOptions
+	// Social configures friend requests and who may message whom
+	// (friends.go, inbound.go).
+	Social Social
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -110,6 +113,7 @@ type Core struct {
 	flapping  *ratelimit.Flapping // per (user, device); nil: off
 	budget    *budgets            // per user, per operation class
 	passwords *auth.Verifier      // every argon2id computation goes through it
+	friends   *friends            // the friend request budget and the inbound policy
 
 	commit   *committer
 	dispatch *stage // local fan-out, then answers (dispatch.go)
@@ -170,6 +174,9 @@ func New(opts Options) (*Core, error) {
 	if err := opts.Retention.withDefaults(); err != nil {
 		return nil, err
 	}
+	if d := opts.Social.InboundDefault; d != "" && d != protocol.InboundAnyone && d != protocol.InboundFriends {
+		return nil, fmt.Errorf("core: the default inbound setting must be %q or %q, is %q", protocol.InboundAnyone, protocol.InboundFriends, d)
+	}
 	c := &Core{
 		st: opts.Store, bus: opts.Bus, signer: opts.Signer, ext: opts.External,
 		log: opts.Logger, metrics: opts.Metrics, node: opts.NodeID,
@@ -189,6 +196,7 @@ func New(opts Options) (*Core, error) {
 	popt := opts.Passwords
 	popt.Observe = func(o auth.Outcome) { c.metrics.PasswordChecks.WithLabelValues(o.String()).Inc() }
 	c.passwords = auth.NewVerifier(popt)
+	c.friends = newFriends(c, opts.Social)
 	c.budget = newBudgets(c, opts.RateLimits)
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)

@@ -98,6 +98,10 @@ func ToProtocol(err error) *protocol.Error {
 	case errors.Is(err, ErrClientMsgIDInUse):
 		return &protocol.Error{Code: protocol.CodeConflict, Reason: "client_msg_id_in_use", Field: "client_msg_id",
 			Message: "client_msg_id already used in another conversation: nothing was stored; a new message needs a new client_msg_id"}
+	case errors.Is(err, ErrAlreadyFriends):
+		return &protocol.Error{Code: protocol.CodeConflict, Reason: "already_friends", Message: "you are friends already"}
+	case errors.Is(err, ErrNotAccepted):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "not_accepted", Message: ErrNotAccepted.Error()}
 	case errors.Is(err, store.ErrExists):
 		return &protocol.Error{Code: protocol.CodeConflict, Reason: "exists"}
 	case errors.Is(err, store.ErrInvalid):

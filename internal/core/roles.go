@@ -29,6 +29,9 @@ import (
 //   - Blocking: a user's blocks (blocks.go).
 //   - Instrumented: the core's metrics.
 //   - Lifecycle: running and stopping the core (the composition root's).
+//   - Friends: friend requests and friendships (friends.go).
+//   - Settings: a user's own settings, such as who may message them
+//     (inbound.go).
 
 // Authenticator turns a credential into an Identity. An unknown user, a
 // wrong or expired credential and a disabled user all give ErrUnauthorized
@@ -225,6 +228,41 @@ type Instrumented interface {
 	Metrics() *Metrics
 }
 
+// Friends is the social graph's friendships (friends.go). Each change is
+// an entry of kind protocol.KindFriend in the system conversations of both
+// users, stored with the change and delivered to every device of both like
+// any entry. The other user is named by id; an unknown, disabled or
+// deleted user, and one who blocked the caller, are store.ErrNotFound
+// alike.
+type Friends interface {
+	// RequestFriend asks user to be friends, with an optional text
+	// (protocol.FriendTextMax bytes); a user's requests are limited per
+	// hour (a *ratelimit.Error). Between friends ErrAlreadyFriends; a
+	// request crossing user's own accepts it; a repeat stores nothing.
+	RequestFriend(ctx context.Context, id Identity, user, text string) (protocol.FriendStatus, error)
+	// AnswerFriend accepts or declines user's pending request.
+	AnswerFriend(ctx context.Context, id Identity, user string, accept bool) (protocol.FriendStatus, error)
+	// WithdrawFriend withdraws id's pending request to user.
+	WithdrawFriend(ctx context.Context, id Identity, user string) error
+	// Unfriend ends a friendship.
+	Unfriend(ctx context.Context, id Identity, user string) error
+	// Friends pages user's friends, ordered by id.
+	Friends(ctx context.Context, user, after string, limit int) (protocol.FriendList, error)
+	// FriendRequests pages the pending requests to user (incoming) or
+	// from user, ordered by the other user's id.
+	FriendRequests(ctx context.Context, user string, incoming bool, after string, limit int) (protocol.PendingFriendList, error)
+}
+
+// Settings are a user's own settings (inbound.go): who may send them
+// direct messages, and whether their presence is hidden.
+type Settings interface {
+	// Settings returns user's settings, defaults filled in.
+	Settings(ctx context.Context, user string) (protocol.Settings, error)
+	// UpdateSettings changes the settings u names; a change of who may
+	// message the user applies to the next message.
+	UpdateSettings(ctx context.Context, id Identity, u SettingsUpdate) (protocol.Settings, error)
+}
+
 // Lifecycle runs and stops the core: the composition root's role.
 type Lifecycle interface {
 	// Run starts the core's goroutines and blocks until ctx is done or
@@ -254,4 +292,6 @@ var (
 	_ Blocking      = (*Core)(nil)
 	_ Instrumented  = (*Core)(nil)
 	_ Lifecycle     = (*Core)(nil)
+	_ Friends       = (*Core)(nil)
+	_ Settings      = (*Core)(nil)
 )

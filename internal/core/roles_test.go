@@ -15,6 +15,8 @@ var roles = []reflect.Type{
 	reflect.TypeFor[Positions](),
 	reflect.TypeFor[Groups](),
 	reflect.TypeFor[Queries](),
+	reflect.TypeFor[Friends](),
+	reflect.TypeFor[Settings](),
 	reflect.TypeFor[Instrumented](),
 	reflect.TypeFor[Lifecycle](),
 	reflect.TypeFor[MQTTSessions](),

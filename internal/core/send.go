@@ -113,6 +113,9 @@ func (c *Core) SendAsync(ctx context.Context, id Identity, r SendRequest) (*Pend
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkInbound(ctx, id.User, conv); err != nil {
+		return nil, err
+	}
 	ct := r.ContentType
 	if ct == "" {
 		ct = "text/plain"
@@ -214,6 +217,10 @@ func (c *Core) Direct(ctx context.Context, user, peer string) (string, error) {
 	}
 	if u.Disabled {
 		return "", fmt.Errorf("user %s: %w", peer, store.ErrNotFound)
+	}
+	// A new conversation is a first message's way in (inbound.go).
+	if err := c.friends.inbound.allow(ctx, peer, user); err != nil {
+		return "", err
 	}
 	if _, err := c.st.EnsureDirect(ctx, conv, user, peer, c.now()); err != nil {
 		return "", fmt.Errorf("create direct conversation: %w", err)

@@ -22,10 +22,12 @@ const (
 	LimitFlapping     = "flapping"      // a banned device or client address
 	LimitOps          = "ops"           // acks, reads and typing per user
 	LimitQueries      = "queries"       // history, lists, presence and resumes per user
+	// LimitFriendRequests: friend requests per user per hour.
+	LimitFriendRequests = "friend_requests"
 )
 
 // Names lists every limit name, for metrics that start each at zero.
-var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping, LimitOps, LimitQueries}
+var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping, LimitOps, LimitQueries, LimitFriendRequests}
 
 // BusyRetry is the wait advised when a concurrency limit refuses: a slot
 // frees when another connection closes, which no clock predicts.
