@@ -46,9 +46,9 @@ var ErrBlocked = errors.New("you blocked this user: unblock them to write to the
 // reason too_many_blocks).
 var ErrTooManyBlocks = errors.New("too many blocks")
 
-// maxBlockListPage is the largest page of a block list: 500 entries of the
+// BlockListPageMax is the largest page of a block list: 500 entries of the
 // longest user ids stay below a WebSocket frame.
-const maxBlockListPage = 500
+const BlockListPageMax = 500
 
 // Block makes user block other: see the Blocking role. Blocking a user one
 // blocks already changes nothing. An unknown or deleted user is
@@ -105,8 +105,8 @@ func (c *Core) checkBlockTarget(user, other string) error {
 // the user may list their blocks.
 func (c *Core) BlockList(ctx context.Context, user, after string, limit int) (protocol.BlockList, error) {
 	switch {
-	case limit < 0 || limit > maxBlockListPage:
-		return protocol.BlockList{}, badField("limit", "must be between 1 and %d", maxBlockListPage)
+	case limit < 0 || limit > BlockListPageMax:
+		return protocol.BlockList{}, badField("limit", "must be between 1 and %d", BlockListPageMax)
 	case limit == 0:
 		limit = 100
 	}

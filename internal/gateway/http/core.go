@@ -11,9 +11,12 @@ type Core interface {
 	core.Accounts
 	core.Admin
 	core.Sender
+	core.Friends
+	core.Settings
 	core.Positions
 	core.Groups
 	core.Queries
+	core.Blocking
 	core.Instrumented
 }
 

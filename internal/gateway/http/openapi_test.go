@@ -564,6 +564,8 @@ var mirrors = map[string]mirror{
 	"Member":           {typeOf[protocol.Member](), encoded},
 	"ReadState":        {typeOf[protocol.ReadState](), encoded},
 	"Presence":         {typeOf[protocol.Presence](), encoded},
+	"Block":            {typeOf[protocol.Block](), encoded},
+	"BlockList":        {typeOf[protocol.BlockList](), encoded},
 	"Device":           {typeOf[protocol.Device](), encoded},
 	"User":             {typeOf[protocol.User](), encoded},
 	"Tokens":           {typeOf[protocol.Tokens](), encoded},
@@ -1185,6 +1187,10 @@ func TestOpenAPISuccessResponses(t *testing.T) {
 	w.call("GET /v1/conversations/{conv}", conv, "", alice)
 	w.call("GET /v1/conversations", "/v1/conversations?limit=10", "", alice)
 	w.call("POST /v1/conversations/{conv}/leave", conv+"/leave", "", bearer(bobTok.AccessToken))
+
+	w.call("PUT /v1/blocks/{user}", "/v1/blocks/bob", "", alice)
+	w.call("GET /v1/blocks", "/v1/blocks?limit=10", "", alice)
+	w.call("DELETE /v1/blocks/{user}", "/v1/blocks/bob", "", alice)
 
 	w.call("GET /v1/admin/users", "/v1/admin/users?limit=10", "", admin)
 	w.call("POST /v1/admin/users", "/v1/admin/users", `{"user":"dave","password":"dave-password","display_name":"Dave"}`, admin)

@@ -58,6 +58,10 @@ func (s *Server) routes() {
 	s.handle("POST /v1/conversations/{conv}/leave", s.authed(s.leave))
 	s.handle("PATCH /v1/conversations/{conv}/retention", s.authed(s.setRetention))
 
+	s.handle("GET /v1/blocks", s.authed(s.blocks), "after", "limit")
+	s.handle("PUT /v1/blocks/{user}", s.authed(s.block))
+	s.handle("DELETE /v1/blocks/{user}", s.authed(s.unblock))
+
 	if !s.opt.SeparateAdmin { // else on AdminHandler's listener only
 		for _, rt := range s.adminRoutes() {
 			s.handle(rt.pattern, s.admin(rt.h), rt.query...)

@@ -137,20 +137,3 @@ func (db *DB) Blocking(ctx context.Context, a, b string) (aBlocksB, bBlocksA boo
 	}
 	return aBlocksB, bBlocksA, nil
 }
-
-// blockedEither reports, inside tx, whether a blocks b or b blocks a: for
-// the writes of the social graph that a block refuses (a friend request,
-// its acceptance), checked in their own transaction.
-func blockedEither(ctx context.Context, tx querier, a, b string) (bool, error) {
-	var one int64
-	err := tx.QueryRowContext(ctx,
-		"SELECT 1 FROM blocks WHERE (user_id = ? AND blocked_id = ?) OR (user_id = ? AND blocked_id = ?) LIMIT 1",
-		a, b, b, a).Scan(&one)
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, sql.ErrNoRows):
-		return false, nil
-	}
-	return false, classify(err)
-}

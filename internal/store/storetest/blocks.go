@@ -86,6 +86,26 @@ var blockTests = []test{
 			f.Fatalf("carol's block after the unblock = %+v, want at %v", list, again)
 		}
 	}},
+	{"blocks/a block drops the blocked user's pending friend request", func(f *fx) {
+		for _, u := range []string{"alice", "bob", "carol"} {
+			f.user(u)
+		}
+		for _, r := range [][2]string{{"bob", "alice"}, {"carol", "alice"}} {
+			_, err := f.s.RequestFriend(f.ctx, r[0], r[1], "hi", f.tick())
+			f.must(err, r[0]+" asks "+r[1])
+		}
+		f.must(blockErr(f.s.Block(f.ctx, "alice", "bob", 0, f.tick())), "alice blocks bob")
+		in, err := f.s.FriendRequests(f.ctx, "alice", true, "", 10)
+		f.must(err, "alice's incoming requests")
+		if len(in) != 1 || in[0].From != "carol" {
+			f.Fatalf("alice's incoming requests after blocking bob: %+v, want carol's only", in)
+		}
+		out, err := f.s.FriendRequests(f.ctx, "bob", false, "", 10)
+		f.must(err, "bob's outgoing requests")
+		if len(out) != 0 {
+			f.Fatalf("bob's outgoing requests after alice blocked him: %+v, want none", out)
+		}
+	}},
 	{"blocks/unknown and deleted users", func(f *fx) {
 		f.user("alice")
 		f.user("bob")
