@@ -75,6 +75,11 @@ type SocialEvent struct {
 	// Notice is the id of the system notice a KindMessage from
 	// SystemSender delivers.
 	Notice string `json:"notice,omitempty"`
+	// Tags are the tag values a notice is addressed to (those of the
+	// key=value terms of its audience that are not negated), separated by
+	// spaces: MQTT clients receive it on IMS/System/<value> for each one
+	// they subscribed to (docs/mqtt.md). Empty for other entries.
+	Tags string `json:"tags,omitempty"`
 }
 
 // Friends (docs/protocol.md §2.14): WebSocket ops, whose arguments are in

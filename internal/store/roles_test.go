@@ -12,6 +12,7 @@ import (
 func TestRolesAreRoleSized(t *testing.T) {
 	t.Parallel()
 	roles := []reflect.Type{
+		reflect.TypeFor[Tags](), reflect.TypeFor[Notices](),
 		reflect.TypeFor[Users](), reflect.TypeFor[Sessions](), reflect.TypeFor[Devices](),
 		reflect.TypeFor[Conversations](), reflect.TypeFor[Messages](), reflect.TypeFor[Positions](),
 		reflect.TypeFor[Retention](), reflect.TypeFor[Erasure](), reflect.TypeFor[MQTTSessions](),

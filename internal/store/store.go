@@ -437,7 +437,7 @@ type Erasure interface {
 	// commits run between them. When it returns nil: the user row is a
 	// tombstone (DisplayName, PasswordHash and LastSeen cleared; Disabled,
 	// Deleted and DeletedAt set), the user's sessions, devices, positions,
-	// MQTT sessions, packet keys and own blocks are deleted, and every message the user
+	// MQTT sessions, packet keys, tags and own blocks are deleted, and every message the user
 	// sent that carries content (KindMessage and KindEdit) has its body and
 	// payload cleared and Deleted set; the rows stay, so seqs stay gap-free
 	// and other members' positions and unread counts stay consistent (a
@@ -456,8 +456,8 @@ type Erasure interface {
 	DeleteUser(ctx context.Context, user string, now time.Time) ([]protocol.Message, error)
 	// BeginErasure is the first step of DeleteUser, one transaction: the
 	// user row becomes the tombstone (deleted at now), the sessions,
-	// devices, positions, MQTT sessions, packet keys and the blocks the
-	// user made are deleted, and
+	// devices, positions, MQTT sessions, packet keys, tags and the blocks
+	// the user made are deleted, and
 	// every conversation the user was ever in (participant or member) is
 	// recorded as pending, up to its last seq at this point. From then on
 	// nothing of the user's can log in, and Append refuses the user as a
@@ -555,6 +555,147 @@ type TokenFloors interface {
 	// TokenFloor returns the later of the user's floor and the device's;
 	// zero if neither was ever raised.
 	TokenFloor(ctx context.Context, user, device string) (time.Time, error)
+}
+
+// TagChange is a change of one user's tags (Tags.ChangeTags).
+type TagChange struct {
+	User string
+	// Set adds these tags, replacing the value of a key the user has.
+	Set map[string]string
+	// Delete removes these keys, after Set; a key the user does not
+	// have is ignored.
+	Delete []string
+	// Replace makes the user's tags exactly Set (Delete then changes
+	// nothing more).
+	Replace bool
+	// Create creates the user, with no password and no display name, if
+	// there is no user of that id (a deleted one still fails).
+	Create bool
+}
+
+// TagResult is the outcome of one TagChange.
+type TagResult struct {
+	// Tags are the user's tags after the change (nil if Err is set).
+	Tags map[string]string
+	// Changed reports whether the tags differ from before; Created
+	// whether the user was created (TagChange.Create).
+	Changed, Created bool
+	// Err is ErrNotFound for an unknown or deleted user and ErrLimit for
+	// a change that would leave the user more tags than allowed; the
+	// change is then not applied.
+	Err error
+}
+
+// Tags keep users' server-side tags (key → value, at most one value per
+// key), which system notices are addressed to. The store does not check
+// the syntax of keys and values; the core does.
+type Tags interface {
+	// ChangeTags applies changes, in order, in one transaction, and
+	// returns one result per change; users it creates are created at now.
+	// A change that would leave its user more than max tags (max <= 0: no
+	// limit), and more than before, fails with ErrLimit. Before
+	// the first change of a user's tags after a notice was created, for
+	// every notice still being sent (NoticeSending) that has not reached
+	// the user yet, it records whether the user was in the notice's
+	// audience, so that a notice's audience stays the one it had when it
+	// was created (see Notices). A non-nil error means nothing changed.
+	ChangeTags(ctx context.Context, changes []TagChange, max int, now time.Time) ([]TagResult, error)
+	// UserTags returns user's tags, an empty map if none; ErrNotFound
+	// for an unknown or deleted user.
+	UserTags(ctx context.Context, user string) (map[string]string, error)
+	// HasTagValue reports whether user has a tag, under any key, whose
+	// value is value (false for an unknown user).
+	HasTagValue(ctx context.Context, user, value string) (bool, error)
+	// CountTagged returns how many users that are not deleted match expr
+	// now.
+	CountTagged(ctx context.Context, expr TagExpr) (int64, error)
+}
+
+// States of a Notice.
+const (
+	NoticeSending   = "sending"
+	NoticeDone      = "done"
+	NoticeCancelled = "cancelled"
+)
+
+// Notice is a system notice: one content message from
+// protocol.SystemSender, stored into the system conversation of every user
+// of its audience, a chunk at a time (Notices.SendNoticeChunk).
+type Notice struct {
+	ID string
+	// To is the audience: the users who existed when the notice was
+	// created (CreatedAt, to the millisecond) and matched To then.
+	To          TagExpr
+	CreatedBy   string
+	ContentType string
+	Body        string
+	Payload     []byte
+	CreatedAt   time.Time
+	State       string // NoticeSending, NoticeDone or NoticeCancelled
+	// Matched is the size of the audience, counted when sending starts
+	// (CountNoticeAudience); -1 until then.
+	Matched int64
+	// Stored counts the copies stored; Skipped, set when sending is done,
+	// the users of the audience deleted before their turn (Matched -
+	// Stored); Delivered what the core reported with SendNoticeChunk and
+	// AddNoticeDelivered.
+	Stored, Skipped, Delivered int64
+	// Cursor is the highest user id sending has passed: the audience is
+	// taken in the order of user ids; "" before the first chunk.
+	Cursor     string
+	FinishedAt time.Time // zero while sending
+}
+
+// NoticeCopy is one copy of a notice stored by SendNoticeChunk: the entry
+// of User's system conversation.
+type NoticeCopy struct {
+	User    string
+	Message protocol.Message
+}
+
+// Notices store system notices and send them in bounded chunks. A notice's
+// audience is fixed when it is created: users created later, and users
+// whose tags change later (ChangeTags records how they stood), are in it
+// exactly if they were then. Sending takes the audience in user id order;
+// each chunk stores its copies and advances the cursor in one
+// transaction, so that a crash between chunks neither repeats nor skips a
+// user.
+type Notices interface {
+	// CreateNotice stores n (its ID, To, CreatedBy, content and
+	// CreatedAt; the rest is reset: State NoticeSending, Matched -1,
+	// counters 0, Cursor ""). ErrExists if the id is taken.
+	CreateNotice(ctx context.Context, n Notice) error
+	// Notice returns a notice; ErrNotFound if there is none.
+	Notice(ctx context.Context, id string) (Notice, error)
+	// ListNotices returns up to limit notices, newest first (by
+	// CreatedAt, then ID), from the one after before in that order (""
+	// starts at the newest; ErrNotFound if there is no notice before).
+	ListNotices(ctx context.Context, before string, limit int) ([]Notice, error)
+	// SendingNotices returns the notices in state NoticeSending, oldest
+	// first.
+	SendingNotices(ctx context.Context) ([]Notice, error)
+	// CountNoticeAudience counts the notice's audience without holding
+	// writers up and, if the notice has not started yet (Matched -1 and
+	// Cursor ""), stores the count as Matched. It returns the notice as
+	// stored afterwards.
+	CountNoticeAudience(ctx context.Context, id string) (Notice, error)
+	// SendNoticeChunk stores the next copies of a notice being sent, at
+	// most limit, in one transaction with the cursor's advance: the next
+	// users of the audience in id order that are not deleted, scanning at
+	// most a bounded number of candidate users, so that a transaction
+	// stays short however selective the audience is (it may then store
+	// none and still advance). It adds delivered to Delivered. When the
+	// audience is exhausted the notice becomes NoticeDone (FinishedAt
+	// now, Skipped set). A notice that is not sending stores nothing. It
+	// returns the copies in user id order and the notice afterwards.
+	SendNoticeChunk(ctx context.Context, id string, limit int, delivered int64, now time.Time) ([]NoticeCopy, Notice, error)
+	// AddNoticeDelivered adds n to the notice's Delivered, whatever its
+	// state.
+	AddNoticeDelivered(ctx context.Context, id string, n int64) error
+	// CancelNotice stops sending a notice (NoticeCancelled, FinishedAt
+	// now): what was stored stays. A notice that is not sending is
+	// returned unchanged. ErrNotFound if there is none.
+	CancelNotice(ctx context.Context, id string, now time.Time) (Notice, error)
 }
 
 // SystemConversations writes the server's entries into users' system
@@ -679,6 +820,8 @@ type Store interface {
 	MQTTSessions
 	GroupCommit
 	TokenFloors
+	Tags
+	Notices
 	SystemConversations
 	Blocks
 	Friends

@@ -85,6 +85,7 @@ func (db *DB) BeginErasure(ctx context.Context, user string, now time.Time) erro
 			"DELETE FROM devices WHERE user_id = ?",
 			"DELETE FROM mqtt_sessions WHERE user_id = ?",
 			"DELETE FROM packet_keys WHERE sender = ?",
+			"DELETE FROM user_tags WHERE user_id = ?",
 			"DELETE FROM blocks WHERE user_id = ?", // the user's own; others' blocks of the user are theirs
 		} {
 			if _, err := tx.ExecContext(ctx, q, user); err != nil {

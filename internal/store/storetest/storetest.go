@@ -53,6 +53,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, mqttTests...)
 	all = append(all, commitTests...)
 	all = append(all, floorTests...)
+	all = append(all, tagTests...)
+	all = append(all, noticeTests...)
 	all = append(all, systemTests...)
 	all = append(all, blockTests...)
 	all = append(all, friendTests...)

@@ -54,3 +54,40 @@ CREATE TABLE user_tags (
 ) WITHOUT ROWID;
 
 CREATE INDEX user_tags_value ON user_tags (key, value, user_id);
+
+-- A system notice (store.Notice), sent into the system conversation of
+-- each user of its audience a chunk at a time. audience is the parsed tag
+-- expression as JSON (store.TagExpr), audience_text its text; cursor is
+-- the highest user id sending has passed (users are taken in id order);
+-- matched is -1 until counted.
+CREATE TABLE notices (
+	id            TEXT    NOT NULL PRIMARY KEY,
+	audience      TEXT    NOT NULL,
+	audience_text TEXT    NOT NULL,
+	created_by    TEXT    NOT NULL DEFAULT '',
+	content_type  TEXT    NOT NULL DEFAULT '',
+	body          TEXT    NOT NULL DEFAULT '',
+	payload       BLOB,
+	created_at    INTEGER NOT NULL,
+	state         TEXT    NOT NULL,
+	matched       INTEGER NOT NULL DEFAULT -1,
+	stored        INTEGER NOT NULL DEFAULT 0,
+	skipped       INTEGER NOT NULL DEFAULT 0,
+	delivered     INTEGER NOT NULL DEFAULT 0,
+	cursor        TEXT    NOT NULL DEFAULT '',
+	finished_at   INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE INDEX notices_created ON notices (created_at, id);
+CREATE INDEX notices_sending ON notices (created_at) WHERE state = 'sending';
+
+-- Whether a user was in a notice's audience when the notice was created,
+-- written when the user's tags first change while the notice is being sent
+-- and has not reached the user; sending uses it instead of the user's
+-- current tags. Deleted with its notice's sending.
+CREATE TABLE notice_verdicts (
+	notice_id TEXT    NOT NULL,
+	user_id   TEXT    NOT NULL,
+	matched   INTEGER NOT NULL,
+	PRIMARY KEY (notice_id, user_id)
+) WITHOUT ROWID;

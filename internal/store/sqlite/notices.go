@@ -1,0 +1,418 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
+)
+
+var _ store.Notices = (*DB)(nil)
+
+const noticeCols = "id, audience, created_by, content_type, body, payload, created_at, state, matched, stored, skipped, delivered, cursor, finished_at"
+
+// noticeScanMin is the fewest candidate users one chunk looks at (see
+// noticeScan).
+const noticeScanMin = 4096
+
+// noticeScan bounds the candidate users one chunk of limit copies looks
+// at: the users of the audience's required tag, or all users, in id
+// order. A selective audience then takes several short transactions to
+// find its users rather than one long one.
+func noticeScan(limit int) int { return max(noticeScanMin, 16*limit) }
+
+func scanNotice(r rowScanner) (store.Notice, error) {
+	var n store.Notice
+	var audience string
+	var payload []byte
+	var created, finished int64
+	if err := r.Scan(&n.ID, &audience, &n.CreatedBy, &n.ContentType, &n.Body, &payload, &created, &n.State,
+		&n.Matched, &n.Stored, &n.Skipped, &n.Delivered, &n.Cursor, &finished); err != nil {
+		return store.Notice{}, classify(err)
+	}
+	if err := json.Unmarshal([]byte(audience), &n.To); err != nil {
+		return store.Notice{}, fmt.Errorf("notice %s: audience: %w", n.ID, err)
+	}
+	if len(payload) > 0 {
+		n.Payload = payload
+	}
+	n.CreatedAt, n.FinishedAt = fromMS(created), fromMS(finished)
+	return n, nil
+}
+
+func readNotice(ctx context.Context, q querier, id string) (store.Notice, error) {
+	return scanNotice(q.QueryRowContext(ctx, "SELECT "+noticeCols+" FROM notices WHERE id = ?", id))
+}
+
+// CreateNotice stores a new notice; see store.Notices.
+func (db *DB) CreateNotice(ctx context.Context, n store.Notice) error {
+	audience, err := json.Marshal(n.To)
+	if err != nil {
+		return fmt.Errorf("sqlite: create notice: audience: %w", err)
+	}
+	var payload any
+	if len(n.Payload) > 0 {
+		payload = n.Payload
+	}
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO notices (id, audience, audience_text, created_by, content_type, body, payload, created_at, state)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.ID, string(audience), n.To.String(), n.CreatedBy, n.ContentType, n.Body, payload, ms(n.CreatedAt), store.NoticeSending)
+		return classify(err)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: create notice %s: %w", n.ID, err)
+	}
+	return nil
+}
+
+// Notice returns a notice; see store.Notices.
+func (db *DB) Notice(ctx context.Context, id string) (store.Notice, error) {
+	n, err := readNotice(ctx, db.r, id)
+	if err != nil {
+		return store.Notice{}, fmt.Errorf("sqlite: notice %s: %w", id, err)
+	}
+	return n, nil
+}
+
+// ListNotices pages the notices, newest first; see store.Notices.
+func (db *DB) ListNotices(ctx context.Context, before string, limit int) ([]store.Notice, error) {
+	var out []store.Notice
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		q, args := "SELECT "+noticeCols+" FROM notices", []any{}
+		if before != "" {
+			var created int64
+			if err := tx.QueryRowContext(ctx, "SELECT created_at FROM notices WHERE id = ?", before).Scan(&created); err != nil {
+				return classify(err)
+			}
+			q += " WHERE created_at < ? OR (created_at = ? AND id < ?)"
+			args = append(args, created, created, before)
+		}
+		q += " ORDER BY created_at DESC, id DESC LIMIT ?"
+		rows, err := tx.QueryContext(ctx, q, append(args, limit)...)
+		if err != nil {
+			return classify(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			n, err := scanNotice(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, n)
+		}
+		return classify(rows.Err())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list notices: %w", err)
+	}
+	return out, nil
+}
+
+// SendingNotices returns the notices being sent, oldest first; see
+// store.Notices.
+func (db *DB) SendingNotices(ctx context.Context) ([]store.Notice, error) {
+	rows, err := db.r.QueryContext(ctx, "SELECT "+noticeCols+" FROM notices WHERE state = ? ORDER BY created_at, id", store.NoticeSending)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: notices being sent: %w", classify(err))
+	}
+	defer rows.Close()
+	var out []store.Notice
+	for rows.Next() {
+		n, err := scanNotice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: notices being sent: %w", err)
+		}
+		out = append(out, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: notices being sent: %w", classify(err))
+	}
+	return out, nil
+}
+
+// audience is the SQL of a notice's audience: the users (alias u) that
+// exist and are not deleted, were created by the notice's creation, and
+// matched its expression then (a recorded verdict, or their tags, which
+// have not changed since if there is none).
+//
+// When every user of the audience carries one tag (store.TagExpr.Required)
+// the candidates are the users with that tag now (in the order of the tag
+// index, so that a LIMIT stops the scan early) plus those recorded as
+// having matched, who may have lost it since; otherwise every user.
+type audience struct {
+	n store.Notice
+}
+
+// required is the tag every user of the audience carries, if any.
+func (a audience) required() (store.TagExpr, bool) { return a.n.To.Required() }
+
+// cond returns the condition on a candidate u and its parameters.
+func (a audience) cond() (string, []any) {
+	args := []any{ms(a.n.CreatedAt), a.n.ID}
+	expr := "1"
+	if a.n.To.Op != store.TagTerm {
+		// (A lone term is the required tag, which every candidate but
+		// those with a verdict carries.)
+		expr = tagSQL(a.n.To, "u.id", &args)
+	}
+	return "u.deleted = 0 AND u.created_at <= ? AND COALESCE((SELECT v.matched FROM notice_verdicts AS v " +
+		"WHERE v.notice_id = ? AND v.user_id = u.id), " + expr + ")", args
+}
+
+// queries returns the queries whose rows, merged in id order, are the
+// audience's users with ids in (after, upto] ("" upto: no upper bound),
+// each in id order and ending in "LIMIT ?" (the caller appends the
+// limit's parameter, or uses them as subqueries without it).
+func (a audience) queries(after, upto string) (qs []string, args [][]any) {
+	cond, cargs := a.cond()
+	bound := func(col string, q string, qa []any) (string, []any) {
+		q += " AND " + col + " > ?"
+		qa = append(qa, after)
+		if upto != "" {
+			q += " AND " + col + " <= ?"
+			qa = append(qa, upto)
+		}
+		return q, qa
+	}
+	if req, ok := a.required(); ok {
+		q, qa := bound("r.user_id", "SELECT r.user_id FROM user_tags AS r JOIN users AS u ON u.id = r.user_id "+
+			"WHERE r.key = ? AND r.value = ?", []any{req.Key, req.Value})
+		qs = append(qs, q+" AND "+cond+" ORDER BY r.user_id")
+		args = append(args, append(qa, cargs...))
+		// Users who matched when the notice was created but have lost
+		// the required tag since.
+		q, qa = bound("v.user_id", "SELECT v.user_id FROM notice_verdicts AS v JOIN users AS u ON u.id = v.user_id "+
+			"WHERE v.notice_id = ? AND v.matched = 1 AND NOT EXISTS (SELECT 1 FROM user_tags AS t "+
+			"WHERE t.user_id = v.user_id AND t.key = ? AND t.value = ?)", []any{a.n.ID, req.Key, req.Value})
+		qs = append(qs, q+" AND u.deleted = 0 ORDER BY v.user_id")
+		args = append(args, qa)
+		return qs, args
+	}
+	q, qa := bound("u.id", "SELECT u.id FROM users AS u WHERE 1", nil)
+	return []string{q + " AND " + cond + " ORDER BY u.id"}, [][]any{append(qa, cargs...)}
+}
+
+// bound returns the upper end of the next scan after cursor: the id of
+// the noticeScan(limit)-th candidate, or "" if there are fewer.
+func (a audience) bound(ctx context.Context, q querier, after string, limit int) (string, error) {
+	var s string
+	var err error
+	if req, ok := a.required(); ok {
+		err = q.QueryRowContext(ctx, "SELECT user_id FROM user_tags WHERE key = ? AND value = ? AND user_id > ? ORDER BY user_id LIMIT 1 OFFSET ?",
+			req.Key, req.Value, after, noticeScan(limit)-1).Scan(&s)
+	} else {
+		err = q.QueryRowContext(ctx, "SELECT id FROM users WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?", after, noticeScan(limit)-1).Scan(&s)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return s, classify(err)
+}
+
+// CountNoticeAudience counts a notice's audience in a read transaction;
+// see store.Notices.
+func (db *DB) CountNoticeAudience(ctx context.Context, id string) (store.Notice, error) {
+	var n store.Notice
+	var count int64
+	err := db.view(ctx, func(tx *sql.Tx) error {
+		var err error
+		if n, err = readNotice(ctx, tx, id); err != nil {
+			return err
+		}
+		if n.Matched >= 0 || n.Cursor != "" {
+			return nil
+		}
+		qs, args := audience{n}.queries("", "")
+		for i, q := range qs {
+			var c int64
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+q+")", args[i]...).Scan(&c); err != nil {
+				return classify(err)
+			}
+			count += c
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Notice{}, fmt.Errorf("sqlite: count audience of notice %s: %w", id, err)
+	}
+	if n.Matched >= 0 || n.Cursor != "" {
+		return n, nil
+	}
+	err = db.update(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE notices SET matched = ? WHERE id = ? AND matched < 0 AND cursor = ''", count, id); err != nil {
+			return classify(err)
+		}
+		var err error
+		n, err = readNotice(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return store.Notice{}, fmt.Errorf("sqlite: count audience of notice %s: %w", id, err)
+	}
+	return n, nil
+}
+
+// SendNoticeChunk stores the next copies of a notice; see store.Notices.
+func (db *DB) SendNoticeChunk(ctx context.Context, id string, limit int, delivered int64, now time.Time) ([]store.NoticeCopy, store.Notice, error) {
+	var copies []store.NoticeCopy
+	var n store.Notice
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		if n, err = readNotice(ctx, tx, id); err != nil {
+			return err
+		}
+		if n.State != store.NoticeSending || limit <= 0 {
+			if delivered != 0 {
+				n.Delivered += delivered
+				_, err = tx.ExecContext(ctx, "UPDATE notices SET delivered = ? WHERE id = ?", n.Delivered, id)
+			}
+			return classify(err)
+		}
+		users, next, done, err := nextAudience(ctx, tx, n, limit)
+		if err != nil {
+			return err
+		}
+		copies, err = storeCopies(ctx, tx, n, users, now)
+		if err != nil {
+			return err
+		}
+		n.Stored += int64(len(copies))
+		n.Delivered += delivered
+		n.Cursor = next
+		if done {
+			n.State, n.FinishedAt = store.NoticeDone, now
+			if n.Matched >= 0 {
+				n.Skipped = max(0, n.Matched-n.Stored)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE notices SET state = ?, stored = ?, skipped = ?, delivered = ?, cursor = ?, finished_at = ? WHERE id = ?",
+			n.State, n.Stored, n.Skipped, n.Delivered, n.Cursor, ms(n.FinishedAt), id); err != nil {
+			return fmt.Errorf("advance notice: %w", classify(err))
+		}
+		// Verdicts of users behind the cursor are no longer needed.
+		q, args := "DELETE FROM notice_verdicts WHERE notice_id = ? AND user_id <= ?", []any{id, next}
+		if done {
+			q, args = "DELETE FROM notice_verdicts WHERE notice_id = ?", []any{id}
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("notice verdicts: %w", classify(err))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, store.Notice{}, fmt.Errorf("sqlite: send notice %s: %w", id, err)
+	}
+	return copies, n, nil
+}
+
+// nextAudience returns up to limit users of n's audience after its
+// cursor, in id order, the cursor to continue from, and whether the
+// audience is exhausted.
+func nextAudience(ctx context.Context, tx *sql.Tx, n store.Notice, limit int) (users []string, next string, done bool, err error) {
+	a := audience{n}
+	upto, err := a.bound(ctx, tx, n.Cursor, limit)
+	if err != nil {
+		return nil, "", false, fmt.Errorf("notice scan: %w", err)
+	}
+	qs, args := a.queries(n.Cursor, upto)
+	for i, q := range qs {
+		more, err := queryStrings(ctx, tx, q+" LIMIT ?", append(args[i], limit)...)
+		if err != nil {
+			return nil, "", false, fmt.Errorf("notice audience: %w", err)
+		}
+		users = append(users, more...)
+	}
+	if len(qs) > 1 {
+		// The first limit of the merged lists (each in order, disjoint).
+		slices.Sort(users)
+	}
+	users = users[:min(len(users), limit)]
+	switch {
+	case len(users) == limit:
+		return users, users[len(users)-1], false, nil
+	case upto != "":
+		return users, upto, false, nil
+	}
+	next = n.Cursor
+	if len(users) > 0 {
+		next = users[len(users)-1]
+	}
+	return users, next, true, nil
+}
+
+// storeCopies appends n's copy to the system conversation of each of
+// users (who exist: the caller read them in tx).
+func storeCopies(ctx context.Context, tx *sql.Tx, n store.Notice, users []string, now time.Time) ([]store.NoticeCopy, error) {
+	if len(users) == 0 {
+		return nil, nil
+	}
+	social := &protocol.SocialEvent{Notice: n.ID, Tags: strings.Join(n.To.Values(), " ")}
+	entries := make([]store.SystemEntry, len(users))
+	for i, u := range users {
+		entries[i] = store.SystemEntry{User: u, Append: store.Append{
+			Sender: protocol.SystemSender, Kind: protocol.KindMessage,
+			ContentType: n.ContentType, Body: n.Body, Payload: n.Payload, Social: social,
+		}}
+	}
+	res, err := appendSystem(ctx, tx, now, entries)
+	if err != nil {
+		return nil, err
+	}
+	copies := make([]store.NoticeCopy, 0, len(users))
+	for i, r := range res {
+		if r.Err != nil {
+			// Not reachable: the users were read in this transaction.
+			return nil, fmt.Errorf("notice copy for %s: %w", users[i], r.Err)
+		}
+		copies = append(copies, store.NoticeCopy{User: users[i], Message: r.Message})
+	}
+	return copies, nil
+}
+
+// AddNoticeDelivered adds to a notice's delivered count; see
+// store.Notices.
+func (db *DB) AddNoticeDelivered(ctx context.Context, id string, n int64) error {
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE notices SET delivered = delivered + ? WHERE id = ?", n, id)
+		if err != nil {
+			return classify(err)
+		}
+		return mustAffect(res)
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: notice %s delivered: %w", id, err)
+	}
+	return nil
+}
+
+// CancelNotice stops sending a notice; see store.Notices.
+func (db *DB) CancelNotice(ctx context.Context, id string, now time.Time) (store.Notice, error) {
+	var n store.Notice
+	err := db.update(ctx, func(tx *sql.Tx) error {
+		var err error
+		if n, err = readNotice(ctx, tx, id); err != nil {
+			return err
+		}
+		if n.State != store.NoticeSending {
+			return nil
+		}
+		n.State, n.FinishedAt = store.NoticeCancelled, now
+		if _, err := tx.ExecContext(ctx, "UPDATE notices SET state = ?, finished_at = ? WHERE id = ?", n.State, ms(now), id); err != nil {
+			return classify(err)
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM notice_verdicts WHERE notice_id = ?", id)
+		return classify(err)
+	})
+	if err != nil {
+		return store.Notice{}, fmt.Errorf("sqlite: cancel notice %s: %w", id, err)
+	}
+	return n, nil
+}
