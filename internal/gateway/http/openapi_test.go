@@ -570,6 +570,13 @@ var mirrors = map[string]mirror{
 	"User":             {typeOf[protocol.User](), encoded},
 	"Tokens":           {typeOf[protocol.Tokens](), encoded},
 	"ErrorBody":        {typeOf[protocol.Error](), encoded},
+	// friends.go
+	"FriendStatus":      {typeOf[protocol.FriendStatus](), encoded},
+	"Friend":            {typeOf[protocol.Friend](), encoded},
+	"FriendList":        {typeOf[protocol.FriendList](), encoded},
+	"PendingFriend":     {typeOf[protocol.PendingFriend](), encoded},
+	"PendingFriendList": {typeOf[protocol.PendingFriendList](), encoded},
+	"Settings":          {typeOf[protocol.Settings](), encoded},
 	// the error envelope writeError encodes
 	"ErrorResponse": {typeOf[httpapi.ErrorEnvelope](), encoded},
 	// request bodies decoded into named types
@@ -589,6 +596,7 @@ var mirrors = map[string]mirror{
 var unmirrored = []string{
 	"Status", "Me", "DeviceList", "PresenceList", "MemberList", "UserList", "KickResult", "UserExport",
 	"RefreshRequest", "UserRequest", "CreateGroupRequest", "RenameRequest", "RoleRequest",
+	"FriendRequestRequest", "SettingsRequest",
 }
 
 var rawMessage = reflect.TypeFor[json.RawMessage]()
@@ -935,7 +943,8 @@ func TestOpenAPIRequestBodies(t *testing.T) {
 			auth["Authorization"] = "Bearer " + adminKey
 		case !op.public():
 			n++
-			tok, err := e.core.OpenSession(context.Background(), "alice", fmt.Sprintf("probe-%d", n), time.Hour)
+			// A session each, on fewer devices than limits.devices_per_user.
+			tok, err := e.core.OpenSession(context.Background(), "alice", fmt.Sprintf("probe-%d", n%24), time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1191,6 +1200,19 @@ func TestOpenAPISuccessResponses(t *testing.T) {
 	w.call("PUT /v1/blocks/{user}", "/v1/blocks/bob", "", alice)
 	w.call("GET /v1/blocks", "/v1/blocks?limit=10", "", alice)
 	w.call("DELETE /v1/blocks/{user}", "/v1/blocks/bob", "", alice)
+
+	bob := bearer(bobTok.AccessToken)
+	w.call("POST /v1/friends/requests", "/v1/friends/requests", `{"user":"bob","text":"Hi Bob, it's Alice"}`, alice)
+	w.call("GET /v1/friends/requests", "/v1/friends/requests?direction=out&limit=10", "", alice)
+	w.call("POST /v1/friends/requests/{user}/accept", "/v1/friends/requests/alice/accept", "", bob)
+	w.call("GET /v1/friends", "/v1/friends?limit=10", "", alice)
+	w.call("DELETE /v1/friends/{user}", "/v1/friends/bob", "", alice)
+	w.call("POST /v1/friends/requests", "/v1/friends/requests", `{"user":"carol"}`, alice)
+	w.call("DELETE /v1/friends/requests/{user}", "/v1/friends/requests/carol", "", alice)
+	w.call("POST /v1/friends/requests", "/v1/friends/requests", `{"user":"alice"}`, bob)
+	w.call("POST /v1/friends/requests/{user}/decline", "/v1/friends/requests/bob/decline", "", alice)
+	w.call("GET /v1/me/settings", "/v1/me/settings", "", alice)
+	w.call("PATCH /v1/me/settings", "/v1/me/settings", `{"inbound":"friends"}`, alice)
 
 	w.call("GET /v1/admin/users", "/v1/admin/users?limit=10", "", admin)
 	w.call("POST /v1/admin/users", "/v1/admin/users", `{"user":"dave","password":"dave-password","display_name":"Dave"}`, admin)
