@@ -201,3 +201,49 @@ func TestBlockRefusesLikeAnUnknownUserOnEveryProtocol(t *testing.T) {
 		}
 	}
 }
+
+// TestBlockDropsPendingFriendRequest: bob's pending friend request to
+// alice is gone once she blocks him, and he cannot ask again (404, as for
+// nobody); carol's request stays. Unblocking lets him ask again.
+func TestBlockDropsPendingFriendRequest(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		s.user(u)
+	}
+	alice, bob, carol := s.login("alice", "web"), s.login("bob", "web"), s.login("carol", "web")
+	ask := func(from *parley.API, to string) string {
+		status, body := httpDo(t, "POST", s.URL+"/v1/friends/requests", from.Token, map[string]string{"user": to, "text": "hi"})
+		return fmt.Sprint(status, " ", string(bytes.TrimSpace(body)))
+	}
+	incoming := func() []string {
+		status, body := httpDo(t, "GET", s.URL+"/v1/friends/requests?direction=in", alice.Token, nil)
+		var l protocol.PendingFriendList
+		if status != 200 || json.Unmarshal(body, &l) != nil {
+			t.Fatalf("alice's incoming requests: %d %s", status, body)
+		}
+		var from []string
+		for _, r := range l.Requests {
+			from = append(from, r.From)
+		}
+		return from
+	}
+	for _, from := range []*parley.API{bob, carol} {
+		if got := ask(from, "alice"); got[:3] != "200" {
+			t.Fatalf("request to alice: %s", got)
+		}
+	}
+	if err := alice.Block(ctxT(t), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got := incoming(); len(got) != 1 || got[0] != "carol" {
+		t.Fatalf("alice's incoming requests after blocking bob: %v, want carol's only", got)
+	}
+	sameRefusal(t, "bob asks alice again", ask(bob, "alice"), ask(bob, "nobody"))
+	if err := alice.Unblock(ctxT(t), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ask(bob, "alice"); got[:3] != "200" {
+		t.Fatalf("bob's request after the unblock: %s", got)
+	}
+}

@@ -11,7 +11,7 @@ import (
 
 // A client that vanishes without closing (no FIN, no pongs: here a
 // connection whose reader stopped) is noticed by the ping timeout and shown
-// offline to its direct peers.
+// offline to its contacts (here a co-member of a small group).
 func TestVanishedClientGoesOffline(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, func(c *config.Config) {
@@ -22,6 +22,9 @@ func TestVanishedClientGoesOffline(t *testing.T) {
 	s.user("bob")
 	ctx := ctxT(t)
 	alice := s.dial("alice", "phone")
+	if _, err := s.login("alice", "web").CreateGroup(ctx, "pals", "bob"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := alice.Send(ctx, parley.SendOptions{To: "bob", Body: "hi"}); err != nil {
 		t.Fatal(err)
 	}

@@ -234,7 +234,11 @@ func TestHostileHTTP_H1_InjectionInQueryParams(t *testing.T) {
 	if ack, err := alice.Send(ctxT(t), conv, parley.SendOptions{Body: "still here"}); err != nil || ack.Seq != 4 {
 		t.Fatalf("send after the probes: %v %+v", err, ack)
 	}
-	// And a legitimate page still works alongside.
+	// And a legitimate page still works alongside (a group makes bob a
+	// contact whose presence alice may see).
+	if _, err := alice.CreateGroup(ctxT(t), "pals", "bob"); err != nil {
+		t.Fatal(err)
+	}
 	if r := rawDo(t, client, newReq(t, "GET", s.URL+"/v1/presence?users=bob", nil, "Authorization", "Bearer "+alice.Token)); r.status != 200 || !strings.Contains(string(r.body), `"user":"bob"`) {
 		t.Fatalf("legitimate presence query: %d %s", r.status, r.body)
 	}

@@ -230,10 +230,12 @@ func TestMQTTVanishedClientGoesOffline(t *testing.T) {
 	s := startServer(t, nil)
 	s.user("alice")
 	s.user("bob")
-	bob := s.dial("bob", "phone")
-	if _, err := s.login("alice", "web").Direct(ctxT(t), "bob"); err != nil {
+	// A group makes them contacts, who see each other's presence.
+	if _, err := s.login("alice", "web").CreateGroup(ctxT(t), "pals", "bob"); err != nil {
 		t.Fatal(err)
 	}
+	bob := s.dial("bob", "phone")
+	_ = recv(t, bob, 1, 5*time.Second) // the group's creation, on resume
 	// A raw client: CONNECT with keepalive 2 s and a will, then silence.
 	o := s.mqtt3Options("alice", "phone", true).SetKeepAlive(2*time.Second).SetWill("IMS/p2p/bob", "alice lost her connection", 1, false)
 	var raw net.Conn

@@ -144,13 +144,17 @@ func TestEditDeleteAuthorOnly(t *testing.T) {
 }
 
 // Typing reaches the other members and is never stored; presence of a
-// direct peer is pushed, with last-seen when they go offline.
+// contact (here a co-member of a small group) is pushed, with last-seen
+// when they go offline.
 func TestTypingAndPresence(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, nil)
 	s.user("alice")
 	s.user("bob")
 	ctx := ctxT(t)
+	if _, err := s.login("alice", "web").CreateGroup(ctx, "pals", "bob"); err != nil {
+		t.Fatal(err)
+	}
 	alice := s.dial("alice", "phone")
 	ack, err := alice.Send(ctx, parley.SendOptions{To: "bob", Body: "there?"})
 	if err != nil {

@@ -30,7 +30,8 @@ type Config struct {
 
 // Social configures the social graph.
 type Social struct {
-	InboundDefault string `yaml:"inbound_default" doc:"Who may send direct messages to a user who has not chosen (GET/PATCH /v1/me/settings): anyone, or friends (friends and members of a group the user is in; a stranger's message is refused with 403 not_accepted)."`
+	PresenceGroupMax int    `yaml:"presence_group_max" doc:"Largest group whose members see each other's presence (docs/protocol.md 2.9). Presence goes to friends and to co-members of groups of at most this many members, never to blocked users; larger groups share none, so that a change does not cost a push per member."`
+	InboundDefault   string `yaml:"inbound_default" doc:"Who may send direct messages to a user who has not chosen (GET/PATCH /v1/me/settings): anyone, or friends (friends and members of a group the user is in; a stranger's message is refused with 403 not_accepted)."`
 }
 
 // Admin configures the admin API's listener and its limit.
@@ -236,7 +237,7 @@ func Default() Config {
 		MQTT: MQTT{Addr: "0.0.0.0:1883", WebSocket: true, Root: "IMS", MaxPacketBytes: 256 << 10,
 			KeepAlive: 60 * time.Second, MaxKeepAlive: 300 * time.Second, ReceiveMaximum: 64, SendWindow: 64, MaxSubscriptions: 128},
 		Admin:  Admin{FailuresPerIPPerMinute: 10},
-		Social: Social{InboundDefault: "anyone"},
+		Social: Social{InboundDefault: "anyone", PresenceGroupMax: 100},
 	}
 }
 

@@ -27,6 +27,9 @@ type Limits struct {
 	// BlocksPerUser caps the users one user may block: a new block beyond
 	// it is refused with ErrTooManyBlocks; 0: no cap.
 	BlocksPerUser int
+	// PresenceGroupMax is the largest group whose members see each
+	// other's presence (presencevis.go); 0: groups share no presence.
+	PresenceGroupMax int
 }
 
 // RateLimits bound how fast one user may act, on this node; a zero field

@@ -205,6 +205,9 @@ func (c *Core) UpdateSettings(ctx context.Context, id Identity, u SettingsUpdate
 	s, err := c.st.UpdateUserSettings(ctx, id.User, store.SettingsUpdate{Inbound: u.Inbound, PresenceHidden: u.PresenceHidden})
 	// Forgotten whatever the outcome: a failed commit may have committed.
 	c.friends.inbound.forget(id.User)
+	if u.PresenceHidden != nil {
+		c.presenceSettingChanged(id.User)
+	}
 	if err != nil {
 		return protocol.Settings{}, fmt.Errorf("settings: %w", err)
 	}

@@ -9,19 +9,28 @@ import (
 	"github.com/parley-im/parley/protocol"
 )
 
-// presence coalesces online/offline changes: a user's change is announced
-// at most once per coalescing window, and only if the state at the end of
-// the window differs from the last one announced, so a flapping connection
-// floods no one.
+// Presence (docs/protocol.md §2.9): a user is online while one of their
+// connections is open, on any protocol. Who sees it is decided in
+// presencevis.go: a user's contacts (friends, and co-members of groups of
+// at most Limits.PresenceGroupMax members), never a user blocked either
+// way, and nobody while the user hides their presence.
+//
+// presence coalesces changes: a user's change is announced at most once
+// per coalescing window, and only if what contacts may see at the end of
+// the window (online and not hidden) differs from what was last
+// announced, so a flapping connection floods no one.
 type presence struct {
 	c         *Core
 	mu        sync.Mutex
 	dirty     map[string]bool
-	announced map[string]bool // users last announced online
+	announced map[string]bool // users last announced online to their contacts
+	connected map[string]bool // users online at the last flush, for last seen
+	hidden    hiddenCache
 }
 
 func newPresence(c *Core) *presence {
-	return &presence{c: c, dirty: make(map[string]bool), announced: make(map[string]bool)}
+	return &presence{c: c, dirty: make(map[string]bool), announced: make(map[string]bool),
+		connected: make(map[string]bool), hidden: hiddenCache{m: make(map[string]bool)}}
 }
 
 func (p *presence) changed(user string) {
@@ -49,65 +58,65 @@ func (p *presence) flush() {
 	p.dirty = make(map[string]bool)
 	p.mu.Unlock()
 	for user := range dirty {
-		online := p.c.hub.online(user)
-		p.mu.Lock()
-		was := p.announced[user]
-		if online {
-			p.announced[user] = true
-		} else {
-			delete(p.announced, user)
-		}
-		p.mu.Unlock()
-		if was == online {
-			continue
-		}
-		p.announce(user, online)
+		p.flushUser(user)
 	}
 }
 
-func (p *presence) announce(user string, online bool) {
+// flushUser announces user's change, if what contacts may see changed:
+// online (and not hidden), or not. Going offline records the last seen
+// time whether hidden or not; an offline announcement carries it unless
+// the user is hidden (then it only says the user is no longer shown
+// online).
+func (p *presence) flushUser(user string) {
 	c := p.c
 	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
 	defer cancel()
+	online := c.hub.online(user)
+	hidden, err := p.hidden.get(ctx, c, user)
+	if err != nil {
+		c.log.Warn("presence: settings", "user", user, "err", err)
+		hidden = true // unknown: show nothing
+	}
+	visible := online && !hidden
+	p.mu.Lock()
+	wasOnline, was := p.connected[user], p.announced[user]
+	setOrDelete(p.connected, user, online)
+	setOrDelete(p.announced, user, visible)
+	p.mu.Unlock()
 	now := c.now()
-	if !online {
+	if wasOnline && !online {
 		if err := c.st.TouchUser(ctx, user, now); err != nil {
 			c.log.Warn("presence: last seen", "user", user, "err", err)
 		}
 	}
-	peers, err := c.directPeers(ctx, user)
-	if err != nil {
-		c.log.Warn("presence: peers", "user", user, "err", err)
+	if was == visible {
 		return
 	}
-	pr := &protocol.Presence{User: user, Online: online}
-	if !online {
+	pr := &protocol.Presence{User: user, Online: visible}
+	if !online && !hidden {
 		pr.LastSeen = now.UnixMilli()
 	}
-	for _, peer := range peers {
+	contacts, err := c.presenceContacts(ctx, user)
+	if err != nil {
+		c.log.Warn("presence: contacts", "user", user, "err", err)
+		return
+	}
+	for peer := range contacts {
 		c.sendToUser(peer, protocol.TypePresence, pr)
 	}
 }
 
-// directPeers returns the users with whom user has a direct conversation.
-func (c *Core) directPeers(ctx context.Context, user string) ([]string, error) {
-	convs, err := c.st.UserConversations(ctx, user)
-	if err != nil {
-		return nil, err
+func setOrDelete(m map[string]bool, k string, v bool) {
+	if v {
+		m[k] = true
+	} else {
+		delete(m, k)
 	}
-	var out []string
-	for _, conv := range convs {
-		if ConvKind(conv) == protocol.ConvDirect {
-			if peer, ok := c.directPeer(ctx, conv, user); ok {
-				out = append(out, peer)
-			}
-		}
-	}
-	return out, nil
 }
 
-// Presence returns the presence of those of users who share a conversation
-// with user; the others are left out of the answer.
+// Presence returns the presence of those of users whose presence user may
+// see (themselves, and contacts who do not hide it: presencevis.go); the
+// others, unknown users included, are left out of the answer.
 func (c *Core) Presence(ctx context.Context, user string, users []string) ([]protocol.Presence, error) {
 	if len(users) > 100 {
 		return nil, badField("users", "at most 100 at once")
@@ -115,18 +124,26 @@ func (c *Core) Presence(ctx context.Context, user string, users []string) ([]pro
 	if err := c.budget.spend(user, opQuery); err != nil {
 		return nil, err
 	}
-	mine, err := c.st.UserConversations(ctx, user)
-	if err != nil {
-		return nil, fmt.Errorf("presence: %w", err)
-	}
-	set := make(map[string]bool, len(mine))
-	for _, cv := range mine {
-		set[cv] = true
-	}
+	var contacts userSet
 	out := make([]protocol.Presence, 0, len(users))
 	for _, u := range users {
-		if !c.sharesConversation(ctx, set, user, u) {
-			continue
+		if u != user {
+			if contacts == nil {
+				var err error
+				if contacts, err = c.presenceContacts(ctx, user); err != nil {
+					return nil, fmt.Errorf("presence: %w", err)
+				}
+			}
+			if !contacts.has(u) {
+				continue
+			}
+			hidden, err := c.presence.hidden.get(ctx, c, u)
+			if err != nil {
+				return nil, fmt.Errorf("presence: %w", err)
+			}
+			if hidden {
+				continue
+			}
 		}
 		pr := protocol.Presence{User: u, Online: c.hub.online(u)}
 		if !pr.Online {
@@ -137,23 +154,4 @@ func (c *Core) Presence(ctx context.Context, user string, users []string) ([]pro
 		out = append(out, pr)
 	}
 	return out, nil
-}
-
-func (c *Core) sharesConversation(ctx context.Context, mine map[string]bool, user, other string) bool {
-	if user == other {
-		return true
-	}
-	if mine[DirectID(user, other)] {
-		return true
-	}
-	theirs, err := c.st.UserConversations(ctx, other)
-	if err != nil {
-		return false
-	}
-	for _, cv := range theirs {
-		if mine[cv] {
-			return true
-		}
-	}
-	return false
 }

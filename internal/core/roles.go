@@ -197,8 +197,10 @@ type Queries interface {
 	// IsMember reports whether user is a member of conv; a conversation
 	// that does not exist has none.
 	IsMember(ctx context.Context, user, conv string) (bool, error)
-	// Presence returns the presence of those of users who share a
-	// conversation with user; the others are left out.
+	// Presence returns the presence of those of users whose presence
+	// user may see (friends and co-members of small groups who do not
+	// hide it, not blocked either way; presencevis.go); the others are
+	// left out.
 	Presence(ctx context.Context, user string, users []string) ([]protocol.Presence, error)
 }
 
