@@ -14,6 +14,7 @@ type Core interface {
 	connector
 	chat
 	core.MQTTSessions
+	core.Friends // GFReq and GFResp publishes (friends.go)
 }
 
 // connector authenticates CONNECTs and attaches their connections.

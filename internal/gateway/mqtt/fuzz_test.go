@@ -116,6 +116,11 @@ func FuzzPublishRoute(f *testing.F) {
 			if lv[1] != user || len(lv) != 4 {
 				t.Fatalf("route %+v for %q by %q", r, topic, user)
 			}
+		case routeFriendReq, routeFriendResp:
+			// Into another inbox, always as oneself.
+			if len(lv) != 6 || lv[5] != user || lv[1] != r.target || lv[2] != "Inbox" {
+				t.Fatalf("friend route %+v for %q by %q", r, topic, user)
+			}
 		}
 
 		verdict, group := sc.checkFilter(user, filter)

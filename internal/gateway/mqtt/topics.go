@@ -15,6 +15,11 @@ const (
 	routeAck    // ROOT/<self>/Ack/<conv>: a delivery ack (payload: seq)
 	routeRead   // ROOT/<self>/Read/<conv>: a read position (payload: seq)
 	routeTyping // ROOT/<self>/Typing/<conv>: a typing indicator
+	// ROOT/<user>/Inbox/Add/GFReq/<self>: a friend request to user;
+	// ROOT/<user>/Inbox/Add/GFResp/<self>: the answer to user's request
+	// (friends.go).
+	routeFriendReq
+	routeFriendResp
 )
 
 // maxTopicLevels bounds the levels of a topic name or filter in Parley's
@@ -46,6 +51,14 @@ func (s scheme) publishRoute(user, topic string) route {
 		return route{kind: routeDirect, target: lv[2]}
 	case len(lv) == 3 && core.ConvKind(lv[1]) == protocol.ConvGroup && lv[2] == user:
 		return route{kind: routeGroup, target: lv[1]}
+	case len(lv) == 6 && lv[2] == "Inbox" && lv[3] == "Add" && lv[5] == user && lv[1] != "":
+		// Seed 001 scene 1: into the other user's inbox, as oneself.
+		switch lv[4] {
+		case friendReqLevel:
+			return route{kind: routeFriendReq, target: lv[1]}
+		case friendRespLevel:
+			return route{kind: routeFriendResp, target: lv[1]}
+		}
 	case len(lv) == 4 && lv[1] == user && lv[3] != "":
 		switch lv[2] {
 		case "Ack":
