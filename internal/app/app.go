@@ -123,6 +123,8 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 			TypingInterval: cfg.RateLimits.TypingInterval},
 		Social:            core.Social{FriendRequestsPerHour: cfg.RateLimits.FriendRequestsPerUserPerHour, InboundDefault: cfg.Social.InboundDefault},
 		AllowRegistration: cfg.Auth.AllowRegistration,
+		Notices: core.NoticeOptions{UsersPerSecond: cfg.Notices.UsersPerSecond, ChunkUsers: cfg.Notices.ChunkUsers,
+			ChunkTime: cfg.Notices.ChunkTime, PerMinute: cfg.Notices.PerMinute, TagsPerUser: cfg.Notices.TagsPerUser},
 	})
 }
 

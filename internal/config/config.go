@@ -26,6 +26,16 @@ type Config struct {
 	Debug      Debug      `yaml:"debug" doc:"Diagnostics for operators."`
 	Admin      Admin      `yaml:"admin" doc:"Where the admin API (/v1/admin/..., authenticated with auth.admin_key) and /metrics are served, and how failed admin authentications are limited."`
 	Social     Social     `yaml:"social" doc:"The social graph (docs/protocol.md 2.14): friends and who may message whom."`
+	Notices    Notices    `yaml:"notices" doc:"Server-side tags of users and system notices sent to tag expressions (docs/operations.md, Tags and system notices)."`
+}
+
+// Notices configures tags and system notices.
+type Notices struct {
+	UsersPerSecond int           `yaml:"users_per_second" doc:"Copies of system notices stored per second, all notices together: a notice to a million users takes at least a million divided by this many seconds, in the background, so that chat keeps its latency meanwhile."`
+	ChunkUsers     int           `yaml:"chunk_users" doc:"Most copies of a notice stored in one transaction (one chunk). Chunks also shrink while they take longer than chunk_time."`
+	ChunkTime      time.Duration `yaml:"chunk_time" doc:"Longest one chunk of a notice should hold the store's writer: sends wait for it meanwhile. Chunks shrink (to 20 copies at least) while they take longer, and grow back to chunk_users while they take less than half."`
+	PerMinute      int           `yaml:"per_minute" doc:"System notices one admin may create per minute (a token bucket holding a minute's worth); more are refused with 429."`
+	TagsPerUser    int           `yaml:"tags_per_user" doc:"Most tags one user may carry."`
 }
 
 // Social configures the social graph.
@@ -233,6 +243,8 @@ func Default() Config {
 		Retention: Retention{
 			CheckInterval: time.Hour,
 		},
+		Notices: Notices{UsersPerSecond: 20000, ChunkUsers: 1000, ChunkTime: 10 * time.Millisecond,
+			PerMinute: 10, TagsPerUser: 32},
 		Log: Log{Level: "info", Format: "text"},
 		MQTT: MQTT{Addr: "0.0.0.0:1883", WebSocket: true, Root: "IMS", MaxPacketBytes: 256 << 10,
 			KeepAlive: 60 * time.Second, MaxKeepAlive: 300 * time.Second, ReceiveMaximum: 64, SendWindow: 64, MaxSubscriptions: 128},

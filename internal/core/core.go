@@ -94,6 +94,8 @@ type Options struct {
 	Social Social
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Notices bound system notices and tags (notices.go).
+	Notices NoticeOptions
 }
 
 // Core is the messaging core. Create it with New, start it with Run.
@@ -127,6 +129,7 @@ type Core struct {
 	acks     *ackBuffer
 	touches  *touchBuffer
 	presence *presence
+	notices  *notices // system notices, sent in the background
 
 	singleNode bool // the bus connects no other node: skip publishing
 	seenSeqs   seqCache
@@ -210,6 +213,7 @@ func New(opts Options) (*Core, error) {
 	c.touches = newTouchBuffer()
 	c.commit.side = c
 	c.presence = newPresence(c)
+	c.notices = newNotices(c, opts.Notices)
 	return c, nil
 }
 
@@ -238,6 +242,8 @@ func (c *Core) Run(ctx context.Context) error {
 	go func() { defer c.wg.Done(); c.runRetention(ctx) }()
 	go func() { defer c.wg.Done(); c.runFlusher(ctx) }()
 	go func() { defer c.wg.Done(); c.presence.run(ctx) }()
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); c.notices.run(ctx) }()
 	busErr := make(chan error, 1)
 	go func() { defer c.wg.Done(); busErr <- c.bus.Run(ctx, c.onBus) }()
 	<-ctx.Done()

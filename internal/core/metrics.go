@@ -30,6 +30,10 @@ type Metrics struct {
 	// PasswordChecks counts password checks by outcome: cached (a
 	// remembered success, nothing hashed), hashed, busy (refused).
 	PasswordChecks *prometheus.CounterVec
+	// NoticeCopies counts the copies of system notices stored;
+	// NoticeChunkSeconds times their transactions (notices.go).
+	NoticeCopies       prometheus.Counter
+	NoticeChunkSeconds prometheus.Histogram
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: none).
@@ -60,6 +64,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, o := range []string{"cached", "hashed", "busy"} {
 		m.PasswordChecks.WithLabelValues(o)
 	}
+	m.NoticeCopies = prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_notice_copies_total",
+		Help: "Copies of system notices stored in users' system conversations."})
+	m.NoticeChunkSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "parley_notice_chunk_seconds",
+		Help:    "Duration of one chunk of a system notice: the store transaction that stores its copies.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12)})
 	for _, p := range protocols { // every protocol is exported from zero
 		m.Connections.WithLabelValues(p)
 		m.Sends.WithLabelValues(p)
@@ -71,6 +80,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.Connections, m.Disconnects, m.Sends, m.Duplicates, m.Acks, m.Deliveries,
 			m.CommitBatch, m.CommitLatency, m.CommitErrors, m.QueueOverflows, m.BusErrors, m.Purged, m.DispatchQueue, m.RateLimited, m.PasswordChecks)
+		reg.MustRegister(m.NoticeCopies, m.NoticeChunkSeconds)
 	}
 	return m
 }

@@ -32,6 +32,10 @@ import (
 //   - Friends: friend requests and friendships (friends.go).
 //   - Settings: a user's own settings, such as who may message them
 //     (inbound.go).
+//   - Tags: operators' server-side tags of users (tags.go).
+//   - Notices: operators' system notices to tag expressions (notices.go).
+//   - SystemTopics: which tag values a user carries, for MQTT's
+//     IMS/System/<value> (tags.go).
 
 // Authenticator turns a credential into an Identity. An unknown user, a
 // wrong or expired credential and a disabled user all give ErrUnauthorized
@@ -264,6 +268,59 @@ type Settings interface {
 	// message the user applies to the next message.
 	UpdateSettings(ctx context.Context, id Identity, u SettingsUpdate) (protocol.Settings, error)
 }
+
+// Tags are operators' server-side tags of users (tags.go): key → value,
+// at most one value per key, keys and values as ValidateTagKey and
+// ValidateTagValue say, at most NoticeOptions.TagsPerUser per user. Users
+// never see their own tags. A change never alters the audience of a
+// notice already created.
+type Tags interface {
+	// UserTags returns a user's tags; store.ErrNotFound for an unknown
+	// or deleted user.
+	UserTags(ctx context.Context, user string) (protocol.UserTags, error)
+	// SetTags replaces all of a user's tags.
+	SetTags(ctx context.Context, user string, tags map[string]string) (protocol.UserTags, error)
+	// UpdateTags sets some keys and deletes others, keeping the rest.
+	UpdateTags(ctx context.Context, user string, set map[string]string, del []string) (protocol.UserTags, error)
+	// ImportTags changes the tags of up to MaxTagsImport users: a bad
+	// entry fails the whole request; an unknown user fails its entry.
+	// Importing the same entries again changes nothing.
+	ImportTags(ctx context.Context, r protocol.TagsImport) (protocol.TagsImportResult, error)
+	// Audience counts the users a tag expression (ParseTagExpr) matches.
+	Audience(ctx context.Context, expr string) (protocol.Audience, error)
+}
+
+// Notices are operators' system notices (notices.go): one call stores a
+// notice for the users whose tags match an expression at that moment; it
+// is then sent in the background, in bounded chunks paced to
+// notices.users_per_second, into each user's system conversation, where
+// it is a content message (unread, delivered live and on resume), and it
+// resumes after a restart without storing a copy twice.
+type Notices interface {
+	// SendNotice creates a notice by admin by (rate-limited per admin:
+	// a *ratelimit.Error) and returns it at once.
+	SendNotice(ctx context.Context, by string, r protocol.NoticeRequest) (protocol.Notice, error)
+	// Notice returns a notice with its progress.
+	Notice(ctx context.Context, id string) (protocol.Notice, error)
+	// Notices pages the notices, newest first.
+	Notices(ctx context.Context, before string, limit int) (protocol.NoticeList, error)
+	// CancelNotice stops sending a notice; what was stored stays.
+	CancelNotice(ctx context.Context, id string) (protocol.Notice, error)
+}
+
+// SystemTopics is what MQTT's IMS/System/<value> topics ask of tags.
+type SystemTopics interface {
+	// CarriesTagValue reports whether user carries a tag, under any key,
+	// with that value.
+	CarriesTagValue(ctx context.Context, user, value string) (bool, error)
+}
+
+// Interface guards of the roles of tags and notices.
+var (
+	_ Tags         = (*Core)(nil)
+	_ Notices      = (*Core)(nil)
+	_ SystemTopics = (*Core)(nil)
+)
 
 // Lifecycle runs and stops the core: the composition root's role.
 type Lifecycle interface {

@@ -7,6 +7,9 @@ import (
 
 // roles lists every role of the core (roles.go, mqttsessions.go).
 var roles = []reflect.Type{
+	reflect.TypeFor[Tags](),
+	reflect.TypeFor[Notices](),
+	reflect.TypeFor[SystemTopics](),
 	reflect.TypeFor[Authenticator](),
 	reflect.TypeFor[Accounts](),
 	reflect.TypeFor[Admin](),

@@ -24,10 +24,12 @@ const (
 	LimitQueries      = "queries"       // history, lists, presence and resumes per user
 	// LimitFriendRequests: friend requests per user per hour.
 	LimitFriendRequests = "friend_requests"
+	// LimitNotices: system notices created per admin per minute.
+	LimitNotices = "notices"
 )
 
 // Names lists every limit name, for metrics that start each at zero.
-var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping, LimitOps, LimitQueries, LimitFriendRequests}
+var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping, LimitOps, LimitQueries, LimitFriendRequests, LimitNotices}
 
 // BusyRetry is the wait advised when a concurrency limit refuses: a slot
 // frees when another connection closes, which no clock predicts.
