@@ -179,6 +179,9 @@ func TestBlockRefusesLikeAnUnknownUserOnEveryProtocol(t *testing.T) {
 	if l, err := bobAPI.Blocks(ctx, "", 0); err != nil || len(l.Blocks) != 0 {
 		t.Fatalf("bob's blocks %+v, %v; want none", l, err)
 	}
+	if l, err := aliceWS.Blocks(ctx, "", 10); err != nil || len(l.Blocks) != 1 || l.Blocks[0].User != "bob" || l.Blocks[0].Since == 0 {
+		t.Fatalf("alice's blocks over WebSocket %+v, %v; want bob", l, err)
+	}
 
 	// Unblocking (over HTTP) restores every protocol at once.
 	if err := aliceAPI.Unblock(ctx, "bob"); err != nil {
