@@ -21,7 +21,7 @@ type route struct {
 
 // adminRoutes lists the admin API, without its authentication.
 func (s *Server) adminRoutes() []route {
-	return []route{
+	return append([]route{
 		{"GET /v1/admin/users", s.adminListUsers, []string{"after", "limit"}},
 		{"POST /v1/admin/users", s.adminCreateUser, nil},
 		{"POST /v1/admin/users/{user}/disable", s.adminSetDisabled(true), nil},
@@ -30,7 +30,7 @@ func (s *Server) adminRoutes() []route {
 		{"POST /v1/admin/users/{user}/kick", s.adminKick, nil},
 		{"DELETE /v1/admin/users/{user}", s.adminDeleteUser, nil},
 		{"GET /v1/admin/users/{user}/export", s.adminExportUser, nil},
-	}
+	}, s.noticeRoutes()...)
 }
 
 // limitAdmin is the limit label (parley_rate_limited_total) of failed

@@ -18,6 +18,8 @@ type Core interface {
 	core.Queries
 	core.Blocking
 	core.Instrumented
+	core.Tags
+	core.Notices
 }
 
 // Interface guard.

@@ -129,7 +129,22 @@ type oaSchema struct {
 	Const                any                  `yaml:"const"`
 	Minimum              *float64             `yaml:"minimum"`
 	Maximum              *float64             `yaml:"maximum"`
-	AdditionalProperties *bool                `yaml:"additionalProperties"`
+	AdditionalProperties *oaAdditional        `yaml:"additionalProperties"`
+}
+
+// oaAdditional is additionalProperties: a boolean, or the schema of every
+// value of an object used as a map (Allowed, with Schema).
+type oaAdditional struct {
+	Allowed bool
+	Schema  *oaSchema
+}
+
+func (a *oaAdditional) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return n.Decode(&a.Allowed)
+	}
+	a.Allowed, a.Schema = true, new(oaSchema)
+	return n.Decode(a.Schema)
 }
 
 // oaOp is one operation with where it was found.
@@ -356,7 +371,7 @@ func TestOpenAPIDocument(t *testing.T) {
 		env := d.Components.Schemas["ErrorResponse"]
 		if env == nil || env.Type != "object" || !slices.Equal(env.Required, []string{"error"}) || len(env.Properties) != 1 ||
 			env.Properties["error"] == nil || env.Properties["error"].Ref != schemaPrefix+"ErrorBody" ||
-			env.AdditionalProperties == nil || *env.AdditionalProperties {
+			env.AdditionalProperties == nil || env.AdditionalProperties.Allowed {
 			t.Errorf(`ErrorResponse must be {"error": ErrorBody}, required, with no other property`)
 		}
 	})
@@ -553,6 +568,16 @@ const (
 func typeOf[T any]() reflect.Type { return reflect.TypeFor[T]() }
 
 var mirrors = map[string]mirror{
+	// tags and system notices
+	"UserTags":          {typeOf[protocol.UserTags](), encoded},
+	"TagsUpdate":        {typeOf[protocol.TagsUpdate](), decoded},
+	"TagsImport":        {typeOf[protocol.TagsImport](), decoded},
+	"TagsImportResult":  {typeOf[protocol.TagsImportResult](), encoded},
+	"TagsImportFailure": {typeOf[protocol.TagsImportFailure](), encoded},
+	"Audience":          {typeOf[protocol.Audience](), encoded},
+	"NoticeRequest":     {typeOf[protocol.NoticeRequest](), decoded},
+	"Notice":            {typeOf[protocol.Notice](), encoded},
+	"NoticeList":        {typeOf[protocol.NoticeList](), encoded},
 	// package protocol
 	"Message":          {typeOf[protocol.Message](), encoded},
 	"MemberChange":     {typeOf[protocol.MemberChange](), encoded},
@@ -597,6 +622,7 @@ var unmirrored = []string{
 	"Status", "Me", "DeviceList", "PresenceList", "MemberList", "UserList", "KickResult", "UserExport",
 	"RefreshRequest", "UserRequest", "CreateGroupRequest", "RenameRequest", "RoleRequest",
 	"FriendRequestRequest", "SettingsRequest",
+	"TagsRequest",
 }
 
 var rawMessage = reflect.TypeFor[json.RawMessage]()
@@ -715,6 +741,11 @@ func checkGoType(d *oaDoc, schemaOf map[reflect.Type]string, typ reflect.Type, s
 			return fmt.Errorf("want $ref %q (no schema mirrors %v exactly, or another is referenced: %q)", want, typ, s.Ref)
 		}
 		return nil
+	case reflect.Map:
+		if typ.Key().Kind() != reflect.String || s.Type != "object" || s.AdditionalProperties == nil || s.AdditionalProperties.Schema == nil {
+			return fmt.Errorf("type %q, want object with additionalProperties for a map of strings to %v", s.Type, typ.Elem())
+		}
+		return checkGoType(d, schemaOf, typ.Elem(), s.AdditionalProperties.Schema)
 	case reflect.Slice:
 		if s.Type != "array" || s.Items == nil {
 			return fmt.Errorf("type %q, want array with items", s.Type)
@@ -1023,6 +1054,9 @@ func (d *oaDoc) validate(v any, s *oaSchema, at string) []string {
 		}
 		for k, x := range m {
 			ps := s.Properties[k]
+			if ap := s.AdditionalProperties; ps == nil && ap != nil && ap.Schema != nil {
+				ps = ap.Schema // a map's value
+			}
 			if ps == nil {
 				errs = bad("property %q is not documented", k)
 				continue
@@ -1222,6 +1256,18 @@ func TestOpenAPISuccessResponses(t *testing.T) {
 	w.call("POST /v1/admin/users/{user}/kick", "/v1/admin/users/dave/kick", "", admin)
 	w.call("GET /v1/admin/users/{user}/export", "/v1/admin/users/alice/export", "", admin)
 	w.call("DELETE /v1/admin/users/{user}", "/v1/admin/users/dave", "", admin)
+
+	w.call("PUT /v1/admin/users/{user}/tags", "/v1/admin/users/bob/tags", `{"tags":{"region":"beijing","plan":"pro"}}`, admin)
+	w.call("PATCH /v1/admin/users/{user}/tags", "/v1/admin/users/bob/tags", `{"set":{"region":"hangzhou"},"delete":["plan"]}`, admin)
+	w.call("DELETE /v1/admin/users/{user}/tags/{key}", "/v1/admin/users/bob/tags/region", "", admin)
+	w.call("GET /v1/admin/users/{user}/tags", "/v1/admin/users/bob/tags", "", admin)
+	w.call("POST /v1/admin/tags", "/v1/admin/tags",
+		`{"users":[{"user":"alice","tags":{"region":"beijing"}},{"user":"nobody","tags":{"region":"beijing"}}]}`, admin)
+	w.call("GET /v1/admin/tags/audience", "/v1/admin/tags/audience?to=region%3Dbeijing", "", admin)
+	notice := str(w.call("POST /v1/admin/notices", "/v1/admin/notices", `{"to":"region=beijing","body":"Happy new year","payload":{"img":"x.png"}}`, admin), "id")
+	w.call("GET /v1/admin/notices/{notice}", "/v1/admin/notices/"+notice, "", admin)
+	w.call("GET /v1/admin/notices", "/v1/admin/notices?limit=10", "", admin)
+	w.call("POST /v1/admin/notices/{notice}/cancel", "/v1/admin/notices/"+notice+"/cancel", "", admin)
 
 	if _, err := e.core.OpenSession(bg, "alice", "tablet", time.Hour); err != nil {
 		t.Fatal(err)

@@ -197,6 +197,9 @@ func (c *conn) allocPID() uint16 {
 
 // route picks the topic and QoS of m on this connection.
 func (c *conn) route(m *protocol.Message) (topic string, qos byte, ok bool) {
+	if t, q, ok := c.systemRoute(m); ok {
+		return t, q, true // a notice, on ROOT/System/<value> (system.go)
+	}
 	sc := c.s.scheme
 	if core.ConvKind(m.Conv) == protocol.ConvGroup {
 		t := sc.groupTopic(m.Conv, m.From)

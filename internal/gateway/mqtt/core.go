@@ -11,6 +11,7 @@ import (
 // The gateway never reaches the store: sessions go through
 // core.MQTTSessions like everything else through the core.
 type Core interface {
+	core.SystemTopics // IMS/System/<value> subscriptions (system.go)
 	connector
 	chat
 	core.MQTTSessions

@@ -146,6 +146,13 @@ func FuzzPublishRoute(f *testing.F) {
 			if matches(filter, topic) && !strings.HasPrefix(topic, "IMS/"+group+"/") && topic != "IMS/"+group {
 				t.Fatalf("filter %q of group %q matches %q", filter, group, topic)
 			}
+		case subNeedsTag:
+			if len(flv) != 3 || flv[0] != "IMS" || flv[1] != "System" || group != flv[2] || core.ValidateTagValue(group) != nil {
+				t.Fatalf("checkFilter(%q, %q) asks about tag value %q", user, filter, group)
+			}
+			if matches(filter, topic) && topic != filter {
+				t.Fatalf("system filter %q matches %q", filter, topic)
+			}
 		case subTooDeep:
 			if len(flv) <= maxTopicLevels {
 				t.Fatalf("checkFilter(%q, %q): too deep at %d levels", user, filter, len(flv))

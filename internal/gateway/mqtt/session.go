@@ -308,6 +308,11 @@ func (c *conn) maySubscribe(filter string) bool {
 		defer cancel()
 		ok, err := c.s.core.IsMember(ctx, c.id.User, group)
 		return err == nil && ok
+	case subNeedsTag:
+		ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
+		defer cancel()
+		ok, err := c.s.core.CarriesTagValue(ctx, c.id.User, group)
+		return err == nil && ok
 	}
 	return false
 }

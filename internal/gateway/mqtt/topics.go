@@ -78,11 +78,12 @@ const (
 	subRefused  // not the user's: 0x87 (3.1.1: 0x80)
 	subTooDeep  // more than maxTopicLevels levels: 0x8F (3.1.1: 0x80)
 	subNeedsMem // a group filter: allowed if the user is a member of group
+	subNeedsTag // ROOT/System/<value>: allowed if the user carries a tag valued group (system.go)
 )
 
 // checkFilter decides whether user may subscribe to filter (a filter the
 // library has already found well formed). For subNeedsMem, group names the
-// group whose membership decides.
+// group whose membership decides; for subNeedsTag, the tag value.
 func (s scheme) checkFilter(user, filter string) (verdict int, group string) {
 	lv := strings.Split(filter, "/")
 	if len(lv) > maxTopicLevels {
@@ -99,6 +100,8 @@ func (s scheme) checkFilter(user, filter string) (verdict int, group string) {
 		return subOK, ""
 	case core.ConvKind(lv[1]) == protocol.ConvGroup:
 		return subNeedsMem, lv[1]
+	case lv[1] == systemLevel && systemFilter(lv) != "":
+		return subNeedsTag, lv[2]
 	}
 	return subRefused, ""
 }

@@ -141,6 +141,14 @@ func TestCheckFilter(t *testing.T) {
 		{"/IMS/alice/#", subRefused, ""},
 		{"IMS/alicex/#", subRefused, ""},
 		{"IMS//#", subRefused, ""},
+		{"IMS/System/beijing", subNeedsTag, "beijing"},
+		{"IMS/System/北京", subNeedsTag, "北京"},
+		{"IMS/System/+", subRefused, ""},
+		{"IMS/System/#", subRefused, ""},
+		{"IMS/System", subRefused, ""},
+		{"IMS/System/beijing/x", subRefused, ""},
+		{"IMS/System/bei$jing", subRefused, ""},
+		{"IMS/System/", subRefused, ""},
 	} {
 		v, g := sc.checkFilter("alice", c.filter)
 		if v != c.verdict || g != c.group {
