@@ -451,7 +451,7 @@ func TestHostileHTTP_H4_CORS(t *testing.T) {
 		t.Fatalf("preflight from %s: %d, Allow-Origin %q", good, r.status, r.header.Get("Access-Control-Allow-Origin"))
 	}
 	methods, headers := r.header.Get("Access-Control-Allow-Methods"), strings.ToLower(r.header.Get("Access-Control-Allow-Headers"))
-	for _, m := range []string{"GET", "POST", "PATCH", "DELETE"} {
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		if !strings.Contains(methods, m) {
 			t.Errorf("Allow-Methods %q lacks %s", methods, m)
 		}

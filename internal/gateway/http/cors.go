@@ -15,7 +15,7 @@ import (
 // browser then keeps the response from the page. CORS is not access
 // control; authentication is.
 const (
-	corsMethods       = "GET, POST, PATCH, DELETE"
+	corsMethods       = "GET, POST, PUT, PATCH, DELETE"
 	corsHeaders       = "Authorization, Content-Type, X-Parley-Device"
 	corsExposeHeaders = "Retry-After, WWW-Authenticate"
 	corsMaxAge        = "600"
