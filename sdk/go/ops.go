@@ -102,7 +102,9 @@ func (c *Client) Members(ctx context.Context, conv string) ([]protocol.Member, e
 	return ms, err
 }
 
-// Presence returns the presence of users who share a conversation with the user.
+// Presence returns the presence of those of users whose presence the user
+// may see: contacts (friends, co-members of small groups) who do not hide
+// it and are not blocked either way; the others are left out.
 func (c *Client) Presence(ctx context.Context, users ...string) ([]protocol.Presence, error) {
 	var ps []protocol.Presence
 	err := c.request(ctx, protocol.Request{Op: protocol.OpPresence, Users: users}, true, &ps)
