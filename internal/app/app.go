@@ -121,6 +121,8 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 			FlappingBan: cfg.RateLimits.FlappingBan, OpsPerSecond: cfg.RateLimits.OpsPerUserPerSecond, OpsBurst: cfg.RateLimits.OpsBurst,
 			QueriesPerSecond: cfg.RateLimits.QueriesPerUserPerSecond, QueryBurst: cfg.RateLimits.QueryBurst,
 			TypingInterval: cfg.RateLimits.TypingInterval},
+		Moments: core.MomentOptions{FollowsPerUser: cfg.Moments.FollowsPerUser, MaxMomentBytes: cfg.Moments.MaxMomentBytes,
+			AudienceMax: cfg.Moments.AudienceMax, PostsPerHour: cfg.Moments.PostsPerUserPerHour, CommentsPerHour: cfg.Moments.CommentsPerUserPerHour},
 		Social:            core.Social{FriendRequestsPerHour: cfg.RateLimits.FriendRequestsPerUserPerHour, InboundDefault: cfg.Social.InboundDefault},
 		AllowRegistration: cfg.Auth.AllowRegistration,
 		Notices: core.NoticeOptions{UsersPerSecond: cfg.Notices.UsersPerSecond, ChunkUsers: cfg.Notices.ChunkUsers,

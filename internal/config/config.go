@@ -25,6 +25,7 @@ type Config struct {
 	MQTT       MQTT       `yaml:"mqtt" doc:"The MQTT 3.1.1/5.0 gateway (docs/mqtt.md): TCP, TLS and WebSocket (/mqtt on the HTTP listener)."`
 	Debug      Debug      `yaml:"debug" doc:"Diagnostics for operators."`
 	Admin      Admin      `yaml:"admin" doc:"Where the admin API (/v1/admin/..., authenticated with auth.admin_key) and /metrics are served, and how failed admin authentications are limited."`
+	Moments    Moments    `yaml:"moments" doc:"Follows and the moments feed (docs/protocol.md, Follows and moments): limits of follows, of posts and comments."`
 	Social     Social     `yaml:"social" doc:"The social graph (docs/protocol.md 2.14): friends and who may message whom."`
 	Notices    Notices    `yaml:"notices" doc:"Server-side tags of users and system notices sent to tag expressions (docs/operations.md, Tags and system notices)."`
 }
@@ -42,6 +43,15 @@ type Notices struct {
 type Social struct {
 	PresenceGroupMax int    `yaml:"presence_group_max" doc:"Largest group whose members see each other's presence (docs/protocol.md 2.9). Presence goes to friends and to co-members of groups of at most this many members, never to blocked users; larger groups share none, so that a change does not cost a push per member."`
 	InboundDefault   string `yaml:"inbound_default" doc:"Who may send direct messages to a user who has not chosen (GET/PATCH /v1/me/settings): anyone, or friends (friends and members of a group the user is in; a stranger's message is refused with 403 not_accepted)."`
+}
+
+// Moments configures follows and moments.
+type Moments struct {
+	FollowsPerUser         int `yaml:"follows_per_user" doc:"Most users one user may follow (POST /v1/follows/{user}). A new follow beyond it is refused with 403 too_many_follows; unfollowing one frees a slot. Friends follow each other whatever this says."`
+	MaxMomentBytes         int `yaml:"max_moment_bytes" doc:"Largest text and payload of one moment together, in bytes; a larger post is refused with 413. With 64 bytes for each user of audience_max it must fit in limits.max_message_bytes."`
+	AudienceMax            int `yaml:"audience_max" doc:"Most users a moment of visibility list may name."`
+	PostsPerUserPerHour    int `yaml:"posts_per_user_per_hour" doc:"Moments one user may post per hour, from all connections, MQTT and the HTTP API together (a token bucket holding an hour's worth, refilling evenly); repeats of a client_msg_id count too. A refusal is 429 with retry_after_ms (MQTT 5: PUBACK 0x97)."`
+	CommentsPerUserPerHour int `yaml:"comments_per_user_per_hour" doc:"Comments on moments one user may make per hour (a token bucket as for posts). A refusal is 429 with retry_after_ms."`
 }
 
 // Admin configures the admin API's listener and its limit.
@@ -246,6 +256,8 @@ func Default() Config {
 		Notices: Notices{UsersPerSecond: 20000, ChunkUsers: 1000, ChunkTime: 10 * time.Millisecond,
 			PerMinute: 10, TagsPerUser: 32},
 		Log: Log{Level: "info", Format: "text"},
+		Moments: Moments{FollowsPerUser: 5000, MaxMomentBytes: 16 << 10, AudienceMax: 500,
+			PostsPerUserPerHour: 60, CommentsPerUserPerHour: 600},
 		MQTT: MQTT{Addr: "0.0.0.0:1883", WebSocket: true, Root: "IMS", MaxPacketBytes: 256 << 10,
 			KeepAlive: 60 * time.Second, MaxKeepAlive: 300 * time.Second, ReceiveMaximum: 64, SendWindow: 64, MaxSubscriptions: 128},
 		Admin:  Admin{FailuresPerIPPerMinute: 10},

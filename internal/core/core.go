@@ -92,6 +92,8 @@ type Options struct {
 	// Social configures friend requests and who may message whom
 	// (friends.go, inbound.go).
 	Social Social
+	// Moments bounds follows and moments (follows.go, moments.go).
+	Moments MomentOptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Notices bound system notices and tags (notices.go).
@@ -119,6 +121,7 @@ type Core struct {
 	budget    *budgets            // per user, per operation class
 	passwords *auth.Verifier      // every argon2id computation goes through it
 	friends   *friends            // the friend request budget and the inbound policy
+	moments   *moments            // the moments' budgets and live fan-out
 
 	commit   *committer
 	dispatch *stage // local fan-out, then answers (dispatch.go)
@@ -183,6 +186,9 @@ func New(opts Options) (*Core, error) {
 	if d := opts.Social.InboundDefault; d != "" && d != protocol.InboundAnyone && d != protocol.InboundFriends {
 		return nil, fmt.Errorf("core: the default inbound setting must be %q or %q, is %q", protocol.InboundAnyone, protocol.InboundFriends, d)
 	}
+	if err := opts.Moments.withDefaults(l.MaxMessageBytes); err != nil {
+		return nil, err
+	}
 	c := &Core{
 		st: opts.Store, bus: opts.Bus, signer: opts.Signer, ext: opts.External,
 		log: opts.Logger, metrics: opts.Metrics, node: opts.NodeID,
@@ -203,6 +209,7 @@ func New(opts Options) (*Core, error) {
 	popt.Observe = func(o auth.Outcome) { c.metrics.PasswordChecks.WithLabelValues(o.String()).Inc() }
 	c.passwords = auth.NewVerifier(popt)
 	c.friends = newFriends(c, opts.Social)
+	c.moments = newMoments(c, opts.Moments)
 	c.budget = newBudgets(c, opts.RateLimits)
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)
@@ -233,6 +240,8 @@ func (c *Core) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}()
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); c.moments.out.run(ctx) }() // the live fan-out of moments
 	c.wg.Add(9)
 	go func() { defer c.wg.Done(); c.resumeErasures(ctx) }()
 	go func() { defer c.wg.Done(); c.commit.run(ctx) }()

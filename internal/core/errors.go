@@ -87,6 +87,9 @@ func ToProtocol(err error) *protocol.Error {
 		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "registration_closed"}
 	case errors.Is(err, ErrBlocked):
 		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "blocked", Message: ErrBlocked.Error()}
+	case errors.Is(err, ErrTooManyFollows):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "too_many_follows",
+			Message: "you follow as many users as allowed (moments.follows_per_user): unfollow one to follow another"}
 	case errors.Is(err, ErrTooManyBlocks):
 		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "too_many_blocks",
 			Message: "you block as many users as allowed (limits.blocks_per_user): unblock one to block another"}

@@ -27,6 +27,9 @@ import (
 //   - Groups: group membership and conversation settings.
 //   - Queries: reads of conversations, history, members and presence.
 //   - Blocking: a user's blocks (blocks.go).
+//   - Follows: who follows whom (follows.go).
+//   - Moments: posts to followers, their feed, comments and likes
+//     (moments.go).
 //   - Instrumented: the core's metrics.
 //   - Lifecycle: running and stopping the core (the composition root's).
 //   - Friends: friend requests and friendships (friends.go).
@@ -226,6 +229,70 @@ type Blocking interface {
 	// must keep one user's things from the other (moments, follows).
 	Blocked(ctx context.Context, a, b string) (bool, error)
 }
+
+// Follows is who follows whom (follows.go). Friends follow each other by
+// default; a block ends the blocked user's follow of the blocker, and
+// neither may follow the other while it lasts (the blocked user is told
+// as for an unknown user). Changes take effect on every protocol before
+// they return.
+type Follows interface {
+	// Follow makes id's user follow user (idempotent); ErrTooManyFollows
+	// beyond MomentOptions.FollowsPerUser.
+	Follow(ctx context.Context, id Identity, user string) error
+	// Unfollow ends id's user's follow of user (idempotent).
+	Unfollow(ctx context.Context, id Identity, user string) error
+	// RemoveFollower ends user's follow of id's user; with notify, user
+	// gets an "unsub" entry (protocol.FollowUnsub) in their system
+	// conversation.
+	RemoveFollower(ctx context.Context, id Identity, user string, notify bool) error
+	// Followers pages user's followers, ordered by id.
+	Followers(ctx context.Context, user, after string, limit int) (protocol.FollowList, error)
+	// Following pages the users user follows, ordered by id.
+	Following(ctx context.Context, user, after string, limit int) (protocol.FollowList, error)
+	// IsFollowing reports whether user follows other and neither blocks
+	// the other (MQTT's IMS/<other> subscriptions).
+	IsFollowing(ctx context.Context, user, other string) (bool, error)
+}
+
+// Moments are users' posts to their followers (moments.go): stored once,
+// pushed live to the followers who may see them, and paged in each
+// follower's feed. Who may see a moment (its author; by its visibility
+// the author's followers, friends or the users it lists; never while
+// either blocks the other) is decided on every read and push; a moment
+// one may not see, and its comments and likes, are store.ErrNotFound.
+type Moments interface {
+	// PostMoment posts a moment of id's user (posts per user and hour
+	// are limited: a *ratelimit.Error).
+	PostMoment(ctx context.Context, id Identity, p protocol.MomentPost) (protocol.Moment, error)
+	// Moment reads one moment as user sees it.
+	Moment(ctx context.Context, user string, id int64) (protocol.Moment, error)
+	// DeleteMoment deletes one of id's user's moments.
+	DeleteMoment(ctx context.Context, id Identity, moment int64) error
+	// Feed pages the moments of the users user follows and user's own,
+	// newest first.
+	Feed(ctx context.Context, user, cursor string, limit int) (protocol.MomentPage, error)
+	// UserMoments pages one author's moments that user may see, newest
+	// first.
+	UserMoments(ctx context.Context, user, author, cursor string, limit int) (protocol.MomentPage, error)
+	// Comment comments on a moment (comments per user and hour are
+	// limited).
+	Comment(ctx context.Context, id Identity, moment int64, text string) (protocol.MomentComment, error)
+	// DeleteComment deletes a comment of id's user, or one on id's
+	// user's moment.
+	DeleteComment(ctx context.Context, id Identity, moment, comment int64) error
+	// Comments pages a moment's comments, oldest first.
+	Comments(ctx context.Context, user string, moment, after int64, limit int) (protocol.MomentCommentPage, error)
+	// Like likes a moment or takes the like back (idempotent).
+	Like(ctx context.Context, id Identity, moment int64, like bool) error
+	// Likes pages a moment's likes, ordered by user id.
+	Likes(ctx context.Context, user string, moment int64, after string, limit int) (protocol.MomentLikeList, error)
+}
+
+// Interface guards of the roles of follows and moments.
+var (
+	_ Follows = (*Core)(nil)
+	_ Moments = (*Core)(nil)
+)
 
 // Instrumented gives the core's metrics, which gateways add to (a refusal
 // of theirs is counted with the core's).

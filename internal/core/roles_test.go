@@ -24,6 +24,8 @@ var roles = []reflect.Type{
 	reflect.TypeFor[Lifecycle](),
 	reflect.TypeFor[MQTTSessions](),
 	reflect.TypeFor[Blocking](),
+	reflect.TypeFor[Follows](),
+	reflect.TypeFor[Moments](),
 }
 
 // TestEveryMethodHasARole: *Core is only the sum of its roles. A new

@@ -19,6 +19,7 @@ func TestRolesAreRoleSized(t *testing.T) {
 		reflect.TypeFor[GroupCommit](), reflect.TypeFor[TokenFloors](), reflect.TypeFor[SystemConversations](),
 		reflect.TypeFor[Blocks](),
 		reflect.TypeFor[Friends](), reflect.TypeFor[Settings](),
+		reflect.TypeFor[Follows](), reflect.TypeFor[Moments](),
 	}
 	in := map[string]bool{"Close": true}
 	for _, r := range roles {

@@ -807,6 +807,99 @@ type Settings interface {
 	UpdateUserSettings(ctx context.Context, user string, u SettingsUpdate) (UserSettings, error)
 }
 
+// Follows keep who follows whom (docs/protocol.md, "Follows and
+// moments"). A follow is directed: follower follows followee. The schema
+// keeps three rules of its own, in the transactions of other roles:
+// friends follow each other (a friendship Friends makes adds both follows
+// that are missing, marked as made by it, and ending the friendship
+// removes those that it made and nobody made again since); a block
+// (Blocks.Block) removes the blocked user's follow of the blocker; and
+// erasure (Erasure.BeginErasure) removes the user's follows both ways.
+type Follows interface {
+	// Follow makes follower follow followee since now and reports whether
+	// the follow is new; following again changes nothing (a follow a
+	// friendship made becomes the follower's own: it stays when the
+	// friendship ends). ErrNotFound if followee is unknown or deleted;
+	// ErrInvalid if follower == followee; a new follow beyond max follows
+	// of follower (max <= 0: no limit) is ErrLimit, counted and inserted
+	// in one atomic step. Follows that friendships make are not limited.
+	Follow(ctx context.Context, follower, followee string, max int, now time.Time) (bool, error)
+	// Unfollow ends follower's follow of followee and reports whether
+	// there was one.
+	Unfollow(ctx context.Context, follower, followee string) (bool, error)
+	// RemoveFollower ends follower's follow of user and reports whether
+	// there was one. If there was and notify is set, the same transaction
+	// appends to follower's system conversation an entry of kind
+	// protocol.KindFollow (Sender user, Social {Action FollowUnsub, User
+	// user}), which it returns; otherwise the entry is nil.
+	RemoveFollower(ctx context.Context, user, follower string, notify bool, now time.Time) (bool, *protocol.Message, error)
+	// Following returns up to limit of the users user follows whose id is
+	// greater than after, ordered by id.
+	Following(ctx context.Context, user, after string, limit int) ([]FollowEdge, error)
+	// Followers returns up to limit of user's followers whose id is
+	// greater than after, ordered by id.
+	Followers(ctx context.Context, user, after string, limit int) ([]FollowEdge, error)
+	// IsFollowing reports whether follower follows followee.
+	IsFollowing(ctx context.Context, follower, followee string) (bool, error)
+}
+
+// Moments store moments, their comments and likes (docs/protocol.md,
+// "Follows and moments"). Posting is one write whatever the number of
+// followers: readers find moments through follows when they read (Feed).
+// The store applies the rules it can see in its own tables (the author
+// sees everything of theirs; a VisibilityList moment is shown to the
+// users it lists); what depends on follows, friends and blocks the core
+// decides and passes in (MomentAccess) or applies to what it reads.
+// Deleting a moment deletes its comments, likes and audience; erasure
+// (Erasure.BeginErasure) deletes the user's moments, comments and likes,
+// and the user's place in audiences. The counts of a moment (Likes,
+// Comments) always equal its rows.
+type Moments interface {
+	// PostMoment stores p and returns it as its author sees it; the new
+	// moment's id is greater than that of every moment stored before. A
+	// post whose ClientID the author used before stores nothing and
+	// returns the moment stored then, with dup set.
+	PostMoment(ctx context.Context, p MomentPost) (m Moment, dup bool, err error)
+	// Moment returns moment id as reader sees it (Liked, Listed, and the
+	// Audience for its author); ErrNotFound if there is none. It checks
+	// no visibility.
+	Moment(ctx context.Context, id int64, reader string) (Moment, error)
+	// DeleteMoment deletes author's moment id; ErrNotFound if author has
+	// no moment id.
+	DeleteMoment(ctx context.Context, author string, id int64) error
+	// Feed returns up to limit moments with ids below before (0: from the
+	// newest), newest first, by the users reader follows and by reader:
+	// reader's own, and the others' that are for followers or friends, or
+	// list reader. Friends-only moments are returned whether or not their
+	// author is reader's friend: the caller filters them. It stays fast
+	// however many users reader follows: its cost grows with that number
+	// by an index lookup each, not with their moments.
+	Feed(ctx context.Context, reader string, before int64, limit int) ([]Moment, error)
+	// AuthorMoments returns up to limit of author's moments with ids
+	// below before (0: from the newest), newest first, that reader may
+	// see: all of them if reader is author; otherwise those access allows
+	// and the VisibilityList ones that list reader.
+	AuthorMoments(ctx context.Context, author, reader string, access MomentAccess, before int64, limit int) ([]Moment, error)
+	// AddComment stores a comment (its Moment, Author, Text, CreatedAt)
+	// and returns it with its id, greater than every comment's before;
+	// ErrNotFound if the moment does not exist.
+	AddComment(ctx context.Context, c MomentComment) (MomentComment, error)
+	// DeleteComment deletes comment id of moment if user wrote it or
+	// wrote the moment; ErrNotFound if there is no such comment, or it is
+	// neither's.
+	DeleteComment(ctx context.Context, moment, id int64, user string) error
+	// Comments returns up to limit comments of moment with ids above
+	// after, oldest first.
+	Comments(ctx context.Context, moment, after int64, limit int) ([]MomentComment, error)
+	// Like records (like true) or takes back user's like of moment and
+	// reports whether that changed anything; liking twice is one like.
+	// ErrNotFound if the moment does not exist.
+	Like(ctx context.Context, moment int64, user string, like bool, now time.Time) (bool, error)
+	// Likes returns up to limit likes of moment by users whose id is
+	// greater than after, ordered by user id.
+	Likes(ctx context.Context, moment int64, after string, limit int) ([]MomentLike, error)
+}
+
 // Store is the whole storage contract.
 type Store interface {
 	Users
@@ -826,6 +919,8 @@ type Store interface {
 	Blocks
 	Friends
 	Settings
+	Follows
+	Moments
 	// Close releases the store. It is safe to call once.
 	Close() error
 }

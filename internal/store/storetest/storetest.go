@@ -58,6 +58,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, systemTests...)
 	all = append(all, blockTests...)
 	all = append(all, friendTests...)
+	all = append(all, followTests...)
+	all = append(all, momentTests...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
