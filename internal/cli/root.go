@@ -24,6 +24,7 @@ func New(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(), configCmd(), userCmd(), tokenCmd(), checkCmd(), backupCmd(), restoreCmd(), versionCmd())
+	root.AddCommand(tagsCmd()) // tags.go
 	return root
 }
 
