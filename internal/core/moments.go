@@ -67,20 +67,25 @@ const (
 // limit: the longest user id.
 const audienceIDBytes = 64
 
-// withDefaults sets the bounds left zero and checks that a moment, list
-// included, stays within the message limit, so that its encoding is never
-// larger than a message's (MaxMessageJSON) and every frame stays within
-// MaxFrameBytes.
+// withDefaults sets the bounds left zero and makes a moment, list
+// included, fit in the message limit, so that its encoding is never larger
+// than a message's (MaxMessageJSON) and every frame stays within
+// MaxFrameBytes: bounds that do not fit are lowered (parley config check
+// refuses such a configuration; tests with a small message limit get
+// smaller moments).
 func (o *MomentOptions) withDefaults(maxMessageBytes int) error {
 	if o.MaxMomentBytes <= 0 {
-		o.MaxMomentBytes = min(DefaultMaxMomentBytes, maxMessageBytes/4)
+		o.MaxMomentBytes = DefaultMaxMomentBytes
 	}
 	if o.AudienceMax <= 0 {
-		o.AudienceMax = max(1, min(DefaultAudienceMax, (maxMessageBytes-o.MaxMomentBytes)/audienceIDBytes))
+		o.AudienceMax = DefaultAudienceMax
 	}
 	if o.MaxMomentBytes+o.AudienceMax*audienceIDBytes > maxMessageBytes {
-		return fmt.Errorf("core: a moment's text and payload (%d bytes) and %d bytes for each user of its list (at most %d) must fit in the message limit (%d bytes)",
-			o.MaxMomentBytes, audienceIDBytes, o.AudienceMax, maxMessageBytes)
+		o.AudienceMax = max(1, min(o.AudienceMax, maxMessageBytes/2/audienceIDBytes))
+		o.MaxMomentBytes = min(o.MaxMomentBytes, maxMessageBytes-o.AudienceMax*audienceIDBytes)
+	}
+	if o.MaxMomentBytes < 1 {
+		return fmt.Errorf("core: the message limit (%d bytes) leaves no room for moments", maxMessageBytes)
 	}
 	return nil
 }
