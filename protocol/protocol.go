@@ -58,7 +58,7 @@ func RoleRank(role string) int {
 
 // Member actions recorded by KindMember messages.
 const (
-	MemberJoined  = "joined" // reserved for joining by invitation link (not produced yet)
+	MemberJoined  = "joined" // the user joined: accepted an invitation or used an invite link (From is the user)
 	MemberAdded   = "added"
 	MemberRemoved = "removed"
 	MemberLeft    = "left"

@@ -178,4 +178,9 @@ type Settings struct {
 	Inbound string `json:"inbound"`
 	// PresenceHidden hides the user's presence from everyone.
 	PresenceHidden bool `json:"presence_hidden"`
+	// GroupAdd is who may add the user to a group directly:
+	// GroupAddAnyone or GroupAddFriends (invites.go); anyone else invites
+	// them. A user who never chose has the server's default
+	// (social.group_add_default).
+	GroupAdd string `json:"group_add"`
 }

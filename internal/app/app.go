@@ -124,6 +124,7 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 		Moments: core.MomentOptions{FollowsPerUser: cfg.Moments.FollowsPerUser, MaxMomentBytes: cfg.Moments.MaxMomentBytes,
 			AudienceMax: cfg.Moments.AudienceMax, PostsPerHour: cfg.Moments.PostsPerUserPerHour, CommentsPerHour: cfg.Moments.CommentsPerUserPerHour},
 		Social:            core.Social{FriendRequestsPerHour: cfg.RateLimits.FriendRequestsPerUserPerHour, InboundDefault: cfg.Social.InboundDefault},
+		Invitations:       core.Invitations{MaxMembers: cfg.Limits.GroupMembers, InvitesPerHour: cfg.RateLimits.GroupInvitesPerUserPerHour, GroupAddDefault: cfg.Social.GroupAddDefault},
 		AllowRegistration: cfg.Auth.AllowRegistration,
 		Notices: core.NoticeOptions{UsersPerSecond: cfg.Notices.UsersPerSecond, ChunkUsers: cfg.Notices.ChunkUsers,
 			ChunkTime: cfg.Notices.ChunkTime, PerMinute: cfg.Notices.PerMinute, TagsPerUser: cfg.Notices.TagsPerUser},

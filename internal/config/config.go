@@ -43,6 +43,7 @@ type Notices struct {
 type Social struct {
 	PresenceGroupMax int    `yaml:"presence_group_max" doc:"Largest group whose members see each other's presence (docs/protocol.md 2.9). Presence goes to friends and to co-members of groups of at most this many members, never to blocked users; larger groups share none, so that a change does not cost a push per member."`
 	InboundDefault   string `yaml:"inbound_default" doc:"Who may send direct messages to a user who has not chosen (GET/PATCH /v1/me/settings): anyone, or friends (friends and members of a group the user is in; a stranger's message is refused with 403 not_accepted)."`
+	GroupAddDefault  string `yaml:"group_add_default" doc:"Who may add a user who has not chosen (group_add in GET/PATCH /v1/me/settings) to a group directly: anyone (any owner or admin of the group), or friends (the user's friends only; anyone else is refused with 403 invite_required and invites the user instead)."`
 }
 
 // Moments configures follows and moments.
@@ -130,6 +131,7 @@ type Limits struct {
 	MaxConsecutiveErrors  int `yaml:"max_consecutive_errors" doc:"Malformed WebSocket request frames in a row (not JSON, a field of the wrong type, a duplicated key, an unknown op) after which the connection is closed with 1008; a well-formed frame starts the count again."`
 	DevicesPerUser        int `yaml:"devices_per_user" doc:"Most devices one user may have. A new device beyond it (a login, an MQTT client id or an application token naming a device the user does not have yet) is refused with 403 too_many_devices, WebSocket close 3506, MQTT CONNACK 0x97 (3.1.1: 5); the user's existing devices keep working, and revoking one (DELETE /v1/devices/{device}) or its expiry frees a slot."`
 	BlocksPerUser         int `yaml:"blocks_per_user" doc:"Most users one user may block (PUT /v1/blocks/{user}). A new block beyond it is refused with 403 too_many_blocks; unblocking one frees a slot."`
+	GroupMembers          int `yaml:"group_members" doc:"Most members a group may have. Creating a larger group, adding a member, accepting an invitation, joining with an invite link or asking to join beyond it is refused with 403 group_full, checked in the transaction that would add the member; an invitation or join request stays pending until there is room."`
 }
 
 // RateLimits holds the rate and connection limits. All must be positive.
@@ -151,6 +153,7 @@ type RateLimits struct {
 	FlappingIPConnectsPerMinute     int           `yaml:"flapping_ip_connects_per_minute" doc:"A client address that attempts more WebSocket connections than this within a minute, refused attempts included, is banned for flapping_ban: its upgrades are refused with 429 until the ban ends. Keep it above connects_per_ip_per_minute, so that a client first gets the gentler refusal."`
 	FlappingBan                     time.Duration `yaml:"flapping_ban" doc:"How long a flapping device or address stays banned."`
 	FriendRequestsPerUserPerHour    int           `yaml:"friend_requests_per_user_per_hour" doc:"Friend requests allowed per user per hour, from all the user's connections and the HTTP API together (a token bucket holding an hour's worth, refilling evenly); repeats and requests to unknown users count too. A refusal is 429 with retry_after_ms."`
+	GroupInvitesPerUserPerHour      int           `yaml:"group_invites_per_user_per_hour" doc:"Group invitations allowed per user per hour, all connections and the HTTP API together (a token bucket holding an hour's worth, refilling evenly): each user an invitation names counts, repeats included, and so does each user invited when a group is created. One request may name at most this many. A refusal is 429 with retry_after_ms; nobody was invited."`
 }
 
 // Timeouts holds deadlines and intervals. All must be positive.
@@ -219,6 +222,7 @@ func Default() Config {
 			MaxConsecutiveErrors:  10,
 			DevicesPerUser:        32,
 			BlocksPerUser:         10_000,
+			GroupMembers:          10_000,
 		},
 		RateLimits: RateLimits{
 			LoginPerIPPerMinute:             30,
@@ -238,6 +242,7 @@ func Default() Config {
 			FlappingIPConnectsPerMinute:     3000,
 			FlappingBan:                     5 * time.Minute,
 			FriendRequestsPerUserPerHour:    30,
+			GroupInvitesPerUserPerHour:      200,
 		},
 		Timeouts: Timeouts{
 			AuthDeadline:     10 * time.Second,
@@ -261,7 +266,7 @@ func Default() Config {
 		MQTT: MQTT{Addr: "0.0.0.0:1883", WebSocket: true, Root: "IMS", MaxPacketBytes: 256 << 10,
 			KeepAlive: 60 * time.Second, MaxKeepAlive: 300 * time.Second, ReceiveMaximum: 64, SendWindow: 64, MaxSubscriptions: 128},
 		Admin:  Admin{FailuresPerIPPerMinute: 10},
-		Social: Social{InboundDefault: "anyone", PresenceGroupMax: 100},
+		Social: Social{InboundDefault: "anyone", PresenceGroupMax: 100, GroupAddDefault: "anyone"},
 	}
 }
 

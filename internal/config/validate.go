@@ -145,6 +145,9 @@ func (c *Config) Validate() error {
 	if c.Social.InboundDefault != "anyone" && c.Social.InboundDefault != "friends" {
 		bad("social.inbound_default", "must be anyone or friends, is %q", c.Social.InboundDefault)
 	}
+	if c.Social.GroupAddDefault != "anyone" && c.Social.GroupAddDefault != "friends" {
+		bad("social.group_add_default", "must be anyone or friends, is %q", c.Social.GroupAddDefault)
+	}
 	if _, ok := logLevels[strings.ToLower(c.Log.Level)]; !ok {
 		bad("log.level", "must be debug, info, warn or error, is %q", c.Log.Level)
 	}

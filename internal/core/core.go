@@ -94,6 +94,9 @@ type Options struct {
 	Social Social
 	// Moments bounds follows and moments (follows.go, moments.go).
 	Moments MomentOptions
+	// Invitations configures group invitations, direct adds and the
+	// member limit (invites.go).
+	Invitations Invitations
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Notices bound system notices and tags (notices.go).
@@ -122,6 +125,7 @@ type Core struct {
 	passwords *auth.Verifier      // every argon2id computation goes through it
 	friends   *friends            // the friend request budget and the inbound policy
 	moments   *moments            // the moments' budgets and live fan-out
+	invites   *invitations        // the invitation budget, the member limit, who may add whom
 
 	commit   *committer
 	dispatch *stage // local fan-out, then answers (dispatch.go)
@@ -189,6 +193,9 @@ func New(opts Options) (*Core, error) {
 	if err := opts.Moments.withDefaults(l.MaxMessageBytes); err != nil {
 		return nil, err
 	}
+	if d := opts.Invitations.GroupAddDefault; d != "" && d != protocol.GroupAddAnyone && d != protocol.GroupAddFriends {
+		return nil, fmt.Errorf("core: the default group_add setting must be %q or %q, is %q", protocol.GroupAddAnyone, protocol.GroupAddFriends, d)
+	}
 	c := &Core{
 		st: opts.Store, bus: opts.Bus, signer: opts.Signer, ext: opts.External,
 		log: opts.Logger, metrics: opts.Metrics, node: opts.NodeID,
@@ -210,6 +217,7 @@ func New(opts Options) (*Core, error) {
 	c.passwords = auth.NewVerifier(popt)
 	c.friends = newFriends(c, opts.Social)
 	c.moments = newMoments(c, opts.Moments)
+	c.invites = newInvitations(c, opts.Invitations)
 	c.budget = newBudgets(c, opts.RateLimits)
 	c.hub = newHub()
 	c.members = newMemberCache(c.st)

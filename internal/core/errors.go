@@ -93,6 +93,14 @@ func ToProtocol(err error) *protocol.Error {
 	case errors.Is(err, ErrTooManyBlocks):
 		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "too_many_blocks",
 			Message: "you block as many users as allowed (limits.blocks_per_user): unblock one to block another"}
+	case errors.Is(err, ErrGroupFull):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "group_full", Message: ErrGroupFull.Error()}
+	case errors.Is(err, ErrInviteRequired):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "invite_required", Message: ErrInviteRequired.Error()}
+	case errors.Is(err, ErrTooManyLinks):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "too_many_links", Message: ErrTooManyLinks.Error()}
+	case errors.Is(err, ErrLinkExpired):
+		return &protocol.Error{Code: protocol.CodeGone, Reason: "link_expired", Message: ErrLinkExpired.Error()}
 	case errors.Is(err, store.ErrForbidden):
 		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "forbidden"}
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNotMember):

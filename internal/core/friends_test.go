@@ -261,7 +261,7 @@ func TestInboundDefault(t *testing.T) {
 	t.Parallel()
 	e := newCoreEnv(t, Retention{}, withSocial(Social{InboundDefault: protocol.InboundFriends}))
 	s, err := e.c.Settings(e.ctx, "bob")
-	if err != nil || s != (protocol.Settings{Inbound: protocol.InboundFriends}) {
+	if err != nil || s != (protocol.Settings{Inbound: protocol.InboundFriends, GroupAdd: protocol.GroupAddAnyone}) {
 		t.Fatalf("bob's settings %+v, %v", s, err)
 	}
 	if pe := e.sendErr("alice", "", "bob"); pe == nil || pe.Reason != "not_accepted" {
@@ -269,7 +269,7 @@ func TestInboundDefault(t *testing.T) {
 	}
 	anyone, hidden := protocol.InboundAnyone, true
 	s, err = e.c.UpdateSettings(e.ctx, Identity{User: "bob", Device: "d"}, SettingsUpdate{Inbound: &anyone, PresenceHidden: &hidden})
-	if err != nil || s != (protocol.Settings{Inbound: protocol.InboundAnyone, PresenceHidden: true}) {
+	if err != nil || s != (protocol.Settings{Inbound: protocol.InboundAnyone, PresenceHidden: true, GroupAdd: protocol.GroupAddAnyone}) {
 		t.Fatalf("bob's settings after the change %+v, %v", s, err)
 	}
 	if pe := e.sendErr("alice", "", "bob"); pe != nil {

@@ -20,10 +20,12 @@ func checkGroupName(name string) error {
 }
 
 // CreateGroup creates a group owned by id's user with the given members
-// (repeats and the creator ignored; role member). The store records it as
-// one KindMember event, protocol.MemberCreated at seq 1, which goes to every
-// member's connections; there is no "added" event per initial member.
-func (c *Core) CreateGroup(ctx context.Context, id Identity, name string, members []string) (protocol.Conversation, error) {
+// (repeats and the creator ignored; role member), each added directly as
+// they allow (checkGroupAdd), and invites the users of invite who are not
+// members (invites.go). The store records the group as one KindMember
+// event, protocol.MemberCreated at seq 1, which goes to every member's
+// connections; there is no "added" event per initial member.
+func (c *Core) CreateGroup(ctx context.Context, id Identity, name string, members []string, invite ...string) (protocol.Conversation, error) {
 	if err := checkGroupName(name); err != nil {
 		return protocol.Conversation{}, err
 	}
@@ -37,7 +39,20 @@ func (c *Core) CreateGroup(ctx context.Context, id Identity, name string, member
 		if err := c.checkUserExists(ctx, u, "members"); err != nil {
 			return protocol.Conversation{}, err
 		}
+		if err := c.checkGroupAdd(ctx, id.User, u); err != nil {
+			return protocol.Conversation{}, err
+		}
 		ms = append(ms, store.Member{User: u, Role: protocol.RoleMember})
+	}
+	if err := c.checkGroupSize(len(ms)); err != nil {
+		return protocol.Conversation{}, err
+	}
+	invitees, err := c.invitees(ctx, id.User, "invite", invite, seen)
+	if err != nil {
+		return protocol.Conversation{}, err
+	}
+	if err := c.allowInvites(id.User, len(invitees)); err != nil {
+		return protocol.Conversation{}, err
 	}
 	now := c.now()
 	conv := store.Conversation{ID: NewGroupID(), Kind: protocol.ConvGroup, Name: name, CreatedBy: id.User, CreatedAt: now, UpdatedAt: now}
@@ -51,6 +66,7 @@ func (c *Core) CreateGroup(ctx context.Context, id Identity, name string, member
 		return protocol.Conversation{}, fmt.Errorf("create group: %w", err)
 	}
 	c.committed(nil, &ev)
+	c.inviteToNew(ctx, id, conv.ID, invitees)
 	return protocol.Conversation{ID: conv.ID, Kind: conv.Kind, Name: name, Role: protocol.RoleOwner,
 		LastSeq: ev.Seq, StartSeq: 1, UpdatedAt: now.UnixMilli()}, nil
 }
@@ -90,11 +106,15 @@ func (c *Core) groupRole(ctx context.Context, user, conv string) (string, error)
 // so a check made here before the commit cannot be raced.
 func (c *Core) memberEvent(ctx context.Context, conv, actor string, ch protocol.MemberChange, kind string, skipCheck bool) (protocol.Ack, error) {
 	authorize := !(kind == protocol.KindMember && ch.Action == protocol.MemberLeft && ch.User == actor)
-	res, err := c.commit.append(ctx, store.Append{Conv: conv, Sender: actor, Kind: kind, Member: &ch, SkipMemberCheck: skipCheck, Authorize: authorize})
-	return c.afterAppend(protocolOf(ctx), res, err)
+	res, err := c.commit.append(ctx, store.Append{Conv: conv, Sender: actor, Kind: kind, Member: &ch, SkipMemberCheck: skipCheck, Authorize: authorize,
+		MaxMembers: c.invites.opt.MaxMembers}) // for an add only
+	ack, err := c.afterAppend(protocolOf(ctx), res, err)
+	return ack, groupFull(err)
 }
 
-// AddMember adds user to a group; owners and admins may.
+// AddMember adds user to a group; owners and admins may, if user allows
+// (checkGroupAdd: else ErrInviteRequired), within the member limit
+// (ErrGroupFull).
 func (c *Core) AddMember(ctx context.Context, id Identity, conv, user string) (protocol.Ack, error) {
 	role, err := c.groupRole(ctx, id.User, conv)
 	if err != nil {
@@ -104,6 +124,9 @@ func (c *Core) AddMember(ctx context.Context, id Identity, conv, user string) (p
 		return protocol.Ack{}, fmt.Errorf("add member: %w", store.ErrForbidden)
 	}
 	if err := c.checkUserExists(ctx, user, "user"); err != nil {
+		return protocol.Ack{}, err
+	}
+	if err := c.checkGroupAdd(ctx, id.User, user); err != nil {
 		return protocol.Ack{}, err
 	}
 	if _, err := c.st.Member(ctx, conv, user); err == nil {

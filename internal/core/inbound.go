@@ -46,6 +46,9 @@ type SettingsUpdate struct {
 	// Inbound is protocol.InboundAnyone or protocol.InboundFriends.
 	Inbound        *string
 	PresenceHidden *bool
+	// GroupAdd is protocol.GroupAddAnyone or protocol.GroupAddFriends:
+	// who may add the user to a group directly (invites.go).
+	GroupAdd *string
 }
 
 // maxInboundEntries bounds each of the policy's caches; past it, a cache
@@ -199,10 +202,13 @@ func (c *Core) UpdateSettings(ctx context.Context, id Identity, u SettingsUpdate
 	if u.Inbound != nil && *u.Inbound != protocol.InboundAnyone && *u.Inbound != protocol.InboundFriends {
 		return protocol.Settings{}, badField("inbound", "must be %q or %q", protocol.InboundAnyone, protocol.InboundFriends)
 	}
+	if u.GroupAdd != nil && *u.GroupAdd != protocol.GroupAddAnyone && *u.GroupAdd != protocol.GroupAddFriends {
+		return protocol.Settings{}, badField("group_add", "must be %q or %q", protocol.GroupAddAnyone, protocol.GroupAddFriends)
+	}
 	if err := c.budget.spend(id.User, opCheap); err != nil {
 		return protocol.Settings{}, err
 	}
-	s, err := c.st.UpdateUserSettings(ctx, id.User, store.SettingsUpdate{Inbound: u.Inbound, PresenceHidden: u.PresenceHidden})
+	s, err := c.st.UpdateUserSettings(ctx, id.User, store.SettingsUpdate{Inbound: u.Inbound, PresenceHidden: u.PresenceHidden, GroupAdd: u.GroupAdd})
 	// Forgotten whatever the outcome: a failed commit may have committed.
 	c.friends.inbound.forget(id.User)
 	if u.PresenceHidden != nil {
@@ -216,7 +222,7 @@ func (c *Core) UpdateSettings(ctx context.Context, id Identity, u SettingsUpdate
 
 // effective is s as the user sees it: the default for what was never set.
 func (in *inbound) effective(s store.UserSettings) protocol.Settings {
-	out := protocol.Settings{Inbound: s.Inbound, PresenceHidden: s.PresenceHidden}
+	out := protocol.Settings{Inbound: s.Inbound, PresenceHidden: s.PresenceHidden, GroupAdd: in.c.groupAddPolicy(s)}
 	if out.Inbound == "" {
 		out.Inbound = in.def
 	}

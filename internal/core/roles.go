@@ -39,6 +39,9 @@ import (
 //   - Notices: operators' system notices to tag expressions (notices.go).
 //   - SystemTopics: which tag values a user carries, for MQTT's
 //     IMS/System/<value> (tags.go).
+//   - Invites: invitations to groups (invites.go).
+//   - GroupLinks: invite links, join requests and group settings
+//     (links.go).
 
 // Authenticator turns a credential into an Identity. An unknown user, a
 // wrong or expired credential and a disabled user all give ErrUnauthorized
@@ -166,9 +169,12 @@ type Positions interface {
 // membership change is an entry with its own seq.
 type Groups interface {
 	// CreateGroup creates a group owned by id's user with members, as one
-	// entry (seq 1, protocol.MemberCreated) whatever their number.
-	CreateGroup(ctx context.Context, id Identity, name string, members []string) (protocol.Conversation, error)
-	// AddMember adds user to a group; owners and admins may.
+	// entry (seq 1, protocol.MemberCreated) whatever their number, and
+	// invites the users of invite. Members are added as each allows
+	// (ErrInviteRequired), within the member limit (ErrGroupFull).
+	CreateGroup(ctx context.Context, id Identity, name string, members []string, invite ...string) (protocol.Conversation, error)
+	// AddMember adds user to a group; owners and admins may, as user
+	// allows (ErrInviteRequired), within the member limit (ErrGroupFull).
 	AddMember(ctx context.Context, id Identity, conv, user string) (protocol.Ack, error)
 	// RemoveMember removes user from a group; the removed member stops
 	// receiving at once.
@@ -389,6 +395,55 @@ var (
 	_ SystemTopics = (*Core)(nil)
 )
 
+// Invites are invitations to groups (invites.go). An owner or admin
+// invites; the invitee is told in their system conversation and becomes a
+// member only by accepting (the group's "joined" entry). An unknown,
+// disabled or deleted user, and one who blocked the inviter, are
+// store.ErrNotFound alike.
+type Invites interface {
+	// Invite invites users to conv; each named user spends one invitation
+	// of the inviter's hourly budget (a *ratelimit.Error); a pending
+	// invitation is left as it is.
+	Invite(ctx context.Context, id Identity, conv string, users []string) (protocol.InviteResult, error)
+	// AnswerInvite accepts (returning the joined entry's Ack) or declines
+	// id's user's invitation to conv; ErrGroupFull beyond the member
+	// limit.
+	AnswerInvite(ctx context.Context, id Identity, conv string, accept bool) (protocol.Ack, error)
+	// RevokeInvite withdraws user's invitation to conv.
+	RevokeInvite(ctx context.Context, id Identity, conv, user string) error
+	// GroupInvites pages conv's pending invitations, for its owner and
+	// admins.
+	GroupInvites(ctx context.Context, user, conv, after string, limit int) (protocol.InvitationList, error)
+	// UserInvites pages user's own pending invitations.
+	UserInvites(ctx context.Context, user, after string, limit int) (protocol.InvitationList, error)
+}
+
+// GroupLinks are invite links, join requests and group settings
+// (links.go). Owners and admins create, list and revoke links, answer
+// join requests and change settings; anyone with a link joins, or asks to
+// while the group's join approval is on.
+type GroupLinks interface {
+	// CreateLink creates a link to conv valid for ttl (0: a week) and at
+	// most maxUses uses (0: no bound).
+	CreateLink(ctx context.Context, id Identity, conv string, ttl time.Duration, maxUses int) (protocol.InviteLink, error)
+	// RevokeLink deletes a link of conv.
+	RevokeLink(ctx context.Context, id Identity, conv, token string) error
+	// Links lists conv's usable links.
+	Links(ctx context.Context, user, conv string) (protocol.InviteLinkList, error)
+	// Join joins the group of a link, or asks to; ErrLinkExpired for an
+	// expired or used-up link, ErrGroupFull beyond the member limit.
+	Join(ctx context.Context, id Identity, token string) (protocol.JoinResult, error)
+	// JoinRequests pages conv's pending join requests.
+	JoinRequests(ctx context.Context, user, conv, after string, limit int) (protocol.JoinRequestList, error)
+	// AnswerJoinRequest approves (returning the joined entry's Ack) or
+	// denies user's join request to conv.
+	AnswerJoinRequest(ctx context.Context, id Identity, conv, user string, approve bool) (protocol.Ack, error)
+	// GroupSettings returns conv's settings to a member.
+	GroupSettings(ctx context.Context, user, conv string) (protocol.GroupSettings, error)
+	// UpdateGroupSettings changes conv's settings.
+	UpdateGroupSettings(ctx context.Context, id Identity, conv string, u GroupSettingsUpdate) (protocol.GroupSettings, error)
+}
+
 // Lifecycle runs and stops the core: the composition root's role.
 type Lifecycle interface {
 	// Run starts the core's goroutines and blocks until ctx is done or
@@ -420,4 +475,6 @@ var (
 	_ Lifecycle     = (*Core)(nil)
 	_ Friends       = (*Core)(nil)
 	_ Settings      = (*Core)(nil)
+	_ Invites       = (*Core)(nil)
+	_ GroupLinks    = (*Core)(nil)
 )

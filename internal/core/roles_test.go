@@ -20,6 +20,8 @@ var roles = []reflect.Type{
 	reflect.TypeFor[Queries](),
 	reflect.TypeFor[Friends](),
 	reflect.TypeFor[Settings](),
+	reflect.TypeFor[Invites](),
+	reflect.TypeFor[GroupLinks](),
 	reflect.TypeFor[Instrumented](),
 	reflect.TypeFor[Lifecycle](),
 	reflect.TypeFor[MQTTSessions](),

@@ -143,6 +143,22 @@ func (l *Limiter) Allow(key string) (retryAfter time.Duration) {
 	return 0
 }
 
+// AllowN is Allow for n tokens at once: it takes all n, or none and
+// returns how long until the bucket holds n (n must not exceed the burst).
+func (l *Limiter) AllowN(key string, n int) (retryAfter time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	k := l.b.level(key, now)
+	if need := float64(n); k.tokens < need {
+		k.refused = true
+		return time.Duration(math.Ceil((need - k.tokens) / l.b.per * float64(l.b.period)))
+	}
+	k.tokens -= float64(n)
+	k.refused = false
+	return 0
+}
+
 // Len is how many keys are remembered.
 func (l *Limiter) Len() int {
 	l.mu.Lock()

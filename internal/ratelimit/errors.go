@@ -26,10 +26,12 @@ const (
 	LimitFriendRequests = "friend_requests"
 	// LimitNotices: system notices created per admin per minute.
 	LimitNotices = "notices"
+	// LimitGroupInvites: group invitations per user per hour.
+	LimitGroupInvites = "group_invites"
 )
 
 // Names lists every limit name, for metrics that start each at zero.
-var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping, LimitOps, LimitQueries, LimitFriendRequests, LimitNotices}
+var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping, LimitOps, LimitQueries, LimitFriendRequests, LimitNotices, LimitGroupInvites}
 
 // BusyRetry is the wait advised when a concurrency limit refuses: a slot
 // frees when another connection closes, which no clock predicts.

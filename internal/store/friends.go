@@ -31,14 +31,18 @@ type FriendChange struct {
 }
 
 // UserSettings are a user's settings as stored. Inbound is "" (the
-// server's default), protocol.InboundAnyone or protocol.InboundFriends.
+// server's default), protocol.InboundAnyone or protocol.InboundFriends;
+// GroupAdd "" (the server's default), protocol.GroupAddAnyone or
+// protocol.GroupAddFriends.
 type UserSettings struct {
 	Inbound        string
 	PresenceHidden bool
+	GroupAdd       string
 }
 
 // SettingsUpdate changes the settings whose field is not nil.
 type SettingsUpdate struct {
 	Inbound        *string
 	PresenceHidden *bool
+	GroupAdd       *string
 }

@@ -20,6 +20,7 @@ func TestRolesAreRoleSized(t *testing.T) {
 		reflect.TypeFor[Blocks](),
 		reflect.TypeFor[Friends](), reflect.TypeFor[Settings](),
 		reflect.TypeFor[Follows](), reflect.TypeFor[Moments](),
+		reflect.TypeFor[Invites](), reflect.TypeFor[GroupLinks](),
 	}
 	in := map[string]bool{"Close": true}
 	for _, r := range roles {

@@ -165,6 +165,11 @@ type Append struct {
 	// Leaving (removing oneself) is always allowed. A violation fails the
 	// entry with ErrForbidden.
 	Authorize bool
+	// MaxMembers, for a KindMember "added" or "joined", fails the entry
+	// with ErrLimit if the group has that many members at that point of
+	// the transaction (0: no limit), so that concurrent joins cannot
+	// overfill a group.
+	MaxMembers int
 }
 
 // AppendResult is the outcome of one Append.
@@ -375,7 +380,9 @@ type Messages interface {
 	// ReadSeq to its seq (sending reads everything before it); a KindMember
 	// "added"/"joined" inserts the member with JoinedSeq = seq-1 (so the
 	// member sees the event of its own joining) and role Member.Role (default
-	// member), or fails with ErrNotFound for a deleted user; "removed"/"left"
+	// member), deletes the user's pending invitation and join request to the
+	// group (Invites, GroupLinks), or fails with ErrNotFound for a deleted
+	// user and ErrLimit beyond Append.MaxMembers; "removed"/"left"
 	// deletes the member and its device positions; "role" changes the role;
 	// "created" is refused with ErrInvalid (only CreateGroup stores it).
 	// A KindSystem with Member.Name renames the group.
@@ -921,6 +928,8 @@ type Store interface {
 	Settings
 	Follows
 	Moments
+	Invites
+	GroupLinks
 	// Close releases the store. It is safe to call once.
 	Close() error
 }

@@ -38,7 +38,8 @@ type batch struct {
 	rows      []*protocol.Message
 	reads     map[memberKey]uint64
 	readOrder []memberKey
-	deleted   []targetKey // content messages deleted by this batch (unread.go)
+	deleted   []targetKey    // content messages deleted by this batch (unread.go)
+	counts    map[string]int // member counts of groups, once counted (memberLimit)
 }
 
 // convState is a conversation as the batch sees it.
@@ -193,7 +194,7 @@ func (b *batch) apply(e *store.Append) (store.AppendResult, error) {
 		fail, err = b.applyEdit(e)
 	case protocol.KindMember:
 		if fail, err = b.authorize(e); err == nil && fail == nil {
-			fail, err = b.applyMember(m)
+			fail, err = b.applyMember(m, e.MaxMembers)
 		}
 	case protocol.KindSystem:
 		if fail, err = b.authorize(e); err == nil && fail == nil {
@@ -289,8 +290,9 @@ func (b *batch) applyEdit(e *store.Append) (fail, err error) {
 }
 
 // applyMember checks and applies a membership change recorded by m (whose
-// Seq is the seq it gets if it succeeds).
-func (b *batch) applyMember(m *protocol.Message) (fail, err error) {
+// Seq is the seq it gets if it succeeds); a join is refused beyond
+// maxMembers members (0: no limit).
+func (b *batch) applyMember(m *protocol.Message, maxMembers int) (fail, err error) {
 	mc := m.Member
 	if mc == nil || mc.User == "" {
 		return fmt.Errorf("%w: membership event without a user", store.ErrInvalid), nil
@@ -318,6 +320,9 @@ func (b *batch) applyMember(m *protocol.Message) (fail, err error) {
 		if !validRole(mc.Role) {
 			return fmt.Errorf("%w: unknown role", store.ErrInvalid), nil
 		}
+		if fail, err := b.memberLimit(m.Conv, maxMembers); fail != nil || err != nil {
+			return fail, err
+		}
 		// The member sees the event of its own joining and starts with
 		// everything before it read and delivered.
 		joined := int64(m.Seq - 1)
@@ -330,8 +335,12 @@ func (b *batch) applyMember(m *protocol.Message) (fail, err error) {
 		if err := addParticipant(b.ctx, b.tx, m.Conv, mc.User); err != nil {
 			return nil, err
 		}
+		if err := dropPending(b.ctx, b.tx, m.Conv, mc.User); err != nil {
+			return nil, err
+		}
 		b.members[k] = true
 		b.roles[k] = mc.Role
+		b.countChange(m.Conv, 1)
 	case protocol.MemberRemoved, protocol.MemberLeft:
 		if !isMember {
 			return fmt.Errorf("%w: the user is not a member", store.ErrNotFound), nil
@@ -346,6 +355,7 @@ func (b *batch) applyMember(m *protocol.Message) (fail, err error) {
 		}
 		b.members[k] = false
 		b.roles[k] = ""
+		b.countChange(m.Conv, -1)
 	case protocol.MemberRole:
 		if !isMember {
 			return fmt.Errorf("%w: the user is not a member", store.ErrNotFound), nil
@@ -510,4 +520,33 @@ func (b *batch) target(conv string, seq uint64) (*target, error) {
 	}
 	b.targets[k] = t
 	return t, nil
+}
+
+// memberLimit refuses a join to conv once it has maxMembers members at
+// this point of the batch (0: no limit).
+func (b *batch) memberLimit(conv string, maxMembers int) (fail, err error) {
+	if maxMembers <= 0 {
+		return nil, nil
+	}
+	n, ok := b.counts[conv]
+	if !ok {
+		if n, err = memberCount(b.ctx, b.tx, conv); err != nil {
+			return nil, err
+		}
+		if b.counts == nil {
+			b.counts = make(map[string]int)
+		}
+		b.counts[conv] = n
+	}
+	if n >= maxMembers {
+		return fmt.Errorf("%w: the group has %d members, as many as allowed", store.ErrLimit, n), nil
+	}
+	return nil, nil
+}
+
+// countChange keeps a counted group's member count current.
+func (b *batch) countChange(conv string, delta int) {
+	if n, ok := b.counts[conv]; ok {
+		b.counts[conv] = n + delta
+	}
 }

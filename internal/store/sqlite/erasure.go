@@ -87,6 +87,8 @@ func (db *DB) BeginErasure(ctx context.Context, user string, now time.Time) erro
 			"DELETE FROM packet_keys WHERE sender = ?",
 			"DELETE FROM user_tags WHERE user_id = ?",
 			"DELETE FROM blocks WHERE user_id = ?", // the user's own; others' blocks of the user are theirs
+			"DELETE FROM group_invites WHERE invitee = ?",
+			"DELETE FROM group_join_requests WHERE user_id = ?",
 		} {
 			if _, err := tx.ExecContext(ctx, q, user); err != nil {
 				return classify(err)

@@ -312,8 +312,8 @@ func (db *DB) ShareGroup(ctx context.Context, a, b string) (bool, error) {
 func (db *DB) UserSettings(ctx context.Context, user string) (store.UserSettings, error) {
 	var s store.UserSettings
 	var hidden int64
-	err := db.r.QueryRowContext(ctx, "SELECT inbound, presence_hidden FROM user_settings WHERE user_id = ?", user).
-		Scan(&s.Inbound, &hidden)
+	err := db.r.QueryRowContext(ctx, "SELECT inbound, presence_hidden, group_add FROM user_settings WHERE user_id = ?", user).
+		Scan(&s.Inbound, &hidden, &s.GroupAdd)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return store.UserSettings{}, nil
@@ -332,8 +332,8 @@ func (db *DB) UpdateUserSettings(ctx context.Context, user string, u store.Setti
 			return err
 		}
 		var hidden int64
-		err := tx.QueryRowContext(ctx, "SELECT inbound, presence_hidden FROM user_settings WHERE user_id = ?", user).
-			Scan(&s.Inbound, &hidden)
+		err := tx.QueryRowContext(ctx, "SELECT inbound, presence_hidden, group_add FROM user_settings WHERE user_id = ?", user).
+			Scan(&s.Inbound, &hidden, &s.GroupAdd)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return classify(err)
 		}
@@ -344,10 +344,14 @@ func (db *DB) UpdateUserSettings(ctx context.Context, user string, u store.Setti
 		if u.PresenceHidden != nil {
 			s.PresenceHidden = *u.PresenceHidden
 		}
+		if u.GroupAdd != nil {
+			s.GroupAdd = *u.GroupAdd
+		}
 		_, err = tx.ExecContext(ctx,
-			`INSERT INTO user_settings (user_id, inbound, presence_hidden) VALUES (?, ?, ?)
-			 ON CONFLICT (user_id) DO UPDATE SET inbound = excluded.inbound, presence_hidden = excluded.presence_hidden`,
-			user, s.Inbound, boolInt(s.PresenceHidden))
+			`INSERT INTO user_settings (user_id, inbound, presence_hidden, group_add) VALUES (?, ?, ?, ?)
+			 ON CONFLICT (user_id) DO UPDATE SET inbound = excluded.inbound, presence_hidden = excluded.presence_hidden,
+			 group_add = excluded.group_add`,
+			user, s.Inbound, boolInt(s.PresenceHidden), s.GroupAdd)
 		return classify(err)
 	})
 	if err != nil {

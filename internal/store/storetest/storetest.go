@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, friendTests...)
 	all = append(all, followTests...)
 	all = append(all, momentTests...)
+	all = append(all, inviteTests...)
 	for _, tc := range all {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
