@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -167,54 +166,60 @@ func (a audience) cond() (string, []any) {
 		"WHERE v.notice_id = ? AND v.user_id = u.id), " + expr + ")", args
 }
 
-// queries returns the queries whose rows, merged in id order, are the
-// audience's users with ids in (after, upto] ("" upto: no upper bound),
-// each in id order and ending in "LIMIT ?" (the caller appends the
-// limit's parameter, or uses them as subqueries without it).
-func (a audience) queries(after, upto string) (qs []string, args [][]any) {
+// candidates returns the query of the candidate users after the cursor
+// after, in id order, each with whether it is in the audience (a second
+// column, 0 or 1), ending in "LIMIT ?": the users with the required tag
+// (their verdict or tags decide), or every user.
+func (a audience) candidates(after string) (string, []any) {
 	cond, cargs := a.cond()
-	bound := func(col string, q string, qa []any) (string, []any) {
-		q += " AND " + col + " > ?"
-		qa = append(qa, after)
-		if upto != "" {
-			q += " AND " + col + " <= ?"
-			qa = append(qa, upto)
-		}
-		return q, qa
-	}
 	if req, ok := a.required(); ok {
-		q, qa := bound("r.user_id", "SELECT r.user_id FROM user_tags AS r JOIN users AS u ON u.id = r.user_id "+
-			"WHERE r.key = ? AND r.value = ?", []any{req.Key, req.Value})
-		qs = append(qs, q+" AND "+cond+" ORDER BY r.user_id")
-		args = append(args, append(qa, cargs...))
-		// Users who matched when the notice was created but have lost
-		// the required tag since.
-		q, qa = bound("v.user_id", "SELECT v.user_id FROM notice_verdicts AS v JOIN users AS u ON u.id = v.user_id "+
-			"WHERE v.notice_id = ? AND v.matched = 1 AND NOT EXISTS (SELECT 1 FROM user_tags AS t "+
-			"WHERE t.user_id = v.user_id AND t.key = ? AND t.value = ?)", []any{a.n.ID, req.Key, req.Value})
-		qs = append(qs, q+" AND u.deleted = 0 ORDER BY v.user_id")
-		args = append(args, qa)
-		return qs, args
+		return "SELECT r.user_id, " + cond + " FROM user_tags AS r JOIN users AS u ON u.id = r.user_id " +
+			"WHERE r.key = ? AND r.value = ? AND r.user_id > ? ORDER BY r.user_id LIMIT ?", append(cargs, req.Key, req.Value, after)
 	}
-	q, qa := bound("u.id", "SELECT u.id FROM users AS u WHERE 1", nil)
-	return []string{q + " AND " + cond + " ORDER BY u.id"}, [][]any{append(qa, cargs...)}
+	return "SELECT u.id, " + cond + " FROM users AS u WHERE u.id > ? ORDER BY u.id LIMIT ?", append(cargs, after)
 }
 
-// bound returns the upper end of the next scan after cursor: the id of
-// the noticeScan(limit)-th candidate, or "" if there are fewer.
-func (a audience) bound(ctx context.Context, q querier, after string, limit int) (string, error) {
-	var s string
-	var err error
-	if req, ok := a.required(); ok {
-		err = q.QueryRowContext(ctx, "SELECT user_id FROM user_tags WHERE key = ? AND value = ? AND user_id > ? ORDER BY user_id LIMIT 1 OFFSET ?",
-			req.Key, req.Value, after, noticeScan(limit)-1).Scan(&s)
-	} else {
-		err = q.QueryRowContext(ctx, "SELECT id FROM users WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?", after, noticeScan(limit)-1).Scan(&s)
-	}
-	if errors.Is(err, sql.ErrNoRows) {
+// lost returns the query of the users with ids in (after, upto] ("" upto:
+// no bound) who were in the audience when the notice was created but have
+// lost its required tag since, in id order; "" if the audience has no
+// required tag (the candidates are then every user).
+func (a audience) lost(after, upto string) (string, []any) {
+	req, ok := a.required()
+	if !ok {
 		return "", nil
 	}
-	return s, classify(err)
+	q := "SELECT v.user_id FROM notice_verdicts AS v JOIN users AS u ON u.id = v.user_id " +
+		"WHERE v.notice_id = ? AND v.matched = 1 AND u.deleted = 0 AND NOT EXISTS (SELECT 1 FROM user_tags AS t " +
+		"WHERE t.user_id = v.user_id AND t.key = ? AND t.value = ?) AND v.user_id > ?"
+	args := []any{a.n.ID, req.Key, req.Value, after}
+	if upto != "" {
+		q += " AND v.user_id <= ?"
+		args = append(args, upto)
+	}
+	return q + " ORDER BY v.user_id", args
+}
+
+// count counts the audience in q.
+func (a audience) count(ctx context.Context, q querier) (int64, error) {
+	cond, args := a.cond()
+	from := "users AS u"
+	if req, ok := a.required(); ok {
+		from = "user_tags AS r JOIN users AS u ON u.id = r.user_id"
+		cond = "r.key = ? AND r.value = ? AND " + cond
+		args = append([]any{req.Key, req.Value}, args...)
+	}
+	var n int64
+	if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+from+" WHERE "+cond, args...).Scan(&n); err != nil {
+		return 0, classify(err)
+	}
+	if lq, largs := a.lost("", ""); lq != "" {
+		var m int64
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+lq+")", largs...).Scan(&m); err != nil {
+			return 0, classify(err)
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // CountNoticeAudience counts a notice's audience in a read transaction;
@@ -230,15 +235,8 @@ func (db *DB) CountNoticeAudience(ctx context.Context, id string) (store.Notice,
 		if n.Matched >= 0 || n.Cursor != "" {
 			return nil
 		}
-		qs, args := audience{n}.queries("", "")
-		for i, q := range qs {
-			var c int64
-			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+q+")", args[i]...).Scan(&c); err != nil {
-				return classify(err)
-			}
-			count += c
-		}
-		return nil
+		count, err = audience{n}.count(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return store.Notice{}, fmt.Errorf("sqlite: count audience of notice %s: %w", id, err)
@@ -315,30 +313,57 @@ func (db *DB) SendNoticeChunk(ctx context.Context, id string, limit int, deliver
 
 // nextAudience returns up to limit users of n's audience after its
 // cursor, in id order, the cursor to continue from, and whether the
-// audience is exhausted.
+// audience is exhausted. It reads at most noticeScan(limit) candidates,
+// in one pass that stops at the limit-th user of the audience.
 func nextAudience(ctx context.Context, tx *sql.Tx, n store.Notice, limit int) (users []string, next string, done bool, err error) {
 	a := audience{n}
-	upto, err := a.bound(ctx, tx, n.Cursor, limit)
+	scanMax := noticeScan(limit)
+	q, args := a.candidates(n.Cursor)
+	rows, err := tx.QueryContext(ctx, q, append(args, scanMax)...)
 	if err != nil {
-		return nil, "", false, fmt.Errorf("notice scan: %w", err)
+		return nil, "", false, fmt.Errorf("notice audience: %w", classify(err))
 	}
-	qs, args := a.queries(n.Cursor, upto)
-	for i, q := range qs {
-		more, err := queryStrings(ctx, tx, q+" LIMIT ?", append(args[i], limit)...)
+	scanned, last := 0, ""
+	for rows.Next() {
+		var id string
+		var in int64
+		if err := rows.Scan(&id, &in); err != nil {
+			rows.Close()
+			return nil, "", false, fmt.Errorf("notice audience: %w", classify(err))
+		}
+		scanned, last = scanned+1, id
+		if in != 0 {
+			if users = append(users, id); len(users) == limit {
+				break
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, "", false, fmt.Errorf("notice audience: %w", classify(err))
+	}
+	// The candidates up to upto have been considered ("": all of them).
+	upto := last
+	exhausted := len(users) < limit && scanned < scanMax
+	if exhausted {
+		upto = ""
+	}
+	if q, args := a.lost(n.Cursor, upto); q != "" {
+		more, err := queryStrings(ctx, tx, q+" LIMIT ?", append(args, limit)...)
 		if err != nil {
 			return nil, "", false, fmt.Errorf("notice audience: %w", err)
 		}
-		users = append(users, more...)
+		if len(more) > 0 {
+			// Both lists are in order and disjoint: keep the first limit.
+			users = append(users, more...)
+			slices.Sort(users)
+		}
 	}
-	if len(qs) > 1 {
-		// The first limit of the merged lists (each in order, disjoint).
-		slices.Sort(users)
-	}
-	users = users[:min(len(users), limit)]
 	switch {
-	case len(users) == limit:
-		return users, users[len(users)-1], false, nil
-	case upto != "":
+	case len(users) >= limit:
+		users = users[:limit]
+		return users, users[limit-1], false, nil
+	case !exhausted:
 		return users, upto, false, nil
 	}
 	next = n.Cursor
