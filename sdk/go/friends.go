@@ -23,6 +23,9 @@ type SettingsUpdate struct {
 	// Inbound is protocol.InboundAnyone or protocol.InboundFriends.
 	Inbound        *string `json:"inbound,omitempty"`
 	PresenceHidden *bool   `json:"presence_hidden,omitempty"`
+	// GroupAdd is protocol.GroupAddAnyone or protocol.GroupAddFriends:
+	// who may add the user to a group directly (invites.go).
+	GroupAdd *string `json:"group_add,omitempty"`
 }
 
 // RequestFriend asks user to be friends, with an optional text (at most

@@ -20,6 +20,8 @@ type Core interface {
 	core.Instrumented
 	core.Tags
 	core.Notices
+	core.Invites
+	core.GroupLinks
 }
 
 // Interface guard.

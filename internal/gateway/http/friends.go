@@ -123,18 +123,19 @@ func (s *Server) settings(w http.ResponseWriter, r *http.Request, id core.Identi
 	writeJSON(w, http.StatusOK, st)
 }
 
-// updateSettings answers PATCH /v1/me/settings {inbound, presence_hidden}
-// (either may be left out) with the Settings after the change.
+// updateSettings answers PATCH /v1/me/settings {inbound, presence_hidden,
+// group_add} (any may be left out) with the Settings after the change.
 func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request, id core.Identity) {
 	var b struct {
 		Inbound        *string `json:"inbound"`
 		PresenceHidden *bool   `json:"presence_hidden"`
+		GroupAdd       *string `json:"group_add"`
 	}
 	if err := s.readJSON(w, r, &b); err != nil {
 		writeError(w, err)
 		return
 	}
-	st, err := s.core.UpdateSettings(r.Context(), id, core.SettingsUpdate{Inbound: b.Inbound, PresenceHidden: b.PresenceHidden})
+	st, err := s.core.UpdateSettings(r.Context(), id, core.SettingsUpdate{Inbound: b.Inbound, PresenceHidden: b.PresenceHidden, GroupAdd: b.GroupAdd})
 	if err != nil {
 		writeError(w, err)
 		return

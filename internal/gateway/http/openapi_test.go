@@ -602,6 +602,16 @@ var mirrors = map[string]mirror{
 	"PendingFriend":     {typeOf[protocol.PendingFriend](), encoded},
 	"PendingFriendList": {typeOf[protocol.PendingFriendList](), encoded},
 	"Settings":          {typeOf[protocol.Settings](), encoded},
+	// invites.go
+	"InviteResult":    {typeOf[protocol.InviteResult](), encoded},
+	"Invitation":      {typeOf[protocol.Invitation](), encoded},
+	"InvitationList":  {typeOf[protocol.InvitationList](), encoded},
+	"InviteLink":      {typeOf[protocol.InviteLink](), encoded},
+	"InviteLinkList":  {typeOf[protocol.InviteLinkList](), encoded},
+	"JoinResult":      {typeOf[protocol.JoinResult](), encoded},
+	"JoinRequest":     {typeOf[protocol.JoinRequest](), encoded},
+	"JoinRequestList": {typeOf[protocol.JoinRequestList](), encoded},
+	"GroupSettings":   {typeOf[protocol.GroupSettings](), encoded},
 	// the error envelope writeError encodes
 	"ErrorResponse": {typeOf[httpapi.ErrorEnvelope](), encoded},
 	// request bodies decoded into named types
@@ -623,6 +633,7 @@ var unmirrored = []string{
 	"RefreshRequest", "UserRequest", "CreateGroupRequest", "RenameRequest", "RoleRequest",
 	"FriendRequestRequest", "SettingsRequest",
 	"TagsRequest",
+	"InviteRequest", "LinkRequest", "GroupSettingsRequest",
 }
 
 var rawMessage = reflect.TypeFor[json.RawMessage]()
@@ -1247,6 +1258,33 @@ func TestOpenAPISuccessResponses(t *testing.T) {
 	w.call("POST /v1/friends/requests/{user}/decline", "/v1/friends/requests/bob/decline", "", alice)
 	w.call("GET /v1/me/settings", "/v1/me/settings", "", alice)
 	w.call("PATCH /v1/me/settings", "/v1/me/settings", `{"inbound":"friends"}`, alice)
+
+	// Invitations, links and join requests, in the group bob left.
+	carol := bearer(str(tok, "access_token"))
+	w.call("POST /v1/conversations/{conv}/invites", conv+"/invites", `{"users":["carol","bob"]}`, alice)
+	w.call("GET /v1/conversations/{conv}/invites", conv+"/invites?limit=10", "", alice)
+	w.call("GET /v1/invites", "/v1/invites?limit=10", "", carol)
+	w.call("POST /v1/invites/{conv}/accept", "/v1/invites/"+g+"/accept", "", carol)
+	w.call("POST /v1/invites/{conv}/decline", "/v1/invites/"+g+"/decline", "", bob)
+	w.call("POST /v1/conversations/{conv}/invites", conv+"/invites", `{"users":["bob"]}`, alice)
+	w.call("DELETE /v1/conversations/{conv}/invites/{user}", conv+"/invites/bob", "", alice)
+	w.call("PATCH /v1/conversations/{conv}/settings", conv+"/settings", `{"join_approval":true}`, alice)
+	w.call("GET /v1/conversations/{conv}/settings", conv+"/settings", "", carol)
+	link := str(w.call("POST /v1/conversations/{conv}/links", conv+"/links", `{"expires_in":3600,"max_uses":10}`, alice), "token")
+	w.call("GET /v1/conversations/{conv}/links", conv+"/links", "", alice)
+	w.call("POST /v1/join/{token}", "/v1/join/"+link, "", bob)
+	w.call("GET /v1/conversations/{conv}/join-requests", conv+"/join-requests?limit=10", "", alice)
+	w.call("POST /v1/conversations/{conv}/join-requests/{user}/approve", conv+"/join-requests/bob/approve", "", alice)
+	if _, err := e.core.CreateUser(bg, "erin", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	erinTok, err := e.core.OpenSession(bg, "erin", "phone", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.call("POST /v1/join/{token}", "/v1/join/"+link, "", bearer(erinTok.AccessToken))
+	w.call("POST /v1/conversations/{conv}/join-requests/{user}/deny", conv+"/join-requests/erin/deny", "", alice)
+	w.call("DELETE /v1/conversations/{conv}/links/{token}", conv+"/links/"+link, "", alice)
 
 	w.call("GET /v1/admin/users", "/v1/admin/users?limit=10", "", admin)
 	w.call("POST /v1/admin/users", "/v1/admin/users", `{"user":"dave","password":"dave-password","display_name":"Dave"}`, admin)

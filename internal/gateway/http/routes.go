@@ -58,6 +58,22 @@ func (s *Server) routes() {
 	s.handle("DELETE /v1/conversations/{conv}/members/{user}", s.authed(s.removeMember))
 	s.handle("POST /v1/conversations/{conv}/leave", s.authed(s.leave))
 	s.handle("PATCH /v1/conversations/{conv}/retention", s.authed(s.setRetention))
+	// Invitations, links, join requests and group settings (invites.go).
+	s.handle("POST /v1/conversations/{conv}/invites", s.authed(s.invite))
+	s.handle("GET /v1/conversations/{conv}/invites", s.authed(s.groupInvites), "after", "limit")
+	s.handle("DELETE /v1/conversations/{conv}/invites/{user}", s.authed(s.revokeInvite))
+	s.handle("GET /v1/invites", s.authed(s.myInvites), "after", "limit")
+	s.handle("POST /v1/invites/{conv}/accept", s.authed(s.answerInvite(true)))
+	s.handle("POST /v1/invites/{conv}/decline", s.authed(s.answerInvite(false)))
+	s.handle("POST /v1/conversations/{conv}/links", s.authed(s.createLink))
+	s.handle("GET /v1/conversations/{conv}/links", s.authed(s.links))
+	s.handle("DELETE /v1/conversations/{conv}/links/{token}", s.authed(s.revokeLink))
+	s.handle("POST /v1/join/{token}", s.authed(s.join))
+	s.handle("GET /v1/conversations/{conv}/join-requests", s.authed(s.joinRequests), "after", "limit")
+	s.handle("POST /v1/conversations/{conv}/join-requests/{user}/approve", s.authed(s.answerJoinRequest(true)))
+	s.handle("POST /v1/conversations/{conv}/join-requests/{user}/deny", s.authed(s.answerJoinRequest(false)))
+	s.handle("GET /v1/conversations/{conv}/settings", s.authed(s.groupSettings))
+	s.handle("PATCH /v1/conversations/{conv}/settings", s.authed(s.updateGroupSettings))
 
 	s.handle("GET /v1/blocks", s.authed(s.blocks), "after", "limit")
 	s.handle("PUT /v1/blocks/{user}", s.authed(s.block))
@@ -261,12 +277,13 @@ func (s *Server) createGroup(w http.ResponseWriter, r *http.Request, id core.Ide
 	var body struct {
 		Name    string   `json:"name"`
 		Members []string `json:"members"`
+		Invite  []string `json:"invite"`
 	}
 	if err := s.readJSON(w, r, &body); err != nil {
 		writeError(w, err)
 		return
 	}
-	c, err := s.core.CreateGroup(r.Context(), id, body.Name, body.Members)
+	c, err := s.core.CreateGroup(r.Context(), id, body.Name, body.Members, body.Invite...)
 	if err != nil {
 		writeError(w, err)
 		return

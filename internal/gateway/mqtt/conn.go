@@ -212,6 +212,11 @@ func (c *conn) route(m *protocol.Message) (topic string, qos byte, ok bool) {
 			return t, q, true
 		}
 	}
+	if t := sc.inviteTopic(c.id.User, m); t != "" {
+		if q, ok := c.subscribed(t); ok {
+			return t, q, true
+		}
+	}
 	t := sc.inboxTopic(c.id.User, "Msg", m.Conv)
 	q, ok := c.subscribed(t)
 	return t, q, ok

@@ -16,6 +16,7 @@ type Core interface {
 	chat
 	core.MQTTSessions
 	core.Friends // GFReq and GFResp publishes (friends.go)
+	core.Invites // answers on GInv (invites.go)
 }
 
 // connector authenticates CONNECTs and attaches their connections.

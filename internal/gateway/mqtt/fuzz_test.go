@@ -121,6 +121,11 @@ func FuzzPublishRoute(f *testing.F) {
 			if len(lv) != 6 || lv[5] != user || lv[1] != r.target || lv[2] != "Inbox" {
 				t.Fatalf("friend route %+v for %q by %q", r, topic, user)
 			}
+		case routeInviteAnswer:
+			// Into one's own inbox, about a group.
+			if topic != "IMS/"+user+"/Inbox/Add/GInv/"+r.target || !strings.HasPrefix(r.target, "g_") {
+				t.Fatalf("invitation route %+v for %q by %q", r, topic, user)
+			}
 		}
 
 		verdict, group := sc.checkFilter(user, filter)

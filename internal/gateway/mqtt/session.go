@@ -446,6 +446,8 @@ func (c *conn) publish(pk packets.Packet) (packets.Packet, error) {
 		err = c.s.core.Typing(ctx, c.id, r.target)
 	case routeFriendReq, routeFriendResp:
 		err = c.publishFriend(ctx, pk, r)
+	case routeInviteAnswer:
+		err = c.publishInviteAnswer(ctx, pk, r)
 	case routeDirect, routeGroup:
 		req, ferr := parseSend(pk)
 		if ferr != nil {

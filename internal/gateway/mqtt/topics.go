@@ -20,6 +20,9 @@ const (
 	// (friends.go).
 	routeFriendReq
 	routeFriendResp
+	// ROOT/<self>/Inbox/Add/GInv/<group>: the answer to an invitation
+	// (invites.go).
+	routeInviteAnswer
 )
 
 // maxTopicLevels bounds the levels of a topic name or filter in Parley's
@@ -51,6 +54,9 @@ func (s scheme) publishRoute(user, topic string) route {
 		return route{kind: routeDirect, target: lv[2]}
 	case len(lv) == 3 && core.ConvKind(lv[1]) == protocol.ConvGroup && lv[2] == user:
 		return route{kind: routeGroup, target: lv[1]}
+	case len(lv) == 6 && lv[4] == inviteLevel:
+		r, _ := inviteAnswerRoute(user, lv)
+		return r
 	case len(lv) == 6 && lv[2] == "Inbox" && lv[3] == "Add" && lv[5] == user && lv[1] != "":
 		// Seed 001 scene 1: into the other user's inbox, as oneself.
 		switch lv[4] {

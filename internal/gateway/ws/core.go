@@ -1,11 +1,17 @@
 package ws
 
-import "github.com/parley-im/parley/internal/core"
+import (
+	"context"
+
+	"github.com/parley-im/parley/internal/core"
+	"github.com/parley-im/parley/protocol"
+)
 
 // Core is what the gateway uses of the core, by role (core/roles.go);
 // *core.Core is one. A WebSocket connection authenticates, attaches, and
 // then sends, moves its positions and queries; it administers nothing and
-// manages no groups (the HTTP API does). It manages its user's blocks.
+// manages no groups (the HTTP API does) beyond creating one, inviting to
+// it and its links and join requests. It manages its user's blocks.
 type Core interface {
 	core.Authenticator
 	core.Attacher
@@ -16,6 +22,10 @@ type Core interface {
 	core.Queries
 	core.Blocking
 	core.Instrumented
+	core.Invites
+	core.GroupLinks
+	// CreateGroup of core.Groups (group_create, invites.go).
+	CreateGroup(ctx context.Context, id core.Identity, name string, members []string, invite ...string) (protocol.Conversation, error)
 }
 
 // Interface guard.

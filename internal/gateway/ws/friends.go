@@ -142,16 +142,17 @@ func opSettings(s *session, ctx context.Context, req *protocol.Request) error {
 	var a struct {
 		Inbound        *string `json:"inbound"`
 		PresenceHidden *bool   `json:"presence_hidden"`
+		GroupAdd       *string `json:"group_add"`
 	}
 	if err := decodeData(req, &a); err != nil {
 		return err
 	}
 	var st protocol.Settings
 	var err error
-	if a.Inbound == nil && a.PresenceHidden == nil {
+	if a.Inbound == nil && a.PresenceHidden == nil && a.GroupAdd == nil {
 		st, err = s.srv.core.Settings(ctx, s.id.User)
 	} else {
-		st, err = s.srv.core.UpdateSettings(ctx, s.id, core.SettingsUpdate{Inbound: a.Inbound, PresenceHidden: a.PresenceHidden})
+		st, err = s.srv.core.UpdateSettings(ctx, s.id, core.SettingsUpdate{Inbound: a.Inbound, PresenceHidden: a.PresenceHidden, GroupAdd: a.GroupAdd})
 	}
 	if err != nil {
 		return err
