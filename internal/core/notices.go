@@ -72,14 +72,15 @@ type notices struct {
 	created *ratelimit.Limiter // notices created, per admin
 	wake    chan struct{}      // a notice was created
 
-	mu      sync.Mutex
-	pending map[string]int64 // delivered counts not yet in the store
-	chunk   int              // the current chunk size (run's)
+	mu       sync.Mutex
+	pending  map[string]int64 // delivered counts not yet in the store
+	finished map[string]bool  // notices this node saw end (their counts go to the store alone)
+	chunk    int              // the current chunk size (run's)
 }
 
 func newNotices(c *Core, opt NoticeOptions) *notices {
 	opt.withDefaults()
-	return &notices{c: c, opt: opt, wake: make(chan struct{}, 1), pending: make(map[string]int64), chunk: opt.ChunkUsers,
+	return &notices{c: c, opt: opt, wake: make(chan struct{}, 1), pending: make(map[string]int64), finished: make(map[string]bool), chunk: opt.ChunkUsers,
 		created: ratelimit.NewLimiter(float64(opt.PerMinute), time.Minute, opt.PerMinute, c.now)}
 }
 
@@ -185,12 +186,13 @@ func (ns *notices) wire(n store.Notice) protocol.Notice {
 }
 
 // run sends the notices being sent until ctx ends: in turn, one chunk of
-// each, so that a large notice does not hold up the next.
+// each, so that a large notice does not hold up the next. It reads the
+// list again when one ends or a new one is created.
 func (ns *notices) run(ctx context.Context) {
 	c := ns.c
 	for ctx.Err() == nil {
 		ns.flushDelivered(ctx)
-		sending, err := c.st.SendingNotices(ctx)
+		active, err := c.st.SendingNotices(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				c.log.Warn("notices: list", "err", err)
@@ -198,17 +200,28 @@ func (ns *notices) run(ctx context.Context) {
 			sleepCtx(ctx, time.Second)
 			continue
 		}
-		if len(sending) == 0 {
+		if len(active) == 0 {
 			ns.idle(ctx)
 			continue
 		}
-		for _, n := range sending {
-			if ctx.Err() != nil {
-				return
+		for len(active) > 0 && ctx.Err() == nil {
+			next := active[:0]
+			for i := range active {
+				n := &active[i]
+				sending, err := ns.step(ctx, n)
+				if err != nil && ctx.Err() == nil {
+					c.log.Warn("notices: chunk", "notice", n.ID, "err", err)
+					sleepCtx(ctx, time.Second)
+				}
+				if sending {
+					next = append(next, *n)
+				}
 			}
-			if err := ns.step(ctx, n); err != nil && ctx.Err() == nil {
-				c.log.Warn("notices: chunk", "notice", n.ID, "err", err)
-				sleepCtx(ctx, time.Second)
+			active = next
+			select {
+			case <-ns.wake:
+				active = nil // a new notice: read the list again
+			default:
 			}
 		}
 	}
@@ -235,13 +248,14 @@ func (ns *notices) idle(ctx context.Context) {
 // step sends one chunk of n: it counts the audience first if that was not
 // done, stores the chunk, hands its copies to the dispatcher, adapts the
 // chunk size to ChunkTime, and waits as long as UsersPerSecond asks.
-func (ns *notices) step(ctx context.Context, n store.Notice) error {
+func (ns *notices) step(ctx context.Context, n *store.Notice) (sending bool, err error) {
 	c := ns.c
 	if n.Matched < 0 && n.Cursor == "" {
 		counted, err := c.st.CountNoticeAudience(ctx, n.ID)
 		if err != nil {
-			return err
+			return true, err
 		}
+		*n = counted
 		c.log.Info("system notice sending", "notice", n.ID, "to", n.To.String(), "matched", counted.Matched)
 	}
 	ns.yield(ctx)
@@ -252,19 +266,23 @@ func (ns *notices) step(ctx context.Context, n store.Notice) error {
 	took := time.Since(start)
 	if err != nil {
 		ns.addPending(n.ID, delivered)
-		return err
+		return true, err
 	}
+	*n = after
 	c.metrics.NoticeCopies.Add(float64(len(copies)))
 	c.metrics.NoticeChunkSeconds.Observe(took.Seconds())
 	ns.adapt(size, len(copies), took)
 	ns.dispatch(n.ID, copies)
 	if after.State != store.NoticeSending {
+		ns.mu.Lock()
+		ns.finished[n.ID] = true
+		ns.mu.Unlock()
 		c.log.Info("system notice "+after.State, "notice", n.ID, "matched", after.Matched, "stored", after.Stored, "skipped", after.Skipped)
 	}
 	// Pace: len(copies) at UsersPerSecond take this long, the
 	// transaction included.
 	sleepCtx(ctx, time.Duration(len(copies))*time.Second/time.Duration(ns.opt.UsersPerSecond)-took)
-	return nil
+	return after.State == store.NoticeSending, nil
 }
 
 // yield lets chat go first: while sends wait for the committer, the next
@@ -366,20 +384,18 @@ func (ns *notices) addPending(id string, n int64) {
 	ns.mu.Unlock()
 }
 
-// flushDelivered writes the delivered counts of notices that are no
-// longer sending chunks (the others ride with their next chunk).
+// flushDelivered writes the delivered counts of notices that have ended
+// (those being sent ride with their next chunk).
 func (ns *notices) flushDelivered(ctx context.Context) {
 	ns.mu.Lock()
-	ids := make([]string, 0, len(ns.pending))
+	var ids []string
 	for id := range ns.pending {
-		ids = append(ids, id)
+		if ns.finished[id] {
+			ids = append(ids, id)
+		}
 	}
 	ns.mu.Unlock()
 	for _, id := range ids {
-		n, err := ns.c.st.Notice(ctx, id)
-		if err != nil || n.State == store.NoticeSending {
-			continue
-		}
 		d := ns.takePending(id)
 		if err := ns.c.st.AddNoticeDelivered(ctx, id, d); err != nil {
 			ns.addPending(id, d)

@@ -219,7 +219,9 @@ func (b *batch) apply(e *store.Append) (store.AppendResult, error) {
 	if e.PacketKey != "" {
 		b.holdPacketKey(e.PacketKey, m)
 	}
-	if m.Kind == protocol.KindMessage {
+	// Sending advances the sender's read position; the server's own
+	// notices (SystemSender) have no member to advance.
+	if m.Kind == protocol.KindMessage && m.From != protocol.SystemSender {
 		k := memberKey{m.Conv, m.From}
 		if _, ok := b.reads[k]; !ok {
 			b.readOrder = append(b.readOrder, k)
