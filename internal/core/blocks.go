@@ -18,7 +18,9 @@ import (
 //     user is refused exactly as for a user or conversation that does not
 //     exist (404), so a block cannot be told from an unknown user; the
 //     blocker, who knows, gets ErrBlocked (403 blocked: unblock to write).
-//     Receipts between them are not pushed. Groups are not affected.
+//     Receipts between them are not pushed. Groups are not affected,
+//     except that the blocked user cannot add the blocker to a group or
+//     invite them (the not-found of an unknown user, invites.go).
 //   - Neither sees the other's presence (presence.go).
 //   - The blocked user cannot ask the blocker to be friends (the Friends
 //     store checks the block in its transaction), and Block drops the

@@ -221,7 +221,8 @@ type Queries interface {
 // contact between the two users both ways (writes to their direct
 // conversation, opening it, receipts) and hides each one's presence from
 // the other; the blocked user cannot tell it from an unknown user and is
-// told nothing. Groups are not affected. Block and Unblock take effect on
+// told nothing. Groups are not affected, but for adding or inviting the
+// blocker (404, Invites). Block and Unblock take effect on
 // every protocol before they return.
 type Blocking interface {
 	// Block makes user block other (idempotent); store.ErrNotFound for an

@@ -13,7 +13,8 @@ import (
 // neither can write to the other in their direct conversation (the other
 // is refused as if the user did not exist: 404; the user gets 403
 // "blocked"), neither sees the other's presence, and the other cannot ask
-// the user to be friends. Groups are not affected. Blocking and unblocking
+// the user to be friends, nor add the user to a group or invite them.
+// Groups are not affected otherwise. Blocking and unblocking
 // are idempotent and take effect at once; the blocked user is not told.
 
 // Block blocks user.
