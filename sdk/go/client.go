@@ -89,6 +89,9 @@ type Event struct {
 	Typing   *protocol.Typing
 	Presence *protocol.Presence
 	Resumed  *protocol.Resumed
+	// Moment is a new moment of a followed user (or of the user's own),
+	// for Type protocol.TypeMoment.
+	Moment *protocol.Moment
 }
 
 // Client is a connection to Parley that reconnects and resumes by itself.
@@ -434,6 +437,10 @@ func (c *Client) dispatch(f protocol.Frame) error {
 		var p protocol.Presence
 		_ = json.Unmarshal(f.Data, &p)
 		return c.emit(Event{Type: f.Type, Presence: &p})
+	case protocol.TypeMoment:
+		var m protocol.Moment
+		_ = json.Unmarshal(f.Data, &m)
+		return c.emit(Event{Type: f.Type, Moment: &m})
 	case protocol.TypeError:
 		if f.Error != nil {
 			c.log.Warn("parley: server error", "err", f.Error)

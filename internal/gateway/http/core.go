@@ -17,6 +17,8 @@ type Core interface {
 	core.Groups
 	core.Queries
 	core.Blocking
+	core.Follows
+	core.Moments
 	core.Instrumented
 	core.Tags
 	core.Notices

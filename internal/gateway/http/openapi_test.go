@@ -602,6 +602,16 @@ var mirrors = map[string]mirror{
 	"PendingFriend":     {typeOf[protocol.PendingFriend](), encoded},
 	"PendingFriendList": {typeOf[protocol.PendingFriendList](), encoded},
 	"Settings":          {typeOf[protocol.Settings](), encoded},
+	// moments.go
+	"Follow":            {typeOf[protocol.Follow](), encoded},
+	"FollowList":        {typeOf[protocol.FollowList](), encoded},
+	"MomentPost":        {typeOf[protocol.MomentPost](), decoded},
+	"Moment":            {typeOf[protocol.Moment](), encoded},
+	"MomentPage":        {typeOf[protocol.MomentPage](), encoded},
+	"MomentComment":     {typeOf[protocol.MomentComment](), encoded},
+	"MomentCommentPage": {typeOf[protocol.MomentCommentPage](), encoded},
+	"MomentLike":        {typeOf[protocol.MomentLike](), encoded},
+	"MomentLikeList":    {typeOf[protocol.MomentLikeList](), encoded},
 	// invites.go
 	"InviteResult":    {typeOf[protocol.InviteResult](), encoded},
 	"Invitation":      {typeOf[protocol.Invitation](), encoded},
@@ -633,6 +643,7 @@ var unmirrored = []string{
 	"RefreshRequest", "UserRequest", "CreateGroupRequest", "RenameRequest", "RoleRequest",
 	"FriendRequestRequest", "SettingsRequest",
 	"TagsRequest",
+	"CommentRequest",
 	"InviteRequest", "LinkRequest", "GroupSettingsRequest",
 }
 
@@ -1259,6 +1270,27 @@ func TestOpenAPISuccessResponses(t *testing.T) {
 	w.call("GET /v1/me/settings", "/v1/me/settings", "", alice)
 	w.call("PATCH /v1/me/settings", "/v1/me/settings", `{"inbound":"friends"}`, alice)
 
+	// Follows and moments: bob follows alice, who posts; bob reads,
+	// comments and likes; alice cleans up and removes bob with a notice.
+	w.call("POST /v1/follows/{user}", "/v1/follows/alice", "", bob)
+	w.call("GET /v1/followers", "/v1/followers?limit=10", "", alice)
+	w.call("GET /v1/following", "/v1/following?limit=10", "", bob)
+	post := `{"client_msg_id":"m-1","text":"A day at the lake","payload":{"images":["https://img.example.com/lake.jpg"]},"visibility":"list","users":["bob"]}`
+	moment := "/v1/moments/" + str(w.call("POST /v1/moments", "/v1/moments", post, alice), "id")
+	w.call("POST /v1/moments", "/v1/moments", post, alice) // 200, duplicate
+	w.call("GET /v1/moments/feed", "/v1/moments/feed?limit=10", "", bob)
+	w.call("GET /v1/users/{user}/moments", "/v1/users/alice/moments?limit=10", "", bob)
+	w.call("GET /v1/moments/{moment}", moment, "", alice)
+	comment := str(w.call("POST /v1/moments/{moment}/comments", moment+"/comments", `{"text":"Looks cold!"}`, bob), "id")
+	w.call("GET /v1/moments/{moment}/comments", moment+"/comments?limit=10", "", bob)
+	w.call("PUT /v1/moments/{moment}/like", moment+"/like", "", bob)
+	w.call("GET /v1/moments/{moment}", moment, "", bob)
+	w.call("GET /v1/moments/{moment}/likes", moment+"/likes?limit=10", "", alice)
+	w.call("DELETE /v1/moments/{moment}/like", moment+"/like", "", bob)
+	w.call("DELETE /v1/moments/{moment}/comments/{comment}", moment+"/comments/"+comment, "", alice)
+	w.call("DELETE /v1/moments/{moment}", moment, "", alice)
+	w.call("DELETE /v1/followers/{user}", "/v1/followers/bob?notify=true", "", alice)
+	w.call("DELETE /v1/follows/{user}", "/v1/follows/alice", "", bob)
 	// Invitations, links and join requests, in the group bob left.
 	carol := bearer(str(tok, "access_token"))
 	w.call("POST /v1/conversations/{conv}/invites", conv+"/invites", `{"users":["carol","bob"]}`, alice)

@@ -38,6 +38,7 @@ func (s *Server) routes() {
 	s.handle("DELETE /v1/devices/{device}", s.authed(s.revokeDevice))
 	s.handle("GET /v1/presence", s.authed(s.presence), "users")
 	s.friendRoutes() // friends.go
+	s.momentRoutes() // moments.go
 
 	s.handle("GET /v1/conversations", s.authed(s.listConversations), "cursor", "limit")
 	s.handle("POST /v1/conversations/direct", s.authed(s.direct))

@@ -105,6 +105,8 @@ func (c *conn) Send(ctx context.Context, ev *core.Event) error {
 		return c.notify("Typing", ev.Payload(), "conv")
 	case protocol.TypePresence:
 		return c.notify("Presence", ev.Payload(), "user")
+	case protocol.TypeMoment:
+		return c.deliverMoment(ctx, ev)
 	case protocol.TypeError:
 		if ev.Err != nil {
 			return c.notifyError(ev.Err)
@@ -210,6 +212,11 @@ func (c *conn) route(m *protocol.Message) (topic string, qos byte, ok bool) {
 	if t := sc.friendTopic(c.id.User, m); t != "" {
 		if q, ok := c.subscribed(t); ok {
 			return t, q, true
+		}
+	}
+	if t := sc.followTopic(c.id.User, m); t != "" {
+		if q, ok := c.subscribed(t); ok {
+			return t, q, true // an unsub, on ROOT/<self>/Inbox/Update/<from>/Unsub (moments.go)
 		}
 	}
 	if t := sc.inviteTopic(c.id.User, m); t != "" {

@@ -17,6 +17,13 @@ type Core interface {
 	core.MQTTSessions
 	core.Friends // GFReq and GFResp publishes (friends.go)
 	core.Invites // answers on GInv (invites.go)
+	moments      // ROOT/<user> publishes and subscriptions (moments.go)
+}
+
+// moments is what moment topics ask of the core.
+type moments interface {
+	PostMoment(ctx context.Context, id core.Identity, p protocol.MomentPost) (protocol.Moment, error)
+	IsFollowing(ctx context.Context, user, other string) (bool, error)
 }
 
 // connector authenticates CONNECTs and attaches their connections.

@@ -313,6 +313,11 @@ func (c *conn) maySubscribe(filter string) bool {
 		defer cancel()
 		ok, err := c.s.core.CarriesTagValue(ctx, c.id.User, group)
 		return err == nil && ok
+	case subNeedsFollow:
+		ctx, cancel := context.WithTimeout(c.s.ctx, c.s.opt.WriteTimeout)
+		defer cancel()
+		ok, err := c.s.core.IsFollowing(ctx, c.id.User, group)
+		return err == nil && ok
 	}
 	return false
 }
@@ -446,6 +451,8 @@ func (c *conn) publish(pk packets.Packet) (packets.Packet, error) {
 		err = c.s.core.Typing(ctx, c.id, r.target)
 	case routeFriendReq, routeFriendResp:
 		err = c.publishFriend(ctx, pk, r)
+	case routeMoment:
+		err = c.publishMoment(ctx, pk)
 	case routeInviteAnswer:
 		err = c.publishInviteAnswer(ctx, pk, r)
 	case routeDirect, routeGroup:

@@ -20,6 +20,7 @@ const (
 	// (friends.go).
 	routeFriendReq
 	routeFriendResp
+	routeMoment // ROOT/<self>: a moment of the user's (moments.go)
 	// ROOT/<self>/Inbox/Add/GInv/<group>: the answer to an invitation
 	// (invites.go).
 	routeInviteAnswer
@@ -46,10 +47,12 @@ func (s scheme) publishRoute(user, topic string) route {
 		return route{}
 	}
 	lv := strings.Split(topic, "/")
-	if len(lv) < 3 || len(lv) > maxTopicLevels || lv[0] != s.root {
+	if len(lv) < 2 || len(lv) > maxTopicLevels || lv[0] != s.root {
 		return route{}
 	}
 	switch {
+	case len(lv) == 2 && lv[1] == user:
+		return route{kind: routeMoment, target: user}
 	case len(lv) == 3 && lv[1] == "p2p" && lv[2] != "":
 		return route{kind: routeDirect, target: lv[2]}
 	case len(lv) == 3 && core.ConvKind(lv[1]) == protocol.ConvGroup && lv[2] == user:
@@ -85,11 +88,15 @@ const (
 	subTooDeep  // more than maxTopicLevels levels: 0x8F (3.1.1: 0x80)
 	subNeedsMem // a group filter: allowed if the user is a member of group
 	subNeedsTag // ROOT/System/<value>: allowed if the user carries a tag valued group (system.go)
+	// ROOT/<user>, exactly: another user's moments, allowed while the user
+	// follows them (moments.go)
+	subNeedsFollow
 )
 
 // checkFilter decides whether user may subscribe to filter (a filter the
 // library has already found well formed). For subNeedsMem, group names the
-// group whose membership decides; for subNeedsTag, the tag value.
+// group whose membership decides; for subNeedsTag, the tag value; for
+// subNeedsFollow, the user whose moments the filter names.
 func (s scheme) checkFilter(user, filter string) (verdict int, group string) {
 	lv := strings.Split(filter, "/")
 	if len(lv) > maxTopicLevels {
@@ -108,6 +115,8 @@ func (s scheme) checkFilter(user, filter string) (verdict int, group string) {
 		return subNeedsMem, lv[1]
 	case lv[1] == systemLevel && systemFilter(lv) != "":
 		return subNeedsTag, lv[2]
+	case len(lv) == 2 && core.ValidateUserID(lv[1]) == nil:
+		return subNeedsFollow, lv[1]
 	}
 	return subRefused, ""
 }

@@ -77,7 +77,8 @@ func TestPublishRoute(t *testing.T) {
 		{"IMS/p2p/", routeNone, ""},
 		{"IMS/p2p/bob/x", routeNone, ""},
 		{"IMS/p2p", routeNone, ""},
-		{"IMS/alice", routeNone, ""},
+		{"IMS/alice", routeMoment, "alice"}, // a moment (moments.go)
+		{"IMS/bob", routeNone, ""},
 		{"IMS", routeNone, ""},
 		{"", routeNone, ""},
 		{"ims/p2p/bob", routeNone, ""},
@@ -149,6 +150,11 @@ func TestCheckFilter(t *testing.T) {
 		{"IMS/System/beijing/x", subRefused, ""},
 		{"IMS/System/bei$jing", subRefused, ""},
 		{"IMS/System/", subRefused, ""},
+		// Another user's moments, exactly.
+		{"IMS/bob", subNeedsFollow, "bob"},
+		{"IMS/p2p", subRefused, ""},
+		{"IMS/admin", subRefused, ""},
+		{"IMS/", subRefused, ""},
 	} {
 		v, g := sc.checkFilter("alice", c.filter)
 		if v != c.verdict || g != c.group {

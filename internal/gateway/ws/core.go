@@ -22,6 +22,8 @@ type Core interface {
 	core.Queries
 	core.Blocking
 	core.Instrumented
+	core.Follows
+	core.Moments
 	core.Invites
 	core.GroupLinks
 	// CreateGroup of core.Groups (group_create, invites.go).
