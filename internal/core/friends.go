@@ -88,6 +88,11 @@ func (c *Core) RequestFriend(ctx context.Context, id Identity, user, text string
 	if err := c.checkUserExists(ctx, user, "user"); err != nil {
 		return protocol.FriendStatus{}, err
 	}
+	// A blocker asking the user they block is told to unblock first; the
+	// store checks the other direction in its transaction.
+	if err := c.directBlocked(ctx, id.User, user, "user", user); errors.Is(err, ErrBlocked) {
+		return protocol.FriendStatus{}, err
+	}
 	ch, err := c.st.RequestFriend(ctx, id.User, user, text, c.now())
 	if errors.Is(err, store.ErrExists) {
 		return protocol.FriendStatus{}, fmt.Errorf("%w with %s", ErrAlreadyFriends, user)
@@ -118,6 +123,15 @@ func (c *Core) AnswerFriend(ctx context.Context, id Identity, user string, accep
 	}
 	if err := c.budget.spend(id.User, opCheap); err != nil {
 		return protocol.FriendStatus{}, err
+	}
+	if accept {
+		// No friendship across a block, whoever blocked whom (a request
+		// made before the block is still pending): the blocker is told
+		// to unblock first, the blocked user sees what answering a
+		// request that does not exist gives.
+		if err := c.directBlocked(ctx, id.User, user, "friend request from", user); err != nil {
+			return protocol.FriendStatus{}, err
+		}
 	}
 	ch, err := c.st.AnswerFriend(ctx, id.User, user, accept, c.now())
 	return c.friendChanged(user, ch, err)

@@ -276,3 +276,36 @@ func TestInboundDefault(t *testing.T) {
 		t.Fatalf("alice to bob, who accepts anyone: %+v", pe)
 	}
 }
+
+// TestNoFriendshipAcrossABlock: a blocker cannot ask the user they block
+// (403 blocked), and a request made before a block cannot be accepted
+// across it: the blocker is told to unblock, the blocked user sees what
+// answering a request that does not exist gives.
+func TestNoFriendshipAcrossABlock(t *testing.T) {
+	t.Parallel()
+	e := newCoreEnv(t, Retention{})
+	alice, bob := Identity{User: "alice", Device: "d"}, Identity{User: "bob", Device: "d"}
+	if _, err := e.c.RequestFriend(e.ctx, alice, "bob", "before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.Block(e.ctx, "alice", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.c.RequestFriend(e.ctx, alice, "bob", "")
+	if pe := ToProtocol(err); pe.Code != 403 || pe.Reason != "blocked" {
+		t.Fatalf("blocker's request to the blocked: %+v, want 403 blocked", pe)
+	}
+	_, err = e.c.AnswerFriend(e.ctx, bob, "alice", true)
+	_, none := e.c.AnswerFriend(e.ctx, bob, "carol", true)
+	samePErr(t, "accepting the blocker's old request", ToProtocol(err), ToProtocol(none))
+	if ok, err := e.c.st.AreFriends(e.ctx, "alice", "bob"); err != nil || ok {
+		t.Fatalf("friends across a block: %v, %v", ok, err)
+	}
+	// Declining stays possible, and unblocking restores the request path.
+	if err := e.c.Unblock(e.ctx, "alice", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.AnswerFriend(e.ctx, bob, "alice", true); err != nil {
+		t.Fatalf("accepting after the unblock: %v", err)
+	}
+}
