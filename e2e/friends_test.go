@@ -337,7 +337,7 @@ func TestInboundFriendsOnlyAcrossProtocols(t *testing.T) {
 	if st, err := bobAPI.UpdateSettings(ctx, parley.SettingsUpdate{Inbound: &friendsOnly}); err != nil || st.Inbound != protocol.InboundFriends {
 		t.Fatalf("settings %+v, %v", st, err)
 	}
-	if st, err := bobWS.Settings(ctx); err != nil || st != (protocol.Settings{Inbound: protocol.InboundFriends}) {
+	if st, err := bobWS.Settings(ctx); err != nil || st != (protocol.Settings{Inbound: protocol.InboundFriends, GroupAdd: protocol.GroupAddAnyone}) {
 		t.Fatalf("settings over WebSocket %+v, %v", st, err)
 	}
 
