@@ -17,7 +17,7 @@ func TestRolesAreRoleSized(t *testing.T) {
 		reflect.TypeFor[Conversations](), reflect.TypeFor[Messages](), reflect.TypeFor[Positions](),
 		reflect.TypeFor[Retention](), reflect.TypeFor[Erasure](), reflect.TypeFor[MQTTSessions](),
 		reflect.TypeFor[GroupCommit](), reflect.TypeFor[TokenFloors](), reflect.TypeFor[SystemConversations](),
-		reflect.TypeFor[Blocks](),
+		reflect.TypeFor[Blocks](), reflect.TypeFor[BroadcastLists](),
 		reflect.TypeFor[Friends](), reflect.TypeFor[Settings](),
 		reflect.TypeFor[Follows](), reflect.TypeFor[Moments](),
 		reflect.TypeFor[Invites](), reflect.TypeFor[GroupLinks](),

@@ -907,6 +907,59 @@ type Moments interface {
 	Likes(ctx context.Context, moment int64, after string, limit int) ([]MomentLike, error)
 }
 
+// BroadcastLists keep users' saved lists of recipients of a broadcast
+// (docs/protocol.md, Broadcasts), and what a broadcast needs of the store
+// besides Append: the copies a retry finds, and the direct conversations it
+// opens, all in one transaction. A list belongs to its owner: every
+// method takes the owner, and another user's list is ErrNotFound. The
+// store does not check that members exist (the core does when they are
+// added; a broadcast skips those deleted since). Erasure
+// (Erasure.BeginErasure) deletes the user's lists and takes the user out
+// of everyone's lists.
+type BroadcastLists interface {
+	// CreateBroadcastList stores l (Owner, ID, Name, CreatedAt; UpdatedAt
+	// is CreatedAt) with members (repeats stored once) in one transaction
+	// and returns it as stored. ErrExists if the owner has a list with
+	// that ID (whatever the limits); else ErrLimit, storing nothing, if
+	// the owner has maxLists lists already or members holds more than
+	// maxMembers users (a max <= 0: no limit). Counting and inserting are
+	// one atomic step.
+	CreateBroadcastList(ctx context.Context, l BroadcastList, members []string, maxLists, maxMembers int) (BroadcastList, error)
+	// BroadcastList returns owner's list id; ErrNotFound if there is none.
+	BroadcastList(ctx context.Context, owner, id string) (BroadcastList, error)
+	// BroadcastLists returns up to limit of owner's lists with ids above
+	// after, ordered by id.
+	BroadcastLists(ctx context.Context, owner, after string, limit int) ([]BroadcastList, error)
+	// RenameBroadcastList sets the name of owner's list id (UpdatedAt
+	// now) and returns the list; ErrNotFound if there is none.
+	RenameBroadcastList(ctx context.Context, owner, id, name string, now time.Time) (BroadcastList, error)
+	// DeleteBroadcastList deletes owner's list id with its members;
+	// ErrNotFound if there is none.
+	DeleteBroadcastList(ctx context.Context, owner, id string) error
+	// ChangeBroadcastMembers adds add to owner's list id, then removes
+	// remove, in one transaction, and returns the list afterwards
+	// (UpdatedAt now if anything changed). Adding a member the list holds,
+	// or removing one it does not, changes nothing. ErrNotFound if there
+	// is no such list; ErrLimit, changing nothing, if the list would hold
+	// more than max users (max <= 0: no limit) and more than before.
+	ChangeBroadcastMembers(ctx context.Context, owner, id string, add, remove []string, max int, now time.Time) (BroadcastList, error)
+	// BroadcastMembers returns up to limit of the users of owner's list id
+	// whose id is above after, ordered by id; ErrNotFound if there is no
+	// such list.
+	BroadcastMembers(ctx context.Context, owner, id, after string, limit int) ([]string, error)
+	// MessagesByClientID returns the messages of sender whose client
+	// message id is one of ids (as Append's dedupe finds them), in no
+	// particular order; ids that name none are left out.
+	MessagesByClientID(ctx context.Context, sender string, ids []string) ([]protocol.Message, error)
+	// EnsureDirects is EnsureDirect for many peers of one user in one
+	// transaction: per peer, in order, the id of the direct conversation
+	// of user and the peer, created (as EnsureDirect creates it, by user)
+	// with the peer's NewID if there is none; "" for a peer that is
+	// unknown or deleted, or is user (nothing is created with it). A
+	// non-nil error means nothing was created.
+	EnsureDirects(ctx context.Context, user string, peers []DirectPeer, now time.Time) ([]string, error)
+}
+
 // Store is the whole storage contract.
 type Store interface {
 	Users
@@ -930,6 +983,7 @@ type Store interface {
 	Moments
 	Invites
 	GroupLinks
+	BroadcastLists
 	// Close releases the store. It is safe to call once.
 	Close() error
 }

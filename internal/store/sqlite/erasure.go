@@ -84,6 +84,10 @@ func (db *DB) BeginErasure(ctx context.Context, user string, now time.Time) erro
 			"DELETE FROM sessions WHERE user_id = ?",
 			"DELETE FROM devices WHERE user_id = ?",
 			"DELETE FROM mqtt_sessions WHERE user_id = ?",
+			// The user's broadcast lists, and the user in others' lists.
+			"DELETE FROM broadcast_members WHERE owner = ?",
+			"DELETE FROM broadcast_members WHERE user_id = ?",
+			"DELETE FROM broadcast_lists WHERE owner = ?",
 			"DELETE FROM packet_keys WHERE sender = ?",
 			"DELETE FROM user_tags WHERE user_id = ?",
 			"DELETE FROM blocks WHERE user_id = ?", // the user's own; others' blocks of the user are theirs

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	all = append(all, noticeTests...)
 	all = append(all, systemTests...)
 	all = append(all, blockTests...)
+	all = append(all, broadcastTests...)
 	all = append(all, friendTests...)
 	all = append(all, followTests...)
 	all = append(all, momentTests...)
