@@ -125,6 +125,7 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 			AudienceMax: cfg.Moments.AudienceMax, PostsPerHour: cfg.Moments.PostsPerUserPerHour, CommentsPerHour: cfg.Moments.CommentsPerUserPerHour},
 		Social:            core.Social{FriendRequestsPerHour: cfg.RateLimits.FriendRequestsPerUserPerHour, InboundDefault: cfg.Social.InboundDefault},
 		Invitations:       core.Invitations{MaxMembers: cfg.Limits.GroupMembers, InvitesPerHour: cfg.RateLimits.GroupInvitesPerUserPerHour, GroupAddDefault: cfg.Social.GroupAddDefault},
+		Broadcasts:        core.BroadcastOptions{MaxRecipients: cfg.Limits.BroadcastRecipients, ListsPerUser: cfg.Limits.BroadcastListsPerUser, CopiesPerHour: cfg.RateLimits.BroadcastCopiesPerUserPerHour},
 		AllowRegistration: cfg.Auth.AllowRegistration,
 		Notices: core.NoticeOptions{UsersPerSecond: cfg.Notices.UsersPerSecond, ChunkUsers: cfg.Notices.ChunkUsers,
 			ChunkTime: cfg.Notices.ChunkTime, PerMinute: cfg.Notices.PerMinute, TagsPerUser: cfg.Notices.TagsPerUser},

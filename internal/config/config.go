@@ -132,6 +132,8 @@ type Limits struct {
 	DevicesPerUser        int `yaml:"devices_per_user" doc:"Most devices one user may have. A new device beyond it (a login, an MQTT client id or an application token naming a device the user does not have yet) is refused with 403 too_many_devices, WebSocket close 3506, MQTT CONNACK 0x97 (3.1.1: 5); the user's existing devices keep working, and revoking one (DELETE /v1/devices/{device}) or its expiry frees a slot."`
 	BlocksPerUser         int `yaml:"blocks_per_user" doc:"Most users one user may block (PUT /v1/blocks/{user}). A new block beyond it is refused with 403 too_many_blocks; unblocking one frees a slot."`
 	GroupMembers          int `yaml:"group_members" doc:"Most members a group may have. Creating a larger group, adding a member, accepting an invitation, joining with an invite link or asking to join beyond it is refused with 403 group_full, checked in the transaction that would add the member; an invitation or join request stays pending until there is room."`
+	BroadcastRecipients   int `yaml:"broadcast_recipients" doc:"Most recipients of one broadcast (POST /v1/broadcasts, the WebSocket broadcast op, MQTT IMS/<self>/Broadcast), and most users of one broadcast list (at most 1000, so that a broadcast's answer fits in a frame). A larger request is refused with 400."`
+	BroadcastListsPerUser int `yaml:"broadcast_lists_per_user" doc:"Most broadcast lists one user may have. A new list beyond it is refused with 403 too_many_lists; deleting one frees a slot."`
 }
 
 // RateLimits holds the rate and connection limits. All must be positive.
@@ -154,6 +156,7 @@ type RateLimits struct {
 	FlappingBan                     time.Duration `yaml:"flapping_ban" doc:"How long a flapping device or address stays banned."`
 	FriendRequestsPerUserPerHour    int           `yaml:"friend_requests_per_user_per_hour" doc:"Friend requests allowed per user per hour, from all the user's connections and the HTTP API together (a token bucket holding an hour's worth, refilling evenly); repeats and requests to unknown users count too. A refusal is 429 with retry_after_ms."`
 	GroupInvitesPerUserPerHour      int           `yaml:"group_invites_per_user_per_hour" doc:"Group invitations allowed per user per hour, all connections and the HTTP API together (a token bucket holding an hour's worth, refilling evenly): each user an invitation names counts, repeats included, and so does each user invited when a group is created. One request may name at most this many. A refusal is 429 with retry_after_ms; nobody was invited."`
+	BroadcastCopiesPerUserPerHour   int           `yaml:"broadcast_copies_per_user_per_hour" doc:"Copies of broadcasts a user may send per hour (one per recipient not reached yet), from all the user's connections and the HTTP API together, apart from the send budget (a token bucket holding an hour's worth, refilling evenly). A broadcast that needs more copies than the bucket holds is refused whole with 429 and retry_after_ms, storing nothing; skipped recipients are given back. At least limits.broadcast_recipients, so that the largest broadcast can pass."`
 }
 
 // Timeouts holds deadlines and intervals. All must be positive.
@@ -223,6 +226,8 @@ func Default() Config {
 			DevicesPerUser:        32,
 			BlocksPerUser:         10_000,
 			GroupMembers:          10_000,
+			BroadcastRecipients:   1000,
+			BroadcastListsPerUser: 100,
 		},
 		RateLimits: RateLimits{
 			LoginPerIPPerMinute:             30,
@@ -243,6 +248,7 @@ func Default() Config {
 			FlappingBan:                     5 * time.Minute,
 			FriendRequestsPerUserPerHour:    30,
 			GroupInvitesPerUserPerHour:      200,
+			BroadcastCopiesPerUserPerHour:   2000,
 		},
 		Timeouts: Timeouts{
 			AuthDeadline:     10 * time.Second,

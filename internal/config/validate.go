@@ -20,6 +20,11 @@ const MaxHistoryPage = 1000
 // read limit of 16 MiB (docs/protocol.md §1.6, the largest frame).
 const MaxMessageBytes = 2 << 20
 
+// MaxBroadcastRecipients is the largest value limits.broadcast_recipients
+// may take: the answer of a broadcast to that many stays below the largest
+// frame (docs/protocol.md §1.6).
+const MaxBroadcastRecipients = 1000
+
 // zeroAllowed lists the durations and counts for which 0 means "off"; they
 // must not be negative. Every other one must be positive.
 var zeroAllowed = map[string]bool{
@@ -96,6 +101,14 @@ func (c *Config) Validate() error {
 		if _, err := ratelimit.ParseProxies([]string{p}); err != nil {
 			bad("http.trusted_proxies", "%q is neither an IP address nor a CIDR prefix (such as 10.0.0.0/8)", p)
 		}
+	}
+
+	if c.Limits.BroadcastRecipients > MaxBroadcastRecipients {
+		bad("limits.broadcast_recipients", "must be at most %d, is %d", MaxBroadcastRecipients, c.Limits.BroadcastRecipients)
+	}
+	if c.RateLimits.BroadcastCopiesPerUserPerHour < c.Limits.BroadcastRecipients {
+		bad("rate_limits.broadcast_copies_per_user_per_hour", "must be at least limits.broadcast_recipients (%d), or the largest broadcast could never pass; is %d",
+			c.Limits.BroadcastRecipients, c.RateLimits.BroadcastCopiesPerUserPerHour)
 	}
 
 	if c.Store.CommitMaxWait > 100*time.Millisecond {

@@ -83,6 +83,7 @@ type Client struct {
 	syncMu    sync.Mutex
 	syncing   bool
 	dirty     map[string]bool
+	syncHolds int // broadcasts whose copies go through the store, marked dirty too (broadcast.go)
 	closeOnce sync.Once
 	done      chan struct{}
 	exited    chan struct{}
@@ -310,6 +311,8 @@ func (cl *Client) write(ev *Event) error {
 		return cl.resume(ev.ID, pos)
 	case protocol.TypeMsg:
 		return cl.deliver(ev)
+	case typeSync:
+		return cl.syncDirty()
 	}
 	return cl.send(ev)
 }
@@ -466,12 +469,13 @@ func (cl *Client) resume(id string, override map[string]uint64) error {
 	return cl.send(&Event{Type: protocol.TypeResumed, ID: id, Data: &res})
 }
 
-// markDirty records that conv has news while a resume is in progress and
-// reports whether it did (false: deliver the event normally).
+// markDirty records that conv has news while a resume, or a broadcast's
+// sync (broadcast.go), is in progress and reports whether it did (false:
+// deliver the event normally).
 func (cl *Client) markDirty(conv string) bool {
 	cl.syncMu.Lock()
 	defer cl.syncMu.Unlock()
-	if !cl.syncing {
+	if !cl.syncing && cl.syncHolds == 0 {
 		return false
 	}
 	if cl.dirty == nil {

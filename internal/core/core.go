@@ -97,6 +97,8 @@ type Options struct {
 	// Invitations configures group invitations, direct adds and the
 	// member limit (invites.go).
 	Invitations Invitations
+	// Broadcasts bound broadcasts and broadcast lists (broadcast.go).
+	Broadcasts BroadcastOptions
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Notices bound system notices and tags (notices.go).
@@ -120,6 +122,7 @@ type Core struct {
 	now               func() time.Time
 
 	sendLimit *ratelimit.Limiter  // per user; nil: off
+	bcasts    *broadcasts         // the broadcast budget and slots
 	flapping  *ratelimit.Flapping // per (user, device); nil: off
 	budget    *budgets            // per user, per operation class
 	passwords *auth.Verifier      // every argon2id computation goes through it
@@ -215,6 +218,7 @@ func New(opts Options) (*Core, error) {
 	popt := opts.Passwords
 	popt.Observe = func(o auth.Outcome) { c.metrics.PasswordChecks.WithLabelValues(o.String()).Inc() }
 	c.passwords = auth.NewVerifier(popt)
+	c.bcasts = newBroadcasts(c, opts.Broadcasts)
 	c.friends = newFriends(c, opts.Social)
 	c.moments = newMoments(c, opts.Moments)
 	c.invites = newInvitations(c, opts.Invitations)

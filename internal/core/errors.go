@@ -101,6 +101,9 @@ func ToProtocol(err error) *protocol.Error {
 		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "too_many_links", Message: ErrTooManyLinks.Error()}
 	case errors.Is(err, ErrLinkExpired):
 		return &protocol.Error{Code: protocol.CodeGone, Reason: "link_expired", Message: ErrLinkExpired.Error()}
+	case errors.Is(err, ErrTooManyBroadcastLists):
+		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "too_many_lists",
+			Message: "you have as many broadcast lists as allowed (limits.broadcast_lists_per_user): delete one to create another"}
 	case errors.Is(err, store.ErrForbidden):
 		return &protocol.Error{Code: protocol.CodeForbidden, Reason: "forbidden"}
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNotMember):

@@ -46,6 +46,7 @@ func TestToProtocol(t *testing.T) {
 		{"blocked", ErrBlocked, protocol.CodeForbidden, "blocked", ""},
 		{"too many blocks", fmt.Errorf("%w: at most 3", ErrTooManyBlocks), protocol.CodeForbidden, "too_many_blocks", ""},
 		{"too many follows", fmt.Errorf("%w: at most 3", ErrTooManyFollows), protocol.CodeForbidden, "too_many_follows", ""},
+		{"too many broadcast lists", fmt.Errorf("%w: at most 3", ErrTooManyBroadcastLists), protocol.CodeForbidden, "too_many_lists", ""},
 		{"wrapped store forbidden", wrap(store.ErrForbidden), protocol.CodeForbidden, "forbidden", ""},
 		{"store not found", store.ErrNotFound, protocol.CodeNotFound, "not_found", ""},
 		{"wrapped store not found", wrap(store.ErrNotFound), protocol.CodeNotFound, "not_found", ""},

@@ -42,6 +42,8 @@ import (
 //   - Invites: invitations to groups (invites.go).
 //   - GroupLinks: invite links, join requests and group settings
 //     (links.go).
+//   - Broadcasts: one message to many users, and broadcast lists
+//     (broadcast.go).
 
 // Authenticator turns a credential into an Identity. An unknown user, a
 // wrong or expired credential and a disabled user all give ErrUnauthorized
@@ -444,6 +446,45 @@ type GroupLinks interface {
 	// UpdateGroupSettings changes conv's settings.
 	UpdateGroupSettings(ctx context.Context, id Identity, conv string, u GroupSettingsUpdate) (protocol.GroupSettings, error)
 }
+
+// Broadcasts send one message to many users (broadcast.go): to one of the
+// sender's saved broadcast lists or to the users a request names, at most
+// BroadcastOptions.MaxRecipients. Each recipient gets an ordinary message
+// from the sender in their direct conversation; those a send to them alone
+// would refuse (unknown or deleted, blocking or blocked, accepting friends
+// only) are skipped and reported in the result, each with that send's
+// error. A retry with the same client message id stores only the copies
+// not stored yet and answers the others with their acknowledgements. A
+// broadcast spends one copy per recipient not yet sent to from the user's
+// broadcast budget, whole or not at all (a *ratelimit.Error); lists are
+// the user's own, another's is store.ErrNotFound.
+type Broadcasts interface {
+	// Broadcast sends r and returns the result once the copies are
+	// durable.
+	Broadcast(ctx context.Context, id Identity, r protocol.BroadcastRequest) (protocol.BroadcastResult, error)
+	// BroadcastAsync checks r and queues its copies without waiting, in
+	// order with the caller's other queued sends.
+	BroadcastAsync(ctx context.Context, id Identity, r protocol.BroadcastRequest) (*PendingBroadcast, error)
+	// CreateBroadcastList creates a list (a fresh id if r names none)
+	// with its first members, who must exist.
+	CreateBroadcastList(ctx context.Context, user string, r protocol.BroadcastListCreate) (protocol.BroadcastList, error)
+	// BroadcastList returns one of user's lists.
+	BroadcastList(ctx context.Context, user, list string) (protocol.BroadcastList, error)
+	// BroadcastLists pages user's lists by id.
+	BroadcastLists(ctx context.Context, user, after string, limit int) (protocol.BroadcastListPage, error)
+	// RenameBroadcastList renames one of user's lists.
+	RenameBroadcastList(ctx context.Context, user, list, name string) (protocol.BroadcastList, error)
+	// ChangeBroadcastList adds users (who must exist) and removes others
+	// in one step.
+	ChangeBroadcastList(ctx context.Context, user, list string, ch protocol.BroadcastListChange) (protocol.BroadcastList, error)
+	// BroadcastMembers pages the users of one of user's lists by id.
+	BroadcastMembers(ctx context.Context, user, list, after string, limit int) (protocol.BroadcastMemberPage, error)
+	// DeleteBroadcastList deletes one of user's lists.
+	DeleteBroadcastList(ctx context.Context, user, list string) error
+}
+
+// Interface guard of the broadcasts' role.
+var _ Broadcasts = (*Core)(nil)
 
 // Lifecycle runs and stops the core: the composition root's role.
 type Lifecycle interface {

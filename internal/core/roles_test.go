@@ -24,6 +24,7 @@ var roles = []reflect.Type{
 	reflect.TypeFor[GroupLinks](),
 	reflect.TypeFor[Instrumented](),
 	reflect.TypeFor[Lifecycle](),
+	reflect.TypeFor[Broadcasts](),
 	reflect.TypeFor[MQTTSessions](),
 	reflect.TypeFor[Blocking](),
 	reflect.TypeFor[Follows](),

@@ -159,6 +159,22 @@ func (l *Limiter) AllowN(key string, n int) (retryAfter time.Duration) {
 	return 0
 }
 
+// ReturnN gives n tokens back to key's bucket, never above the burst: for
+// an attempt that took more than it turned out to cost. A bucket that was
+// forgotten meanwhile is full anyway and stays forgotten.
+func (l *Limiter) ReturnN(key string, n int) {
+	if n <= 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.b.m[key]; !ok {
+		return
+	}
+	k := l.b.level(key, l.now())
+	k.tokens = min(l.b.burst, k.tokens+float64(n))
+}
+
 // Len is how many keys are remembered.
 func (l *Limiter) Len() int {
 	l.mu.Lock()

@@ -28,10 +28,12 @@ const (
 	LimitNotices = "notices"
 	// LimitGroupInvites: group invitations per user per hour.
 	LimitGroupInvites = "group_invites"
+	// LimitBroadcast: copies of broadcasts per user per hour.
+	LimitBroadcast = "broadcast"
 )
 
 // Names lists every limit name, for metrics that start each at zero.
-var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping, LimitOps, LimitQueries, LimitFriendRequests, LimitNotices, LimitGroupInvites}
+var Names = []string{LimitLoginIP, LimitLoginAccount, LimitLoginSuccess, LimitSend, LimitConnUser, LimitConnIP, LimitConnRate, LimitFlapping, LimitOps, LimitQueries, LimitFriendRequests, LimitNotices, LimitGroupInvites, LimitBroadcast}
 
 // BusyRetry is the wait advised when a concurrency limit refuses: a slot
 // frees when another connection closes, which no clock predicts.
