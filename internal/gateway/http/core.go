@@ -19,6 +19,7 @@ type Core interface {
 	core.Blocking
 	core.Follows
 	core.Moments
+	core.Broadcasts
 	core.Instrumented
 	core.Tags
 	core.Notices

@@ -622,6 +622,15 @@ var mirrors = map[string]mirror{
 	"JoinRequest":     {typeOf[protocol.JoinRequest](), encoded},
 	"JoinRequestList": {typeOf[protocol.JoinRequestList](), encoded},
 	"GroupSettings":   {typeOf[protocol.GroupSettings](), encoded},
+	// broadcast.go
+	"BroadcastRequest":    {typeOf[protocol.BroadcastRequest](), decoded},
+	"BroadcastResult":     {typeOf[protocol.BroadcastResult](), encoded},
+	"BroadcastCopy":       {typeOf[protocol.BroadcastCopy](), encoded},
+	"BroadcastList":       {typeOf[protocol.BroadcastList](), encoded},
+	"BroadcastListPage":   {typeOf[protocol.BroadcastListPage](), encoded},
+	"BroadcastMemberPage": {typeOf[protocol.BroadcastMemberPage](), encoded},
+	"BroadcastListCreate": {typeOf[protocol.BroadcastListCreate](), decoded},
+	"BroadcastListChange": {typeOf[protocol.BroadcastListChange](), decoded},
 	// the error envelope writeError encodes
 	"ErrorResponse": {typeOf[httpapi.ErrorEnvelope](), encoded},
 	// request bodies decoded into named types
@@ -645,6 +654,7 @@ var unmirrored = []string{
 	"TagsRequest",
 	"CommentRequest",
 	"InviteRequest", "LinkRequest", "GroupSettingsRequest",
+	"BroadcastListRename",
 }
 
 var rawMessage = reflect.TypeFor[json.RawMessage]()
@@ -1267,6 +1277,17 @@ func TestOpenAPISuccessResponses(t *testing.T) {
 	w.call("DELETE /v1/friends/requests/{user}", "/v1/friends/requests/carol", "", alice)
 	w.call("POST /v1/friends/requests", "/v1/friends/requests", `{"user":"alice"}`, bob)
 	w.call("POST /v1/friends/requests/{user}/decline", "/v1/friends/requests/bob/decline", "", alice)
+	w.call("POST /v1/broadcast-lists", "/v1/broadcast-lists", `{"list":"family","name":"Family","members":["bob"]}`, alice)
+	w.call("GET /v1/broadcast-lists", "/v1/broadcast-lists?limit=10", "", alice)
+	w.call("GET /v1/broadcast-lists/{list}", "/v1/broadcast-lists/family", "", alice)
+	w.call("PATCH /v1/broadcast-lists/{list}", "/v1/broadcast-lists/family", `{"name":"The family"}`, alice)
+	w.call("POST /v1/broadcast-lists/{list}/members", "/v1/broadcast-lists/family/members", `{"add":["carol"],"remove":["nobody"]}`, alice)
+	w.call("GET /v1/broadcast-lists/{list}/members", "/v1/broadcast-lists/family/members?limit=1", "", alice)
+	broadcast := `{"list":"family","client_msg_id":"b-1","body":"Happy new year!"}`
+	w.call("POST /v1/broadcasts", "/v1/broadcasts", broadcast, alice)
+	w.call("POST /v1/broadcasts", "/v1/broadcasts", broadcast, alice) // 200, a retry
+	w.call("POST /v1/broadcasts", "/v1/broadcasts", `{"to":["bob","nobody"],"client_msg_id":"b-2","payload":{"card":"lantern"}}`, alice)
+	w.call("DELETE /v1/broadcast-lists/{list}", "/v1/broadcast-lists/family", "", alice)
 	w.call("GET /v1/me/settings", "/v1/me/settings", "", alice)
 	w.call("PATCH /v1/me/settings", "/v1/me/settings", `{"inbound":"friends"}`, alice)
 

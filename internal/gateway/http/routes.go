@@ -79,6 +79,7 @@ func (s *Server) routes() {
 	s.handle("GET /v1/blocks", s.authed(s.blocks), "after", "limit")
 	s.handle("PUT /v1/blocks/{user}", s.authed(s.block))
 	s.handle("DELETE /v1/blocks/{user}", s.authed(s.unblock))
+	s.broadcastRoutes() // broadcast.go
 
 	if !s.opt.SeparateAdmin { // else on AdminHandler's listener only
 		for _, rt := range s.adminRoutes() {

@@ -14,6 +14,7 @@ type Core interface {
 	core.SystemTopics // IMS/System/<value> subscriptions (system.go)
 	connector
 	chat
+	core.Broadcasts // ROOT/<self>/Broadcast publishes (broadcast.go)
 	core.MQTTSessions
 	core.Friends // GFReq and GFResp publishes (friends.go)
 	core.Invites // answers on GInv (invites.go)

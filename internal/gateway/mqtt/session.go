@@ -437,6 +437,8 @@ func (c *conn) publish(pk packets.Packet) (packets.Packet, error) {
 	defer cancel()
 	var err error
 	switch r.kind {
+	case routeBroadcast:
+		return c.publishBroadcast(ctx, pk, r)
 	case routeAck, routeRead:
 		seq, ok := parseSeq(pk.Payload)
 		if !ok {
@@ -750,7 +752,7 @@ func (c *conn) encode(pk packets.Packet) packets.Packet {
 			// QoS 1 PUBACK's reason, which MQTT 5 does not define; the ack
 			// says 0x00 and carries what was stored, nothing of the
 			// client's PUBLISH.
-			pk.ReasonCode, pk.Properties = 0, packets.Properties{}
+			pk.ReasonCode, pk.Properties = successAck(pk.ReasonCode) // 0x00, or 0x10 of a broadcast (broadcast.go)
 			if ok {
 				pk.Properties.User = ackProps(ack)
 			}

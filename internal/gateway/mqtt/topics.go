@@ -12,6 +12,8 @@ const (
 	routeNone   = iota
 	routeDirect // ROOT/p2p/<user>: a message to that user
 	routeGroup  // ROOT/<group>/<self>: a message to the group
+	// ROOT/<self>/Broadcast[/<list>]: one message to many (broadcast.go).
+	routeBroadcast
 	routeAck    // ROOT/<self>/Ack/<conv>: a delivery ack (payload: seq)
 	routeRead   // ROOT/<self>/Read/<conv>: a read position (payload: seq)
 	routeTyping // ROOT/<self>/Typing/<conv>: a typing indicator
@@ -53,6 +55,8 @@ func (s scheme) publishRoute(user, topic string) route {
 	switch {
 	case len(lv) == 2 && lv[1] == user:
 		return route{kind: routeMoment, target: user}
+	case len(lv) >= 3 && lv[1] == user && lv[2] == broadcastLevel:
+		return broadcastRoute(lv)
 	case len(lv) == 3 && lv[1] == "p2p" && lv[2] != "":
 		return route{kind: routeDirect, target: lv[2]}
 	case len(lv) == 3 && core.ConvKind(lv[1]) == protocol.ConvGroup && lv[2] == user:

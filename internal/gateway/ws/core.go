@@ -11,7 +11,8 @@ import (
 // *core.Core is one. A WebSocket connection authenticates, attaches, and
 // then sends, moves its positions and queries; it administers nothing and
 // manages no groups (the HTTP API does) beyond creating one, inviting to
-// it and its links and join requests. It manages its user's blocks.
+// it and its links and join requests. It manages its user's blocks and
+// broadcast lists, and broadcasts.
 type Core interface {
 	core.Authenticator
 	core.Attacher
@@ -21,6 +22,7 @@ type Core interface {
 	core.Positions
 	core.Queries
 	core.Blocking
+	core.Broadcasts
 	core.Instrumented
 	core.Follows
 	core.Moments
