@@ -226,6 +226,7 @@ func runB6(args []string) error {
 	// window lasts until the notice is stored and delivered, or -timeout.
 	type noticeRun struct {
 		posted, stored, delivered time.Time
+		cpu0, cpu1                time.Duration // the server's CPU time at posted and stored
 		n                         protocol.Notice
 		err                       error
 	}
@@ -239,6 +240,7 @@ func runB6(args []string) error {
 			r.err = ctx.Err()
 			return
 		}
+		r.cpu0, _ = procCPUTime(srv.pid)
 		r.posted = time.Now()
 		if r.n, r.err = b6Admin(ctx, srv.url, adminKey, "POST", "/v1/admin/notices",
 			protocol.NoticeRequest{To: "region=beijing", Body: "Happy new year from b6"}); r.err != nil {
@@ -256,6 +258,7 @@ func runB6(args []string) error {
 				}
 				if r.n = n; n.State == protocol.NoticeDone {
 					r.stored = time.Now()
+					r.cpu1, _ = procCPUTime(srv.pid)
 				}
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -312,7 +315,17 @@ func runB6(args []string) error {
 	res["matched"], res["stored"], res["delivered"], res["skipped"] = r.n.Matched, r.n.Stored, r.n.Delivered, r.n.Skipped
 	res["live_received"] = got.Load()
 	if !r.stored.IsZero() {
-		res["time_to_stored_ms"] = round(ms(r.stored.Sub(r.posted)), 1)
+		took := r.stored.Sub(r.posted)
+		res["time_to_stored_ms"] = round(ms(took), 1)
+		// The server's CPU for the notice: all of it while the notice was
+		// sent, less what the chat took at the baseline's rate. On a
+		// loaded machine this is the figure that holds.
+		cpu := (r.cpu1 - r.cpu0).Seconds() - base.serverUtil*took.Seconds()
+		res["notice_server_cpu_s"] = round(cpu, 3)
+		res["server_cpu_util_during"] = round((r.cpu1-r.cpu0).Seconds()/took.Seconds(), 3)
+		if r.n.Stored > 0 {
+			res["server_cpu_us_per_copy"] = round(cpu*1e6/float64(r.n.Stored), 2)
+		}
 	}
 	if r.n.FinishedAt > 0 {
 		res["stored_ms"] = r.n.FinishedAt - r.n.CreatedAt
@@ -338,12 +351,13 @@ func runB6(args []string) error {
 	}
 	res["loadavg"] = loadAvg()
 	emitResult(res)
-	fmt.Printf("b6 notice: %d users (%d live): stored all in %v (server %v ms), live devices all in %v; "+
-		"matched %d stored %d delivered %d; chat during it: %d sent, %d delivered, p50 %.2f p99 %.2f p99.9 %.2f ms "+
-		"(baseline p99 %.2f ms, ×%.2f); %0.f chunks, mean %.1f ms\n",
+	fmt.Printf("b6 notice: %d users (%d live): stored all in %v ms (server %v ms), live devices all in %v ms; "+
+		"matched %d stored %d delivered %d; server CPU for the notice %v s (%v µs a copy; %v cores busy); "+
+		"chat during it: %d sent, %d delivered, p50 %.2f p99 %.2f p99.9 %.2f ms (baseline p99 %.2f ms, ×%.2f); %0.f chunks, mean %.1f ms, max %v ms\n",
 		f.users, f.live, res["time_to_stored_ms"], res["stored_ms"], res["time_to_live_delivered_ms"],
-		r.n.Matched, r.n.Stored, r.n.Delivered, sent, delivered, p50, p99, p999, base.p99, res["p99_ratio_to_baseline"], chunks,
-		chunkSum/max(chunks, 1)*1000)
+		r.n.Matched, r.n.Stored, r.n.Delivered, res["notice_server_cpu_s"], res["server_cpu_us_per_copy"], res["server_cpu_util_during"],
+		sent, delivered, p50, p99, p999, base.p99, res["p99_ratio_to_baseline"], chunks,
+		chunkSum/max(chunks, 1)*1000, res["chunk_max_ms"])
 	if r.stored.IsZero() || got.Load() != int64(f.live) {
 		return fmt.Errorf("the notice was not stored and delivered within -timeout %s (stored %d of %d, %d of %d live devices)",
 			f.timeout, r.n.Stored, r.n.Matched, got.Load(), f.live)

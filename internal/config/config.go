@@ -34,7 +34,7 @@ type Config struct {
 type Notices struct {
 	UsersPerSecond int           `yaml:"users_per_second" doc:"Copies of system notices stored per second, all notices together: a notice to a million users takes at least a million divided by this many seconds, in the background, so that chat keeps its latency meanwhile."`
 	ChunkUsers     int           `yaml:"chunk_users" doc:"Most copies of a notice stored in one transaction (one chunk). Chunks also shrink while they take longer than chunk_time."`
-	ChunkTime      time.Duration `yaml:"chunk_time" doc:"Longest one chunk of a notice should hold the store's writer: sends wait for it meanwhile. Chunks shrink (to 20 copies at least) while they take longer, and grow back to chunk_users while they take less than half."`
+	ChunkTime      time.Duration `yaml:"chunk_time" doc:"Longest one chunk of a notice should hold the store's writer: sends wait for it meanwhile. Chunks shrink (to 100 copies at least) while they take longer, and grow back to chunk_users while they take less than half."`
 	PerMinute      int           `yaml:"per_minute" doc:"System notices one admin may create per minute (a token bucket holding a minute's worth); more are refused with 429."`
 	TagsPerUser    int           `yaml:"tags_per_user" doc:"Most tags one user may carry."`
 }
@@ -264,7 +264,7 @@ func Default() Config {
 		Retention: Retention{
 			CheckInterval: time.Hour,
 		},
-		Notices: Notices{UsersPerSecond: 20000, ChunkUsers: 1000, ChunkTime: 10 * time.Millisecond,
+		Notices: Notices{UsersPerSecond: 20000, ChunkUsers: 1000, ChunkTime: 5 * time.Millisecond,
 			PerMinute: 10, TagsPerUser: 32},
 		Log: Log{Level: "info", Format: "text"},
 		Moments: Moments{FollowsPerUser: 5000, MaxMomentBytes: 16 << 10, AudienceMax: 500,

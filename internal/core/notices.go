@@ -35,13 +35,15 @@ type NoticeOptions struct {
 const (
 	DefaultNoticeUsersPerSecond = 20_000
 	DefaultNoticeChunkUsers     = 1000
-	DefaultNoticeChunkTime      = 10 * time.Millisecond
+	DefaultNoticeChunkTime      = 5 * time.Millisecond
 	DefaultNoticesPerMinute     = 10
 	DefaultTagsPerUser          = 32
 )
 
-// minChunk is the fewest copies a chunk asks for, however slow.
-const minChunk = 20
+// minChunk is the fewest copies a chunk asks for, however slow: on a
+// machine short of CPU every chunk is slow, and smaller ones would only
+// add their fixed cost (a commit, the notice's row) to each copy.
+const minChunk = 100
 
 func (o *NoticeOptions) withDefaults() {
 	if o.UsersPerSecond <= 0 {
@@ -286,13 +288,13 @@ func (ns *notices) step(ctx context.Context, n *store.Notice) (sending bool, err
 }
 
 // yield lets chat go first: while sends wait for the committer, the next
-// chunk waits too, up to a few milliseconds (it must not starve).
+// chunk waits too, up to a millisecond (it must not starve).
 func (ns *notices) yield(ctx context.Context) {
 	for range 4 {
 		if len(ns.c.commit.queue) == 0 || ctx.Err() != nil {
 			return
 		}
-		time.Sleep(500 * time.Microsecond)
+		time.Sleep(250 * time.Microsecond)
 	}
 }
 

@@ -647,8 +647,9 @@ type Notice struct {
 	// Stored); Delivered what the core reported with SendNoticeChunk and
 	// AddNoticeDelivered.
 	Stored, Skipped, Delivered int64
-	// Cursor is the highest user id sending has passed: the audience is
-	// taken in the order of user ids; "" before the first chunk.
+	// Cursor is where sending has got to in the order it takes the
+	// audience in (the backend's, fixed for the notice); "" before the
+	// first chunk.
 	Cursor     string
 	FinishedAt time.Time // zero while sending
 }
@@ -663,10 +664,12 @@ type NoticeCopy struct {
 // Notices store system notices and send them in bounded chunks. A notice's
 // audience is fixed when it is created: users created later, and users
 // whose tags change later (ChangeTags records how they stood), are in it
-// exactly if they were then. Sending takes the audience in user id order;
-// each chunk stores its copies and advances the cursor in one
-// transaction, so that a crash between chunks neither repeats nor skips a
-// user.
+// exactly if they were then. Sending takes the audience in an order the
+// backend chooses, fixed for the notice (SQLite: by system conversation id
+// for an audience with a required tag, so that neighbouring copies touch
+// neighbouring rows); each chunk stores its copies and advances the cursor
+// in one transaction, so that a crash between chunks neither repeats nor
+// skips a user.
 type Notices interface {
 	// CreateNotice stores n (its ID, To, CreatedBy, content and
 	// CreatedAt; the rest is reset: State NoticeSending, Matched -1,
@@ -688,13 +691,13 @@ type Notices interface {
 	CountNoticeAudience(ctx context.Context, id string) (Notice, error)
 	// SendNoticeChunk stores the next copies of a notice being sent, at
 	// most limit, in one transaction with the cursor's advance: the next
-	// users of the audience in id order that are not deleted, scanning at
+	// users of the audience in its order that are not deleted, scanning at
 	// most a bounded number of candidate users, so that a transaction
 	// stays short however selective the audience is (it may then store
 	// none and still advance). It adds delivered to Delivered. When the
 	// audience is exhausted the notice becomes NoticeDone (FinishedAt
 	// now, Skipped set). A notice that is not sending stores nothing. It
-	// returns the copies in user id order and the notice afterwards.
+	// returns the copies in that order and the notice afterwards.
 	SendNoticeChunk(ctx context.Context, id string, limit int, delivered int64, now time.Time) ([]NoticeCopy, Notice, error)
 	// AddNoticeDelivered adds n to the notice's Delivered, whatever its
 	// state.

@@ -143,15 +143,36 @@ func (db *DB) SendingNotices(ctx context.Context) ([]store.Notice, error) {
 // have not changed since if there is none).
 //
 // When every user of the audience carries one tag (store.TagExpr.Required)
-// the candidates are the users with that tag now (in the order of the tag
-// index, so that a LIMIT stops the scan early) plus those recorded as
-// having matched, who may have lost it since; otherwise every user.
+// the candidates are the users with that tag now, plus those recorded as
+// having matched, who may have lost it since; otherwise every user. The
+// audience is taken in the order of its positions (pos): for a required
+// tag, the users' system conversation ids (user_tags.sys), so that a
+// chunk's copies go to neighbouring rows of the conversations, members
+// and messages, and its commit writes few pages (about a third less CPU a
+// copy than in user id order, whose conversations are scattered); else the
+// user ids, in the order of the users table.
 type audience struct {
 	n store.Notice
 }
 
 // required is the tag every user of the audience carries, if any.
 func (a audience) required() (store.TagExpr, bool) { return a.n.To.Required() }
+
+// pos is user's position in the order the audience is taken in.
+func (a audience) pos(user string) string {
+	if _, ok := a.required(); ok {
+		return store.SystemConvID(user)
+	}
+	return user
+}
+
+// posCol is the SQL of a candidate's position.
+func (a audience) posCol() string {
+	if _, ok := a.required(); ok {
+		return "r.sys"
+	}
+	return "u.id"
+}
 
 // cond returns the condition on a candidate u and its parameters.
 func (a audience) cond() (string, []any) {
@@ -163,40 +184,40 @@ func (a audience) cond() (string, []any) {
 		expr = tagSQL(a.n.To, "u.id", &args)
 	}
 	return "u.deleted = 0 AND u.created_at <= ? AND COALESCE((SELECT v.matched FROM notice_verdicts AS v " +
-		"WHERE v.notice_id = ? AND v.user_id = u.id), " + expr + ")", args
+		"WHERE v.notice_id = ? AND v.pos = " + a.posCol() + "), " + expr + ")", args
 }
 
-// candidates returns the query of the candidate users after the cursor
-// after, in id order, each with whether it is in the audience (a second
-// column, 0 or 1), ending in "LIMIT ?": the users with the required tag
-// (their verdict or tags decide), or every user.
+// candidates returns the query of the candidate users after position
+// after, in position order: user id, position, and whether the user is in
+// the audience (0 or 1); it ends in "LIMIT ?".
 func (a audience) candidates(after string) (string, []any) {
 	cond, cargs := a.cond()
 	if req, ok := a.required(); ok {
-		return "SELECT r.user_id, " + cond + " FROM user_tags AS r JOIN users AS u ON u.id = r.user_id " +
-			"WHERE r.key = ? AND r.value = ? AND r.user_id > ? ORDER BY r.user_id LIMIT ?", append(cargs, req.Key, req.Value, after)
+		return "SELECT r.user_id, r.sys, " + cond + " FROM user_tags AS r JOIN users AS u ON u.id = r.user_id " +
+			"WHERE r.key = ? AND r.value = ? AND r.sys > ? ORDER BY r.sys LIMIT ?", append(cargs, req.Key, req.Value, after)
 	}
-	return "SELECT u.id, " + cond + " FROM users AS u WHERE u.id > ? ORDER BY u.id LIMIT ?", append(cargs, after)
+	return "SELECT u.id, u.id, " + cond + " FROM users AS u WHERE u.id > ? ORDER BY u.id LIMIT ?", append(cargs, after)
 }
 
-// lost returns the query of the users with ids in (after, upto] ("" upto:
-// no bound) who were in the audience when the notice was created but have
-// lost its required tag since, in id order; "" if the audience has no
-// required tag (the candidates are then every user).
+// lost returns the query of the users at positions in (after, upto] (""
+// upto: no bound) who were in the audience when the notice was created
+// but have lost its required tag since, in position order (user id and
+// position); "" if the audience has no required tag (the candidates are
+// then every user).
 func (a audience) lost(after, upto string) (string, []any) {
 	req, ok := a.required()
 	if !ok {
 		return "", nil
 	}
-	q := "SELECT v.user_id FROM notice_verdicts AS v JOIN users AS u ON u.id = v.user_id " +
+	q := "SELECT v.user_id, v.pos FROM notice_verdicts AS v JOIN users AS u ON u.id = v.user_id " +
 		"WHERE v.notice_id = ? AND v.matched = 1 AND u.deleted = 0 AND NOT EXISTS (SELECT 1 FROM user_tags AS t " +
-		"WHERE t.user_id = v.user_id AND t.key = ? AND t.value = ?) AND v.user_id > ?"
+		"WHERE t.user_id = v.user_id AND t.key = ? AND t.value = ?) AND v.pos > ?"
 	args := []any{a.n.ID, req.Key, req.Value, after}
 	if upto != "" {
-		q += " AND v.user_id <= ?"
+		q += " AND v.pos <= ?"
 		args = append(args, upto)
 	}
-	return q + " ORDER BY v.user_id", args
+	return q + " ORDER BY v.pos", args
 }
 
 // count counts the audience in q.
@@ -296,7 +317,7 @@ func (db *DB) SendNoticeChunk(ctx context.Context, id string, limit int, deliver
 			return fmt.Errorf("advance notice: %w", classify(err))
 		}
 		// Verdicts of users behind the cursor are no longer needed.
-		q, args := "DELETE FROM notice_verdicts WHERE notice_id = ? AND user_id <= ?", []any{id, next}
+		q, args := "DELETE FROM notice_verdicts WHERE notice_id = ? AND pos <= ?", []any{id, next}
 		if done {
 			q, args = "DELETE FROM notice_verdicts WHERE notice_id = ?", []any{id}
 		}
@@ -311,10 +332,14 @@ func (db *DB) SendNoticeChunk(ctx context.Context, id string, limit int, deliver
 	return copies, n, nil
 }
 
+// member is a user of the audience and its position.
+type member struct{ user, pos string }
+
 // nextAudience returns up to limit users of n's audience after its
-// cursor, in id order, the cursor to continue from, and whether the
-// audience is exhausted. It reads at most noticeScan(limit) candidates,
-// in one pass that stops at the limit-th user of the audience.
+// cursor, in position order (see audience), the cursor to continue from,
+// and whether the audience is exhausted. It reads at most
+// noticeScan(limit) candidates, in one pass that stops at the limit-th
+// user of the audience.
 func nextAudience(ctx context.Context, tx *sql.Tx, n store.Notice, limit int) (users []string, next string, done bool, err error) {
 	a := audience{n}
 	scanMax := noticeScan(limit)
@@ -323,17 +348,18 @@ func nextAudience(ctx context.Context, tx *sql.Tx, n store.Notice, limit int) (u
 	if err != nil {
 		return nil, "", false, fmt.Errorf("notice audience: %w", classify(err))
 	}
+	var got []member
 	scanned, last := 0, ""
 	for rows.Next() {
-		var id string
+		var m member
 		var in int64
-		if err := rows.Scan(&id, &in); err != nil {
+		if err := rows.Scan(&m.user, &m.pos, &in); err != nil {
 			rows.Close()
 			return nil, "", false, fmt.Errorf("notice audience: %w", classify(err))
 		}
-		scanned, last = scanned+1, id
+		scanned, last = scanned+1, m.pos
 		if in != 0 {
-			if users = append(users, id); len(users) == limit {
+			if got = append(got, m); len(got) == limit {
 				break
 			}
 		}
@@ -342,35 +368,51 @@ func nextAudience(ctx context.Context, tx *sql.Tx, n store.Notice, limit int) (u
 	if err := rows.Err(); err != nil {
 		return nil, "", false, fmt.Errorf("notice audience: %w", classify(err))
 	}
-	// The candidates up to upto have been considered ("": all of them).
+	// The candidates up to position upto have been considered ("": all).
 	upto := last
-	exhausted := len(users) < limit && scanned < scanMax
+	exhausted := len(got) < limit && scanned < scanMax
 	if exhausted {
 		upto = ""
 	}
 	if q, args := a.lost(n.Cursor, upto); q != "" {
-		more, err := queryStrings(ctx, tx, q+" LIMIT ?", append(args, limit)...)
+		rows, err := tx.QueryContext(ctx, q+" LIMIT ?", append(args, limit)...)
 		if err != nil {
-			return nil, "", false, fmt.Errorf("notice audience: %w", err)
+			return nil, "", false, fmt.Errorf("notice audience: %w", classify(err))
 		}
-		if len(more) > 0 {
+		more := false
+		for rows.Next() {
+			var m member
+			if err := rows.Scan(&m.user, &m.pos); err != nil {
+				rows.Close()
+				return nil, "", false, fmt.Errorf("notice audience: %w", classify(err))
+			}
+			got, more = append(got, m), true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, "", false, fmt.Errorf("notice audience: %w", classify(err))
+		}
+		if more {
 			// Both lists are in order and disjoint: keep the first limit.
-			users = append(users, more...)
-			slices.Sort(users)
+			slices.SortFunc(got, func(x, y member) int { return strings.Compare(x.pos, y.pos) })
 		}
 	}
 	switch {
-	case len(users) >= limit:
-		users = users[:limit]
-		return users, users[limit-1], false, nil
+	case len(got) >= limit:
+		got, next = got[:limit], got[limit-1].pos
 	case !exhausted:
-		return users, upto, false, nil
+		next = upto
+	default:
+		next, done = n.Cursor, true
+		if len(got) > 0 {
+			next = got[len(got)-1].pos
+		}
 	}
-	next = n.Cursor
-	if len(users) > 0 {
-		next = users[len(users)-1]
+	users = make([]string, len(got))
+	for i, m := range got {
+		users[i] = m.user
 	}
-	return users, next, true, nil
+	return users, next, done, nil
 }
 
 // storeCopies appends n's copy to the system conversation of each of

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func seedTagged(t testing.TB, db *DB, n int, at time.Time, tag func(i int) map[s
 				return err
 			}
 			for k, v := range tag(i) {
-				if _, err := tx.Exec("INSERT INTO user_tags (user_id, key, value) VALUES (?, ?, ?)", u, k, v); err != nil {
+				if _, err := tx.Exec("INSERT INTO user_tags (user_id, key, value, sys) VALUES (?, ?, ?, ?)", u, k, v, store.SystemConvID(u)); err != nil {
 					return err
 				}
 			}
@@ -90,6 +91,7 @@ func TestNoticeChunksAreBoundedForSelectiveAudiences(t *testing.T) {
 				t.Fatalf("%s: not done after %d chunks (cursor %s)", c.id, chunks, n.Cursor)
 			}
 		}
+		slices.Sort(got)
 		if want := "u000017 u005003 u009998"; strings.Join(got, " ") != want {
 			t.Errorf("%s: sent to %v, want %s", c.id, got, want)
 		}

@@ -112,11 +112,12 @@ func changeTags(ctx context.Context, tx *sql.Tx, sending []sendingNotice, ch sto
 	}
 	// How the user stood when each notice still to reach them was created.
 	for _, n := range sending {
-		if ch.User <= n.cursor || created > n.created {
+		pos := audience{store.Notice{To: n.to}}.pos(ch.User)
+		if pos <= n.cursor || created > n.created {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO notice_verdicts (notice_id, user_id, matched) VALUES (?, ?, ?)",
-			n.id, ch.User, boolInt(n.to.Match(old))); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO notice_verdicts (notice_id, pos, user_id, matched) VALUES (?, ?, ?, ?)",
+			n.id, pos, ch.User, boolInt(n.to.Match(old))); err != nil {
 			return store.TagResult{}, fmt.Errorf("notice verdict: %w", classify(err))
 		}
 	}
@@ -131,8 +132,8 @@ func changeTags(ctx context.Context, tx *sql.Tx, sending []sendingNotice, ch sto
 		if ov, had := old[k]; had && ov == v {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO user_tags (user_id, key, value) VALUES (?, ?, ?) "+
-			"ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value", ch.User, k, v); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO user_tags (user_id, key, value, sys) VALUES (?, ?, ?, ?) "+
+			"ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value", ch.User, k, v, store.SystemConvID(ch.User)); err != nil {
 			return store.TagResult{}, fmt.Errorf("set tag: %w", classify(err))
 		}
 	}

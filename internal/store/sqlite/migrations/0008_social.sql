@@ -45,21 +45,24 @@ CREATE TABLE user_settings (
 	presence_hidden INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
--- Server-side tags: at most one value per (user, key).
+-- Server-side tags: at most one value per (user, key). sys is the user's
+-- system conversation id (store.SystemConvID): a notice to a tag takes its
+-- users in that order, so that neighbouring copies go to neighbouring rows.
 CREATE TABLE user_tags (
 	user_id TEXT NOT NULL,
 	key     TEXT NOT NULL,
 	value   TEXT NOT NULL,
+	sys     TEXT NOT NULL,
 	PRIMARY KEY (user_id, key)
 ) WITHOUT ROWID;
 
-CREATE INDEX user_tags_value ON user_tags (key, value, user_id);
+CREATE INDEX user_tags_value ON user_tags (key, value, sys, user_id);
 
 -- A system notice (store.Notice), sent into the system conversation of
 -- each user of its audience a chunk at a time. audience is the parsed tag
 -- expression as JSON (store.TagExpr), audience_text its text; cursor is
--- the highest user id sending has passed (users are taken in id order);
--- matched is -1 until counted.
+-- where sending has got to in the order it takes the audience in (see
+-- notice_verdicts); matched is -1 until counted.
 CREATE TABLE notices (
 	id            TEXT    NOT NULL PRIMARY KEY,
 	audience      TEXT    NOT NULL,
@@ -84,10 +87,12 @@ CREATE INDEX notices_sending ON notices (created_at) WHERE state = 'sending';
 -- Whether a user was in a notice's audience when the notice was created,
 -- written when the user's tags first change while the notice is being sent
 -- and has not reached the user; sending uses it instead of the user's
--- current tags. Deleted with its notice's sending.
+-- current tags. pos is the user's place in the order the notice takes its
+-- audience (the cursor's). Deleted as sending passes them.
 CREATE TABLE notice_verdicts (
 	notice_id TEXT    NOT NULL,
+	pos       TEXT    NOT NULL,
 	user_id   TEXT    NOT NULL,
 	matched   INTEGER NOT NULL,
-	PRIMARY KEY (notice_id, user_id)
+	PRIMARY KEY (notice_id, pos)
 ) WITHOUT ROWID;
