@@ -477,3 +477,81 @@ func TestMomentsMosquitto(t *testing.T) {
 		})
 	}
 }
+
+// TestMomentOpsOverWebSocket: every op of follows and moments through the
+// Go SDK's WebSocket client (docs/protocol.md 4.2).
+func TestMomentOpsOverWebSocket(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	for _, u := range []string{"alice", "bob"} {
+		s.user(u)
+	}
+	alice, bob := s.dial("alice", "phone"), s.dial("bob", "phone")
+	ctx := ctxT(t)
+	if err := alice.Follow(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := bob.Followers(ctx, "", 0); err != nil || len(l.Follows) != 1 || l.Follows[0].User != "alice" {
+		t.Fatalf("bob's followers = %+v, %v", l, err)
+	}
+	if l, err := alice.Following(ctx, "", 0); err != nil || len(l.Follows) != 1 || l.Follows[0].User != "bob" {
+		t.Fatalf("alice follows %+v, %v", l, err)
+	}
+	m, err := bob.PostMoment(ctx, protocol.MomentPost{Text: "over the websocket", Payload: json.RawMessage(`{"images":[]}`)})
+	if err != nil || m.ID == 0 || m.Author != "bob" {
+		t.Fatalf("post = %+v, %v", m, err)
+	}
+	if got := nextMoment(t, alice); got.ID != m.ID || string(got.Payload) != `{"images":[]}` {
+		t.Fatalf("alice's push %+v, want moment %d", got, m.ID)
+	}
+	if p, err := alice.Feed(ctx, "", 10); err != nil || len(p.Moments) != 1 || p.Moments[0].ID != m.ID || p.Next != "" {
+		t.Fatalf("alice's feed = %+v, %v", p, err)
+	}
+	if p, err := alice.UserMoments(ctx, "bob", "", 10); err != nil || len(p.Moments) != 1 {
+		t.Fatalf("bob's moments for alice = %+v, %v", p, err)
+	}
+	c, err := alice.Comment(ctx, m.ID, "nice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Like(ctx, m.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := alice.Moment(ctx, m.ID); err != nil || got.Likes != 1 || !got.Liked || got.Comments != 1 {
+		t.Fatalf("moment for alice = %+v, %v", got, err)
+	}
+	if cs, err := bob.Comments(ctx, m.ID, 0, 0); err != nil || len(cs.Comments) != 1 || cs.Comments[0].ID != c.ID {
+		t.Fatalf("comments = %+v, %v", cs, err)
+	}
+	if ls, err := bob.Likes(ctx, m.ID, "", 0); err != nil || len(ls.Likes) != 1 || ls.Likes[0].User != "alice" {
+		t.Fatalf("likes = %+v, %v", ls, err)
+	}
+	if err := alice.Like(ctx, m.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.DeleteComment(ctx, m.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.RemoveFollower(ctx, "alice", true); err != nil {
+		t.Fatal(err)
+	}
+	var unsub protocol.Message
+	for unsub.Kind != protocol.KindFollow {
+		unsub = recv(t, alice, 1, 10*time.Second)[0]
+	}
+	if unsub.From != "bob" || unsub.Social == nil || unsub.Social.Action != protocol.FollowUnsub {
+		t.Fatalf("alice's unsub entry %+v", unsub)
+	}
+	if err := bob.DeleteMoment(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Moment(ctx, m.ID); !isStatus(err, 404) {
+		t.Fatalf("deleted moment: %v, want 404", err)
+	}
+	if err := alice.Unfollow(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Follow(ctx, "alice"); !isStatus(err, 400) {
+		t.Fatalf("follow oneself: %v, want 400", err)
+	}
+}

@@ -347,8 +347,8 @@ func momentPageLimit(limit int) (int, error) {
 // feedRounds bounds the store reads of one feed page: friends-only
 // moments of authors who are not the reader's friends, and moments of
 // users the reader blocks, are dropped after reading, so a page may need
-// more than one read; after feedRounds it is answered short, with a
-// cursor to go on.
+// more than one read (each of twice the page); after feedRounds it is
+// answered short, with a cursor to go on.
 const feedRounds = 4
 
 // Feed returns a page of user's feed: the moments user may see of the
@@ -373,8 +373,13 @@ func (c *Core) Feed(ctx context.Context, user, cursor string, limit int) (protoc
 	friends := map[string]bool{}
 	out := protocol.MomentPage{Moments: make([]protocol.Moment, 0, limit)}
 	size := 0
+	// Read more than a page: the moments dropped below (friends-only
+	// ones of non-friends, blocked authors) then rarely cost another read,
+	// and a read's cost is mostly one lookup per followed user, whatever
+	// its size.
+	fetch := min(2*limit, 2*MomentPageMax)
 	for range feedRounds {
-		ms, err := c.st.Feed(ctx, user, before, limit)
+		ms, err := c.st.Feed(ctx, user, before, fetch)
 		if err != nil {
 			return protocol.MomentPage{}, fmt.Errorf("feed: %w", err)
 		}
@@ -405,13 +410,13 @@ func (c *Core) Feed(ctx context.Context, user, cursor string, limit int) (protoc
 			}
 			out.Moments = append(out.Moments, pm)
 			if len(out.Moments) == limit {
-				if i < len(ms)-1 || len(ms) == limit {
+				if i < len(ms)-1 || len(ms) == fetch {
 					out.Next = strconv.FormatInt(m.ID, 10)
 				}
 				return out, nil
 			}
 		}
-		if len(ms) < limit {
+		if len(ms) < fetch {
 			return out, nil // the feed ends here
 		}
 	}
