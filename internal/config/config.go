@@ -49,7 +49,7 @@ type Social struct {
 // Moments configures follows and moments.
 type Moments struct {
 	FollowsPerUser         int `yaml:"follows_per_user" doc:"Most users one user may follow (POST /v1/follows/{user}). A new follow beyond it is refused with 403 too_many_follows; unfollowing one frees a slot. Friends follow each other whatever this says."`
-	MaxMomentBytes         int `yaml:"max_moment_bytes" doc:"Largest text and payload of one moment together, in bytes; a larger post is refused with 413. With 64 bytes for each user of audience_max it must fit in limits.max_message_bytes."`
+	MaxMomentBytes         int `yaml:"max_moment_bytes" doc:"Largest text and payload of one moment together, in bytes; a larger post is refused with 413. With 64 bytes for each user of audience_max it fits in limits.max_message_bytes: the server lowers both until it does."`
 	AudienceMax            int `yaml:"audience_max" doc:"Most users a moment of visibility list may name."`
 	PostsPerUserPerHour    int `yaml:"posts_per_user_per_hour" doc:"Moments one user may post per hour, from all connections, MQTT and the HTTP API together (a token bucket holding an hour's worth, refilling evenly); repeats of a client_msg_id count too. A refusal is 429 with retry_after_ms (MQTT 5: PUBACK 0x97)."`
 	CommentsPerUserPerHour int `yaml:"comments_per_user_per_hour" doc:"Comments on moments one user may make per hour (a token bucket as for posts). A refusal is 429 with retry_after_ms."`

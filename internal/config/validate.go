@@ -150,11 +150,6 @@ func (c *Config) Validate() error {
 		bad("limits.history_page_max", "must be at most %d, is %d", MaxHistoryPage, c.Limits.HistoryPageMax)
 	}
 
-	if m := c.Moments; c.Limits.MaxMessageBytes > 0 && m.MaxMomentBytes > 0 && m.AudienceMax > 0 &&
-		m.MaxMomentBytes+64*m.AudienceMax > c.Limits.MaxMessageBytes {
-		bad("moments.max_moment_bytes", "with 64 bytes for each user of moments.audience_max (%d) must fit in limits.max_message_bytes (%d), is %d",
-			m.AudienceMax, c.Limits.MaxMessageBytes, m.MaxMomentBytes)
-	}
 	if c.Social.InboundDefault != "anyone" && c.Social.InboundDefault != "friends" {
 		bad("social.inbound_default", "must be anyone or friends, is %q", c.Social.InboundDefault)
 	}

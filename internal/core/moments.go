@@ -70,9 +70,8 @@ const audienceIDBytes = 64
 // withDefaults sets the bounds left zero and makes a moment, list
 // included, fit in the message limit, so that its encoding is never larger
 // than a message's (MaxMessageJSON) and every frame stays within
-// MaxFrameBytes: bounds that do not fit are lowered (parley config check
-// refuses such a configuration; tests with a small message limit get
-// smaller moments).
+// MaxFrameBytes: bounds that do not fit are lowered (a server configured
+// with a small message limit gets smaller moments and lists).
 func (o *MomentOptions) withDefaults(maxMessageBytes int) error {
 	if o.MaxMomentBytes <= 0 {
 		o.MaxMomentBytes = DefaultMaxMomentBytes
