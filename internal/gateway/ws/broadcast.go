@@ -22,23 +22,26 @@ func init() {
 	})
 }
 
-// opBroadcast queues the copies from the read loop, as a send is queued
-// (so that they commit in order with the connection's sends before and
-// after), and answers with the result once they are committed.
+// opBroadcast checks the recipients and stores the copies off the read
+// loop, taking one of the connection's in-flight slots, and answers with the
+// result once they are committed. Checking a thousand recipients and
+// opening their conversations takes a while: done in the read loop it would
+// hold up the connection's other requests and the pongs that keep it open.
+// So a broadcast is not ordered with the connection's sends: one sent after
+// it may be stored first.
 func opBroadcast(s *session, ctx context.Context, req *protocol.Request) error {
 	var a protocol.BroadcastRequest
 	if err := decodeData(req, &a); err != nil {
 		return err
 	}
 	s.inflight <- struct{}{}
-	p, err := s.srv.core.BroadcastAsync(ctx, s.id, a)
-	if err != nil {
-		<-s.inflight
-		return err
-	}
 	go func() {
 		defer func() { <-s.inflight }()
-		res, err := p.Wait()
+		p, err := s.srv.core.BroadcastAsync(ctx, s.id, a)
+		var res protocol.BroadcastResult
+		if err == nil {
+			res, err = p.Wait()
+		}
 		if err != nil {
 			s.cl.ReplyError(req.ID, err)
 			return
