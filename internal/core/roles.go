@@ -347,9 +347,10 @@ type Settings interface {
 
 // Tags are operators' server-side tags of users (tags.go): key → value,
 // at most one value per key, keys and values as ValidateTagKey and
-// ValidateTagValue say, at most NoticeOptions.TagsPerUser per user. Users
-// never see their own tags. A change never alters the audience of a
-// notice already created.
+// ValidateTagValue say, at most NoticeOptions.TagsPerUser per user. No
+// API lists a user's tags to the user (they are not secret: see
+// CarriesTagValue). A change never alters the audience of a notice
+// already created.
 type Tags interface {
 	// UserTags returns a user's tags; store.ErrNotFound for an unknown
 	// or deleted user.
