@@ -106,14 +106,12 @@ func (c *Core) checkBlockTarget(user, other string) error {
 // the id after (empty: from the start); limit 0 is 100, at most 500. Only
 // the user may list their blocks.
 func (c *Core) BlockList(ctx context.Context, user, after string, limit int) (protocol.BlockList, error) {
-	switch {
-	case limit < 0 || limit > BlockListPageMax:
-		return protocol.BlockList{}, badField("limit", "must be between 1 and %d", BlockListPageMax)
-	case limit == 0:
-		limit = 100
+	limit, err := pageLimit(limit, 100, BlockListPageMax)
+	if err == nil {
+		err = afterUser(after)
 	}
-	if after != "" && ValidateUserID(after) != nil {
-		return protocol.BlockList{}, badField("after", "is not a user id")
+	if err != nil {
+		return protocol.BlockList{}, err
 	}
 	if err := c.budget.spend(user, opQuery); err != nil {
 		return protocol.BlockList{}, err
@@ -122,14 +120,12 @@ func (c *Core) BlockList(ctx context.Context, user, after string, limit int) (pr
 	if err != nil {
 		return protocol.BlockList{}, fmt.Errorf("block list: %w", err)
 	}
-	out := protocol.BlockList{Blocks: make([]protocol.Block, 0, min(len(bs), limit))}
-	for i, b := range bs {
-		if i == limit {
-			out.Next = out.Blocks[limit-1].User
-			break
-		}
-		out.Blocks = append(out.Blocks, protocol.Block{User: b.User, Since: b.CreatedAt.UnixMilli()})
-	}
+	var out protocol.BlockList
+	out.Blocks, out.Next = keysetPage(bs, limit,
+		func(b store.Block) protocol.Block {
+			return protocol.Block{User: b.User, Since: b.CreatedAt.UnixMilli()}
+		},
+		func(b store.Block) string { return b.User })
 	return out, nil
 }
 

@@ -550,14 +550,8 @@ func (c *Core) BroadcastLists(ctx context.Context, user, after string, limit int
 	if err != nil {
 		return protocol.BroadcastListPage{}, fmt.Errorf("broadcast lists: %w", err)
 	}
-	out := protocol.BroadcastListPage{Lists: make([]protocol.BroadcastList, 0, min(len(ls), limit))}
-	for i, l := range ls {
-		if i == limit {
-			out.Next = out.Lists[limit-1].ID
-			break
-		}
-		out.Lists = append(out.Lists, toProtocolList(l))
-	}
+	var out protocol.BroadcastListPage
+	out.Lists, out.Next = keysetPage(ls, limit, toProtocolList, func(l store.BroadcastList) string { return l.ID })
 	return out, nil
 }
 
@@ -691,16 +685,11 @@ func checkListName(name string) error {
 
 // broadcastPage checks a page request and returns its limit.
 func broadcastPage(after string, limit int) (int, error) {
-	switch {
-	case limit < 0 || limit > BroadcastPageMax:
-		return 0, badField("limit", "must be between 1 and %d", BroadcastPageMax)
-	case limit == 0:
-		limit = 100
+	limit, err := pageLimit(limit, 100, BroadcastPageMax)
+	if err == nil && len(after) > MaxIDLen {
+		err = badField("after", "is longer than %d bytes", MaxIDLen)
 	}
-	if len(after) > MaxIDLen {
-		return 0, badField("after", "is longer than %d bytes", MaxIDLen)
-	}
-	return limit, nil
+	return limit, err
 }
 
 func toProtocolList(l store.BroadcastList) protocol.BroadcastList {

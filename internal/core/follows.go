@@ -116,14 +116,12 @@ func (c *Core) Following(ctx context.Context, user, after string, limit int) (pr
 
 func (c *Core) followList(ctx context.Context, user, after string, limit int,
 	list func(ctx context.Context, user, after string, limit int) ([]store.FollowEdge, error)) (protocol.FollowList, error) {
-	switch {
-	case limit < 0 || limit > FollowPageMax:
-		return protocol.FollowList{}, badField("limit", "must be between 1 and %d", FollowPageMax)
-	case limit == 0:
-		limit = 100
+	limit, err := pageLimit(limit, 100, FollowPageMax)
+	if err == nil {
+		err = afterUser(after)
 	}
-	if after != "" && ValidateUserID(after) != nil {
-		return protocol.FollowList{}, badField("after", "is not a user id")
+	if err != nil {
+		return protocol.FollowList{}, err
 	}
 	if err := c.budget.spend(user, opQuery); err != nil {
 		return protocol.FollowList{}, err
@@ -132,14 +130,12 @@ func (c *Core) followList(ctx context.Context, user, after string, limit int,
 	if err != nil {
 		return protocol.FollowList{}, fmt.Errorf("follow list: %w", err)
 	}
-	out := protocol.FollowList{Follows: make([]protocol.Follow, 0, min(len(es), limit))}
-	for i, e := range es {
-		if i == limit {
-			out.Next = out.Follows[limit-1].User
-			break
-		}
-		out.Follows = append(out.Follows, protocol.Follow{User: e.User, Since: e.Since.UnixMilli()})
-	}
+	var out protocol.FollowList
+	out.Follows, out.Next = keysetPage(es, limit,
+		func(e store.FollowEdge) protocol.Follow {
+			return protocol.Follow{User: e.User, Since: e.Since.UnixMilli()}
+		},
+		func(e store.FollowEdge) string { return e.User })
 	return out, nil
 }
 

@@ -186,16 +186,10 @@ func (c *Core) friendChanged(user string, ch store.FriendChange, err error) (pro
 
 // friendPage checks a list's after and limit (0: FriendPageMax).
 func friendPage(after string, limit int) (int, error) {
-	if after != "" && ValidateUserID(after) != nil {
-		return 0, badField("after", "is not a user id")
+	if err := afterUser(after); err != nil {
+		return 0, err
 	}
-	switch {
-	case limit < 0 || limit > FriendPageMax:
-		return 0, badField("limit", "must be between 1 and %d", FriendPageMax)
-	case limit == 0:
-		limit = FriendPageMax
-	}
-	return limit, nil
+	return pageLimit(limit, FriendPageMax, FriendPageMax)
 }
 
 // Friends returns a page of user's friends ordered by id, after the id
@@ -212,14 +206,10 @@ func (c *Core) Friends(ctx context.Context, user, after string, limit int) (prot
 	if err != nil {
 		return protocol.FriendList{}, fmt.Errorf("friends: %w", err)
 	}
-	l := protocol.FriendList{Friends: make([]protocol.Friend, 0, min(len(fs), limit))}
-	for i, f := range fs {
-		if i == limit {
-			l.Next = fs[i-1].User
-			break
-		}
-		l.Friends = append(l.Friends, protocol.Friend{User: f.User, Since: f.Since.UnixMilli()})
-	}
+	var l protocol.FriendList
+	l.Friends, l.Next = keysetPage(fs, limit,
+		func(f store.Friend) protocol.Friend { return protocol.Friend{User: f.User, Since: f.Since.UnixMilli()} },
+		func(f store.Friend) string { return f.User })
 	return l, nil
 }
 
@@ -238,16 +228,16 @@ func (c *Core) FriendRequests(ctx context.Context, user string, incoming bool, a
 	if err != nil {
 		return protocol.PendingFriendList{}, fmt.Errorf("friend requests: %w", err)
 	}
-	l := protocol.PendingFriendList{Requests: make([]protocol.PendingFriend, 0, min(len(rs), limit))}
-	for i, r := range rs {
-		if i == limit {
-			l.Next = rs[i-1].To
+	var l protocol.PendingFriendList
+	l.Requests, l.Next = keysetPage(rs, limit,
+		func(r store.FriendRequest) protocol.PendingFriend {
+			return protocol.PendingFriend{From: r.From, To: r.To, Text: r.Text, Time: r.CreatedAt.UnixMilli()}
+		},
+		func(r store.FriendRequest) string {
 			if incoming {
-				l.Next = rs[i-1].From
+				return r.From
 			}
-			break
-		}
-		l.Requests = append(l.Requests, protocol.PendingFriend{From: r.From, To: r.To, Text: r.Text, Time: r.CreatedAt.UnixMilli()})
-	}
+			return r.To
+		})
 	return l, nil
 }

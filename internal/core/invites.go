@@ -364,27 +364,16 @@ func invitePage(limit int, after string, valid func(string) error) (int, error) 
 	if after != "" && valid(after) != nil {
 		return 0, badField("after", "is not an id of this list")
 	}
-	switch {
-	case limit < 0 || limit > InvitePageMax:
-		return 0, badField("limit", "must be between 1 and %d", InvitePageMax)
-	case limit == 0:
-		limit = 100
-	}
-	return limit, nil
+	return pageLimit(limit, 100, InvitePageMax)
 }
 
 // invitationList makes a page of is (up to limit+1 read), whose next page
 // starts after key of the last one.
 func invitationList(is []store.Invitation, limit int, key func(store.Invitation) string) protocol.InvitationList {
-	l := protocol.InvitationList{Invitations: make([]protocol.Invitation, 0, min(len(is), limit))}
-	for i, in := range is {
-		if i == limit {
-			l.Next = key(is[i-1])
-			break
-		}
-		l.Invitations = append(l.Invitations, protocol.Invitation{Conv: in.Conv, Name: in.Name, User: in.Invitee,
-			Inviter: in.Inviter, Time: in.CreatedAt.UnixMilli()})
-	}
+	var l protocol.InvitationList
+	l.Invitations, l.Next = keysetPage(is, limit, func(in store.Invitation) protocol.Invitation {
+		return protocol.Invitation{Conv: in.Conv, Name: in.Name, User: in.Invitee, Inviter: in.Inviter, Time: in.CreatedAt.UnixMilli()}
+	}, key)
 	return l
 }
 

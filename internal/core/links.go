@@ -194,14 +194,12 @@ func (c *Core) JoinRequests(ctx context.Context, user, conv, after string, limit
 	if err != nil {
 		return protocol.JoinRequestList{}, fmt.Errorf("join requests: %w", err)
 	}
-	l := protocol.JoinRequestList{Requests: make([]protocol.JoinRequest, 0, min(len(rs), limit))}
-	for i, r := range rs {
-		if i == limit {
-			l.Next = rs[i-1].User
-			break
-		}
-		l.Requests = append(l.Requests, protocol.JoinRequest{Conv: r.Conv, User: r.User, Time: r.CreatedAt.UnixMilli()})
-	}
+	var l protocol.JoinRequestList
+	l.Requests, l.Next = keysetPage(rs, limit,
+		func(r store.JoinRequest) protocol.JoinRequest {
+			return protocol.JoinRequest{Conv: r.Conv, User: r.User, Time: r.CreatedAt.UnixMilli()}
+		},
+		func(r store.JoinRequest) string { return r.User })
 	return l, nil
 }
 

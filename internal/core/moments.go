@@ -507,11 +507,9 @@ func (c *Core) DeleteComment(ctx context.Context, id Identity, moment, comment i
 // oldest first, after the comment after (0: the first); limit 0 is 50, at
 // most MomentCommentPageMax.
 func (c *Core) Comments(ctx context.Context, user string, moment, after int64, limit int) (protocol.MomentCommentPage, error) {
-	switch {
-	case limit < 0 || limit > MomentCommentPageMax:
-		return protocol.MomentCommentPage{}, badField("limit", "must be between 1 and %d", MomentCommentPageMax)
-	case limit == 0:
-		limit = 50
+	limit, err := pageLimit(limit, 50, MomentCommentPageMax)
+	if err != nil {
+		return protocol.MomentCommentPage{}, err
 	}
 	if after < 0 {
 		return protocol.MomentCommentPage{}, badField("after", "must not be negative")
@@ -526,14 +524,8 @@ func (c *Core) Comments(ctx context.Context, user string, moment, after int64, l
 	if err != nil {
 		return protocol.MomentCommentPage{}, fmt.Errorf("comments: %w", err)
 	}
-	out := protocol.MomentCommentPage{Comments: make([]protocol.MomentComment, 0, min(len(cs), limit))}
-	for i, cm := range cs {
-		if i == limit {
-			out.Next = cs[limit-1].ID
-			break
-		}
-		out.Comments = append(out.Comments, commentOf(cm))
-	}
+	var out protocol.MomentCommentPage
+	out.Comments, out.Next = keysetPage(cs, limit, commentOf, func(cm store.MomentComment) int64 { return cm.ID })
 	return out, nil
 }
 
@@ -555,14 +547,12 @@ func (c *Core) Like(ctx context.Context, id Identity, moment int64, like bool) e
 // Likes returns a page of the likes of a moment user may see, ordered by
 // user id, after the id after; limit 0 is 100, at most MomentLikePageMax.
 func (c *Core) Likes(ctx context.Context, user string, moment int64, after string, limit int) (protocol.MomentLikeList, error) {
-	switch {
-	case limit < 0 || limit > MomentLikePageMax:
-		return protocol.MomentLikeList{}, badField("limit", "must be between 1 and %d", MomentLikePageMax)
-	case limit == 0:
-		limit = 100
+	limit, err := pageLimit(limit, 100, MomentLikePageMax)
+	if err == nil {
+		err = afterUser(after)
 	}
-	if after != "" && ValidateUserID(after) != nil {
-		return protocol.MomentLikeList{}, badField("after", "is not a user id")
+	if err != nil {
+		return protocol.MomentLikeList{}, err
 	}
 	if err := c.budget.spend(user, opQuery); err != nil {
 		return protocol.MomentLikeList{}, err
@@ -574,14 +564,12 @@ func (c *Core) Likes(ctx context.Context, user string, moment int64, after strin
 	if err != nil {
 		return protocol.MomentLikeList{}, fmt.Errorf("likes: %w", err)
 	}
-	out := protocol.MomentLikeList{Likes: make([]protocol.MomentLike, 0, min(len(ls), limit))}
-	for i, l := range ls {
-		if i == limit {
-			out.Next = ls[limit-1].User
-			break
-		}
-		out.Likes = append(out.Likes, protocol.MomentLike{User: l.User, Time: l.CreatedAt.UnixMilli()})
-	}
+	var out protocol.MomentLikeList
+	out.Likes, out.Next = keysetPage(ls, limit,
+		func(l store.MomentLike) protocol.MomentLike {
+			return protocol.MomentLike{User: l.User, Time: l.CreatedAt.UnixMilli()}
+		},
+		func(l store.MomentLike) string { return l.User })
 	return out, nil
 }
 
