@@ -78,25 +78,16 @@ func (db *DB) Unblock(ctx context.Context, user, blocked string) (bool, error) {
 
 // BlockList pages the users user blocks; see store.Blocks.BlockList.
 func (db *DB) BlockList(ctx context.Context, user, after string, limit int) ([]store.Block, error) {
-	rows, err := db.r.QueryContext(ctx,
-		"SELECT blocked_id, created_at FROM blocks WHERE user_id = ? AND blocked_id > ? ORDER BY blocked_id LIMIT ?",
-		user, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: block list: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.Block
-	for rows.Next() {
+	out, err := queryAll(ctx, db.r, func(r rowScanner) (store.Block, error) {
 		var b store.Block
 		var at int64
-		if err := rows.Scan(&b.User, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: block list: %w", classify(err))
-		}
+		err := r.Scan(&b.User, &at)
 		b.CreatedAt = fromMS(at)
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: block list: %w", classify(err))
+		return b, classify(err)
+	}, "SELECT blocked_id, created_at FROM blocks WHERE user_id = ? AND blocked_id > ? ORDER BY blocked_id LIMIT ?",
+		user, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: block list: %w", err)
 	}
 	return out, nil
 }

@@ -110,23 +110,11 @@ func (db *DB) BroadcastList(ctx context.Context, owner, id string) (store.Broadc
 // BroadcastLists pages owner's lists; see
 // store.BroadcastLists.BroadcastLists.
 func (db *DB) BroadcastLists(ctx context.Context, owner, after string, limit int) ([]store.BroadcastList, error) {
-	rows, err := db.r.QueryContext(ctx,
+	out, err := queryAll(ctx, db.r, scanBroadcastList,
 		"SELECT "+broadcastListCols+" FROM broadcast_lists AS l WHERE l.owner = ? AND l.id > ? ORDER BY l.id LIMIT ?",
 		owner, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: broadcast lists: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.BroadcastList
-	for rows.Next() {
-		l, err := scanBroadcastList(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: broadcast lists: %w", err)
-		}
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: broadcast lists: %w", classify(err))
+		return nil, fmt.Errorf("sqlite: broadcast lists: %w", err)
 	}
 	return out, nil
 }

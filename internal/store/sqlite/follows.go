@@ -116,23 +116,15 @@ func (db *DB) Followers(ctx context.Context, user, after string, limit int) ([]s
 }
 
 func (db *DB) followEdges(ctx context.Context, what, q string, args ...any) ([]store.FollowEdge, error) {
-	rows, err := db.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", what, classify(err))
-	}
-	defer rows.Close()
-	var out []store.FollowEdge
-	for rows.Next() {
+	out, err := queryAll(ctx, db.r, func(r rowScanner) (store.FollowEdge, error) {
 		var e store.FollowEdge
 		var at int64
-		if err := rows.Scan(&e.User, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: %s: %w", what, classify(err))
-		}
+		err := r.Scan(&e.User, &at)
 		e.Since = fromMS(at)
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", what, classify(err))
+		return e, classify(err)
+	}, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
 	}
 	return out, nil
 }

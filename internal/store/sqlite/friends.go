@@ -217,25 +217,16 @@ func (db *DB) Friends(ctx context.Context, user, after string, limit int) ([]sto
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := db.r.QueryContext(ctx,
-		`SELECT f.friend_id, f.since FROM friends AS f JOIN users AS u ON u.id = f.friend_id AND u.deleted = 0
-		 WHERE f.user_id = ? AND f.friend_id > ? ORDER BY f.friend_id LIMIT ?`, user, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: friends: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.Friend
-	for rows.Next() {
+	out, err := queryAll(ctx, db.r, func(r rowScanner) (store.Friend, error) {
 		var f store.Friend
 		var since int64
-		if err := rows.Scan(&f.User, &since); err != nil {
-			return nil, fmt.Errorf("sqlite: friends: %w", classify(err))
-		}
+		err := r.Scan(&f.User, &since)
 		f.Since = fromMS(since)
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: friends: %w", classify(err))
+		return f, classify(err)
+	}, `SELECT f.friend_id, f.since FROM friends AS f JOIN users AS u ON u.id = f.friend_id AND u.deleted = 0
+		 WHERE f.user_id = ? AND f.friend_id > ? ORDER BY f.friend_id LIMIT ?`, user, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: friends: %w", err)
 	}
 	return out, nil
 }
@@ -256,23 +247,15 @@ func (db *DB) FriendRequests(ctx context.Context, user string, incoming bool, af
 		 JOIN users AS u ON u.id = r.from_user AND u.deleted = 0
 		 WHERE r.to_user = ? AND r.from_user > ? ORDER BY r.from_user LIMIT ?`
 	}
-	rows, err := db.r.QueryContext(ctx, q, user, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: friend requests: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.FriendRequest
-	for rows.Next() {
+	out, err := queryAll(ctx, db.r, func(rs rowScanner) (store.FriendRequest, error) {
 		var r store.FriendRequest
 		var at int64
-		if err := rows.Scan(&r.From, &r.To, &r.Text, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: friend requests: %w", classify(err))
-		}
+		err := rs.Scan(&r.From, &r.To, &r.Text, &at)
 		r.CreatedAt = fromMS(at)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: friend requests: %w", classify(err))
+		return r, classify(err)
+	}, q, user, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: friend requests: %w", err)
 	}
 	return out, nil
 }

@@ -257,20 +257,11 @@ func (db *DB) queryInvitations(ctx context.Context, q string, key, after string,
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := db.r.QueryContext(ctx, q, key, after, limit)
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer rows.Close()
-	var out []store.Invitation
-	for rows.Next() {
+	return queryAll(ctx, db.r, func(r rowScanner) (store.Invitation, error) {
 		var i store.Invitation
 		var at int64
-		if err := rows.Scan(&i.Conv, &i.Name, &i.Invitee, &i.Inviter, &at); err != nil {
-			return nil, classify(err)
-		}
+		err := r.Scan(&i.Conv, &i.Name, &i.Invitee, &i.Inviter, &at)
 		i.CreatedAt = fromMS(at)
-		out = append(out, i)
-	}
-	return out, classify(rows.Err())
+		return i, classify(err)
+	}, q, key, after, limit)
 }

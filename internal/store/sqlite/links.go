@@ -66,25 +66,16 @@ func (db *DB) RevokeLink(ctx context.Context, conv, actor, token string) error {
 
 // Links lists a group's usable links; see store.GroupLinks.
 func (db *DB) Links(ctx context.Context, conv string, now time.Time) ([]store.GroupLink, error) {
-	rows, err := db.r.QueryContext(ctx,
-		"SELECT token, conv_id, created_by, created_at, expires_at, max_uses, uses FROM group_links WHERE conv_id = ?2 AND "+usable+
-			" ORDER BY created_at DESC, token DESC", ms(now), conv)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: links: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.GroupLink
-	for rows.Next() {
+	out, err := queryAll(ctx, db.r, func(r rowScanner) (store.GroupLink, error) {
 		var l store.GroupLink
 		var created, expires int64
-		if err := rows.Scan(&l.Token, &l.Conv, &l.CreatedBy, &created, &expires, &l.MaxUses, &l.Uses); err != nil {
-			return nil, fmt.Errorf("sqlite: links: %w", classify(err))
-		}
+		err := r.Scan(&l.Token, &l.Conv, &l.CreatedBy, &created, &expires, &l.MaxUses, &l.Uses)
 		l.CreatedAt, l.ExpiresAt = fromMS(created), fromMS(expires)
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: links: %w", classify(err))
+		return l, classify(err)
+	}, "SELECT token, conv_id, created_by, created_at, expires_at, max_uses, uses FROM group_links WHERE conv_id = ?2 AND "+usable+
+		" ORDER BY created_at DESC, token DESC", ms(now), conv)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: links: %w", err)
 	}
 	return out, nil
 }
@@ -206,25 +197,16 @@ func (db *DB) JoinRequests(ctx context.Context, conv, after string, limit int) (
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := db.r.QueryContext(ctx,
-		"SELECT conv_id, user_id, created_at FROM group_join_requests WHERE conv_id = ? AND user_id > ? ORDER BY user_id LIMIT ?",
-		conv, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: join requests: %w", classify(err))
-	}
-	defer rows.Close()
-	var out []store.JoinRequest
-	for rows.Next() {
+	out, err := queryAll(ctx, db.r, func(rs rowScanner) (store.JoinRequest, error) {
 		var r store.JoinRequest
 		var at int64
-		if err := rows.Scan(&r.Conv, &r.User, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: join requests: %w", classify(err))
-		}
+		err := rs.Scan(&r.Conv, &r.User, &at)
 		r.CreatedAt = fromMS(at)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: join requests: %w", classify(err))
+		return r, classify(err)
+	}, "SELECT conv_id, user_id, created_at FROM group_join_requests WHERE conv_id = ? AND user_id > ? ORDER BY user_id LIMIT ?",
+		conv, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: join requests: %w", err)
 	}
 	return out, nil
 }
