@@ -472,3 +472,116 @@ func TestFriendEntriesResume(t *testing.T) {
 		t.Fatalf("bob's pending requests: %+v, %v", l, err)
 	}
 }
+
+// TestFriendListsWithdrawUnfriendOverWebSocket: over the SDK's WebSocket
+// client, both directions of the pending list name the right users; a
+// withdrawal, an acceptance and an unfriending each reach both users as
+// entries, and the contact lists follow. Then the same two over MQTT 3.1.1
+// with mosquitto_pub: a request on IMS/<B>/Inbox/Add/GFReq/<A>, and a
+// decline on IMS/<A>/Inbox/Add/GFResp/<B> that reaches the requester.
+func TestFriendListsWithdrawUnfriendOverWebSocket(t *testing.T) {
+	t.Parallel()
+	pub := needTool(t, "mosquitto_pub", "the Debian package mosquitto-clients")
+	s := startServer(t, nil)
+	s.user("alice")
+	s.user("bob")
+	ctx := ctxT(t)
+	alice, bob := s.dial("alice", "phone"), s.dial("bob", "phone")
+
+	pending := func(c *parley.Client, who string, incoming bool, want ...protocol.PendingFriend) {
+		t.Helper()
+		l, err := c.FriendRequests(ctx, incoming, "", 0)
+		if err != nil || len(l.Requests) != len(want) {
+			t.Fatalf("%s's requests (incoming %v): %+v, %v; want %+v", who, incoming, l, err, want)
+		}
+		for i, w := range want {
+			if g := l.Requests[i]; g.From != w.From || g.To != w.To || g.Text != w.Text || g.Time == 0 {
+				t.Fatalf("%s's requests (incoming %v): %+v, want %+v", who, incoming, l, want)
+			}
+		}
+	}
+	friends := func(c *parley.Client, who string, want ...string) {
+		t.Helper()
+		l, err := c.Friends(ctx, "", 0)
+		if err != nil || len(l.Friends) != len(want) {
+			t.Fatalf("%s's friends: %+v, %v; want %q", who, l, err, want)
+		}
+		for i, w := range want {
+			if l.Friends[i].User != w || l.Friends[i].Since == 0 {
+				t.Fatalf("%s's friends: %+v, want %q", who, l, want)
+			}
+		}
+	}
+
+	// A request, seen from both sides.
+	if st, err := alice.RequestFriend(ctx, "bob", "hi bob"); err != nil || st.Status != protocol.FriendPending {
+		t.Fatalf("request = %+v, %v", st, err)
+	}
+	checkFriend(t, nextFriend(t, alice), "alice", protocol.FriendRequested, "bob", "hi bob")
+	checkFriend(t, nextFriend(t, bob), "alice", protocol.FriendRequest, "alice", "hi bob")
+	req := protocol.PendingFriend{From: "alice", To: "bob", Text: "hi bob"}
+	pending(alice, "alice", false, req)
+	pending(bob, "bob", true, req)
+	pending(alice, "alice", true)
+	pending(bob, "bob", false)
+
+	// Withdrawn: bob's device is told, both lists are empty.
+	if err := alice.WithdrawFriend(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	checkFriend(t, nextFriend(t, bob), "alice", protocol.FriendWithdrawn, "alice", "")
+	checkFriend(t, nextFriend(t, alice), "alice", protocol.FriendWithdrawn, "bob", "")
+	pending(alice, "alice", false)
+	pending(bob, "bob", true)
+	friends(alice, "alice")
+
+	// A new request, the other way, accepted.
+	if _, err := bob.RequestFriend(ctx, "alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	checkFriend(t, nextFriend(t, bob), "bob", protocol.FriendRequested, "alice", "")
+	checkFriend(t, nextFriend(t, alice), "bob", protocol.FriendRequest, "bob", "")
+	pending(bob, "bob", false, protocol.PendingFriend{From: "bob", To: "alice"})
+	pending(alice, "alice", true, protocol.PendingFriend{From: "bob", To: "alice"})
+	if st, err := alice.AnswerFriend(ctx, "bob", true); err != nil || st.Status != protocol.FriendFriends {
+		t.Fatalf("accept = %+v, %v", st, err)
+	}
+	checkFriend(t, nextFriend(t, alice), "alice", protocol.FriendAccepted, "bob", "")
+	checkFriend(t, nextFriend(t, bob), "alice", protocol.FriendAccepted, "alice", "")
+	friends(alice, "alice", "bob")
+	friends(bob, "bob", "alice")
+	pending(alice, "alice", true)
+	pending(bob, "bob", false)
+
+	// Unfriended: both are told, both lists are empty.
+	if err := alice.Unfriend(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	checkFriend(t, nextFriend(t, alice), "alice", protocol.FriendRemoved, "bob", "")
+	checkFriend(t, nextFriend(t, bob), "alice", protocol.FriendRemoved, "alice", "")
+	friends(alice, "alice")
+	friends(bob, "bob")
+
+	// Over MQTT 3.1.1: alice asks, bob declines.
+	host, port := mqttHostPort(t, s)
+	pctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(pctx, pub, "-h", host, "-p", port, "-V", "mqttv311", "-i", "alice-cli", "-u", "alice", "-P", "password-alice",
+		"-q", "1", "-d", "-t", "IMS/bob/Inbox/Add/GFReq/alice", "-m", `{"text":"over MQTT"}`).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "received PUBACK") {
+		t.Fatalf("mosquitto_pub of the request: %v:\n%s", err, out)
+	}
+	checkFriend(t, nextFriend(t, bob), "alice", protocol.FriendRequest, "alice", "over MQTT")
+	checkFriend(t, nextFriend(t, alice), "alice", protocol.FriendRequested, "bob", "over MQTT")
+	pending(alice, "alice", false, protocol.PendingFriend{From: "alice", To: "bob", Text: "over MQTT"})
+	out, err = exec.CommandContext(pctx, pub, "-h", host, "-p", port, "-V", "mqttv311", "-i", "bob-cli", "-u", "bob", "-P", "password-bob",
+		"-q", "1", "-d", "-t", "IMS/alice/Inbox/Add/GFResp/bob", "-m", `{"accept":false}`).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "received PUBACK") {
+		t.Fatalf("mosquitto_pub of the decline: %v:\n%s", err, out)
+	}
+	checkFriend(t, nextFriend(t, alice), "bob", protocol.FriendDeclined, "bob", "")
+	checkFriend(t, nextFriend(t, bob), "bob", protocol.FriendDeclined, "alice", "")
+	pending(alice, "alice", false)
+	pending(bob, "bob", true)
+	friends(alice, "alice")
+}
