@@ -50,7 +50,7 @@ func httpDo(t *testing.T, method, url, token string, body any, header ...string)
 
 func TestRegisterLoginRefreshLogout(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startServer(t, slowPings) // dialToken holds a raw connection
 	ctx := ctxT(t)
 	api := &parley.API{BaseURL: s.URL}
 	if _, err := api.Register(ctx, "zoe", "long enough pw", "Zoe"); err != nil {
@@ -177,7 +177,7 @@ func TestDevicesListAndRevoke(t *testing.T) {
 
 func TestAdminAPI(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startServer(t, slowPings) // dialToken holds a raw connection
 	u := s.URL + "/v1/admin/users"
 	if status, _ := httpDo(t, "GET", u, "wrong-key", nil); status != http.StatusUnauthorized {
 		t.Fatalf("admin with a wrong key: %d", status)

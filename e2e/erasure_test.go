@@ -194,7 +194,7 @@ func checkGone(t *testing.T, s *server) {
 // and history agree on; alice can neither log in nor be registered again.
 func TestDeleteUserLiveAndOnResume(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startServer(t, slowPings) // dialToken holds a raw connection
 	ch := newErasureChat(t, s)
 	ctx := ctxT(t)
 	aliceConn := s.dialToken(ch.aliceToken)

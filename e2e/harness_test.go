@@ -42,6 +42,14 @@ func testConfig(t *testing.T) config.Config {
 	return cfg
 }
 
+// slowPings makes the server ping every minute: for tests that hold a raw
+// WebSocket (dialToken) without reading, which answers no ping meanwhile,
+// so that the 500 ms pong timeout of testConfig cannot close it first on
+// a loaded machine. Tests of heartbeats set their own timeouts.
+func slowPings(c *config.Config) {
+	c.Timeouts.PingInterval, c.Timeouts.PongTimeout = time.Minute, time.Minute
+}
+
 // startServer starts a server; mutate, if not nil, adjusts its config.
 func startServer(t *testing.T, mutate func(*config.Config)) *server {
 	t.Helper()

@@ -112,7 +112,7 @@ func TestDeliveredReceipts(t *testing.T) {
 // Edit and delete need a client message id, so a retry is not stored twice.
 func TestEditNeedsClientMsgID(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startServer(t, slowPings) // dialToken holds a raw connection
 	s.user("alice")
 	s.user("bob")
 	api := s.login("alice", "web")

@@ -232,7 +232,7 @@ func exportUser(t *testing.T, s *server, user string) export {
 
 func TestDeleteUserAndExport(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, nil)
+	s := startServer(t, slowPings) // dialToken holds a raw connection
 	s.user("alice")
 	s.user("bob")
 	s.user("carol")
