@@ -188,6 +188,51 @@ func TestGroupInvitationsAcrossProtocols(t *testing.T) {
 	}
 }
 
+// TestGroupInvitationsBothAccept is S3 as the scene states it: alice
+// invites bob and carol; bob accepts over MQTT (Paho, GInv), carol over
+// WebSocket (invite_answer); each is told of the other's joining, and
+// what bob then says over MQTT reaches carol's WebSocket device as his.
+func TestGroupInvitationsBothAccept(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		s.user(u)
+	}
+	ctx := ctxT(t)
+	alice, carol := s.dial("alice", "phone"), s.dial("carol", "phone")
+	g, err := alice.NewGroup(ctx, parley.GroupOptions{Name: "Hike", Invite: []string{"bob", "carol"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvite(t, inviteEntry(t, carol, protocol.InviteInvited), "alice", protocol.InviteInvited, "alice", g.ID, "Hike")
+
+	bob := s.mqttConnect("bob", "bob-paho", true)
+	bob.publish("IMS/bob/Inbox/Add/GInv/"+g.ID, 1, `{"accept":true}`)
+	joinedEntry(t, alice, g.ID, "bob")
+
+	ack, err := carol.AnswerInvite(ctx, g.ID, true)
+	if err != nil || ack.Conv != g.ID || ack.Seq != 3 {
+		t.Fatalf("carol accepts over WebSocket: %+v, %v", ack, err)
+	}
+	if m := joinedEntry(t, alice, g.ID, "carol"); m.Seq != 3 {
+		t.Fatalf("carol's joined entry at seq %d, want 3", m.Seq)
+	}
+	joinedEntry(t, carol, g.ID, "carol")
+	if l, err := alice.Invites(ctx, g.ID, "", 0); err != nil || len(l.Invitations) != 0 {
+		t.Fatalf("pending invitations after both accepted: %+v, %v", l, err)
+	}
+	ms, err := carol.Members(ctx, g.ID)
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("members seen by carol: %+v, %v", ms, err)
+	}
+
+	bob.publish("IMS/"+g.ID+"/bob", 1, "Count me in")
+	m := nextWhere(t, carol, "bob's message", func(m protocol.Message) bool { return m.Conv == g.ID && m.Kind == protocol.KindMessage })
+	if m.From != "bob" || m.Body != "Count me in" || m.Seq != 4 {
+		t.Fatalf("carol got bob's message as %+v", m)
+	}
+}
+
 // TestInviteLinksApprovalAndMemberLimit: a link join with join approval
 // on is a request the owner is told of and approves; with approval off a
 // link joins at once; the member limit refuses the join beyond it; an
