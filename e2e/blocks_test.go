@@ -15,6 +15,7 @@ import (
 	"net"
 	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -249,4 +250,171 @@ func TestBlockDropsPendingFriendRequest(t *testing.T) {
 	if got := ask(bob, "alice"); got[:3] != "200" {
 		t.Fatalf("bob's request after the unblock: %s", got)
 	}
+}
+
+// nextPaho5Moment returns the next delivery on a moment topic (IMS/<user>,
+// two levels) of pc and its moment; other deliveries are skipped.
+func nextPaho5Moment(t *testing.T, pc *paho5Client) (string, protocol.Moment) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case p := <-pc.ch:
+			if strings.Count(p.Topic, "/") != 1 {
+				t.Logf("skipping the delivery on %s", p.Topic)
+				continue
+			}
+			var m protocol.Moment
+			if err := json.Unmarshal(p.Payload, &m); err != nil {
+				t.Fatalf("delivery on %s is not a moment: %v: %s", p.Topic, err, p.Payload)
+			}
+			return p.Topic, m
+		case <-deadline:
+			t.Fatal("no moment delivery within 10s")
+		}
+	}
+}
+
+// paho5Suback subscribes pc to filter at QoS 1 and returns the SUBACK's
+// reason code.
+func paho5Suback(t *testing.T, pc *paho5Client, filter string) byte {
+	t.Helper()
+	sa, err := pc.c.Subscribe(ctxT(t), &paho5.Subscribe{Subscriptions: []paho5.SubscribeOptions{{Topic: filter, QoS: 1}}})
+	if sa == nil || len(sa.Reasons) != 1 {
+		t.Fatalf("subscribe to %s: SUBACK %+v, %v", filter, sa, err)
+	}
+	return sa.Reasons[0]
+}
+
+// TestBlockEndsFollowAndMomentsAtOnce (issue 12 point 3): bob follows
+// alice and holds an MQTT 5 subscription to IMS/alice; once alice blocks
+// him, without a reconnect, her next moment does not reach that
+// subscription (carol's marker moment, posted after it, is the next
+// moment bob gets), a new subscription to IMS/alice is refused, his friend
+// request over MQTT is refused exactly like one to nobody, and over HTTP
+// her presence is left out and her moments answer exactly like nobody's.
+// After the unblock bob (whose follow the block removed) may follow her
+// again, and her next moment reaches his new subscription.
+func TestBlockEndsFollowAndMomentsAtOnce(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		s.user(u)
+	}
+	ctx := ctxT(t)
+	alice, bob, carol := s.login("alice", "web"), s.login("bob", "web"), s.login("carol", "web")
+	// A shared group makes alice a contact whose presence bob may see.
+	if _, err := alice.CreateGroup(ctx, "pals", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice", "carol"} {
+		if err := bob.Follow(ctx, u); err != nil {
+			t.Fatalf("bob follows %s: %v", u, err)
+		}
+	}
+	conn, err := net.DialTimeout("tcp", s.app.MQTTAddr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob5 := connectPaho5(t, conn, "bob", "bob-paho5")
+	for _, f := range []string{"IMS/alice", "IMS/carol"} {
+		if code := paho5Suback(t, bob5, f); code != 1 {
+			t.Fatalf("bob's SUBACK for %s: 0x%02x, want 1 (granted QoS 1)", f, code)
+		}
+	}
+	marker := 0
+	// mark posts a moment of carol and fails unless it is bob's next.
+	mark := func(what string) {
+		t.Helper()
+		marker++
+		text := fmt.Sprint("marker ", marker)
+		if _, err := carol.PostMoment(ctx, protocol.MomentPost{Text: text}); err != nil {
+			t.Fatal(err)
+		}
+		if topic, m := nextPaho5Moment(t, bob5); topic != "IMS/carol" || m.Text != text {
+			t.Fatalf("bob got %q on %s %s, want carol's %q", m.Text, topic, what, text)
+		}
+	}
+	post := func(text string) protocol.Moment {
+		t.Helper()
+		m, err := alice.PostMoment(ctx, protocol.MomentPost{Text: text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	httpAnswer := func(method, path string, body any) string {
+		t.Helper()
+		status, b := httpDo(t, method, s.URL+path, bob.Token, body)
+		return fmt.Sprint(status, " ", string(bytes.TrimSpace(b)))
+	}
+	presence := func() []protocol.Presence {
+		t.Helper()
+		status, b := httpDo(t, "GET", s.URL+"/v1/presence?users=alice", bob.Token, nil)
+		var r struct {
+			Presence []protocol.Presence `json:"presence"`
+		}
+		if status != 200 || json.Unmarshal(b, &r) != nil {
+			t.Fatalf("bob's presence query: %d %s", status, b)
+		}
+		return r.Presence
+	}
+
+	// Before the block: bob gets alice's moment live, reads her moments
+	// and sees her presence.
+	first := post("before the block")
+	if topic, m := nextPaho5Moment(t, bob5); topic != "IMS/alice" || m.ID != first.ID {
+		t.Fatalf("bob got %+v on %s, want alice's moment %d on IMS/alice", m, topic, first.ID)
+	}
+	mark("before the block")
+	if got := httpAnswer("GET", "/v1/users/alice/moments", nil); !strings.HasPrefix(got, "200 ") || !strings.Contains(got, "before the block") {
+		t.Fatalf("bob reads alice's moments before the block: %s", got)
+	}
+	if p := presence(); len(p) != 1 || p[0].User != "alice" {
+		t.Fatalf("bob's presence query for alice before the block: %+v, want alice's entry", p)
+	}
+
+	if err := alice.Block(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+
+	// (1) Her next moment does not reach the subscription bob holds.
+	post("after the block")
+	mark("after alice's post after the block")
+	// (2) A new subscription is refused.
+	if code := paho5Suback(t, bob5, "IMS/alice"); code != 0x87 {
+		t.Fatalf("bob's SUBACK for IMS/alice after the block: 0x%02x, want 0x87", code)
+	}
+	// (3) A friend request over MQTT: refused as to nobody.
+	sameRefusal(t, "MQTT 5 friend request to alice", paho5Refusal(t, bob5, "IMS/alice/Inbox/Add/GFReq/bob", "hi"),
+		paho5Refusal(t, bob5, "IMS/nobody/Inbox/Add/GFReq/bob", "hi"))
+	// (4) HTTP: no presence, and her moments answer as nobody's.
+	if p := presence(); len(p) != 0 {
+		t.Fatalf("bob's presence query for alice after the block: %+v, want none", p)
+	}
+	sameRefusal(t, "HTTP read of alice's moments", httpAnswer("GET", "/v1/users/alice/moments", nil),
+		httpAnswer("GET", "/v1/users/nobody/moments", nil))
+	// The block removed bob's follow.
+	if l, err := bob.Following(ctx, "", 0); err != nil || len(l.Follows) != 1 || l.Follows[0].User != "carol" {
+		t.Fatalf("bob follows %+v, %v after the block; want carol only", l, err)
+	}
+	// Nothing of alice reached bob's subscription meanwhile.
+	post("still blocked")
+	mark("after alice's second post after the block")
+
+	// Unblocking: bob may follow again and gets her next moment.
+	if err := alice.Unblock(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.Follow(ctx, "alice"); err != nil {
+		t.Fatalf("bob follows alice after the unblock: %v", err)
+	}
+	if code := paho5Suback(t, bob5, "IMS/alice"); code != 1 {
+		t.Fatalf("bob's SUBACK for IMS/alice after re-following: 0x%02x, want 1", code)
+	}
+	again := post("after the unblock")
+	if topic, m := nextPaho5Moment(t, bob5); topic != "IMS/alice" || m.ID != again.ID {
+		t.Fatalf("bob got %q on %s after re-following, want alice's %q", m.Text, topic, again.Text)
+	}
+	mark("after the unblock")
 }
