@@ -433,3 +433,110 @@ func broadcastResult(t *testing.T, pc *paho5Client, id string) protocol.Broadcas
 		}
 	}
 }
+
+// TestBroadcastReceiptsAndMQTTRetry: a broadcast copy is an ordinary
+// direct message, receipts included (docs/protocol.md 2.7): when bob acks
+// and reads his copy, alice's WebSocket device gets bob's delivered and
+// read receipts for their direct conversation. And a broadcast published
+// again over MQTT with the same client_msg_id stores nothing new: the
+// result on IMS/alice/Inbox/Broadcast says so with the first
+// acknowledgements, and the recipients' histories hold one copy each.
+func TestBroadcastReceiptsAndMQTTRetry(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	ctx := ctxT(t)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		s.user(u)
+	}
+	alice := s.dial("alice", "phone")
+	bob := s.dial("bob", "phone", func(o *parley.Options) { o.ManualAck = true })
+	conv := core.DirectID("alice", "bob")
+
+	res, err := alice.Broadcast(ctx, protocol.BroadcastRequest{To: []string{"bob", "carol"}, ClientMsgID: "rcpt-1", Body: "Dinner at 8"})
+	if err != nil || res.Stored != 2 || res.Results[0].Ack == nil || res.Results[0].Ack.Conv != conv {
+		t.Fatalf("broadcast: %+v, %v", res, err)
+	}
+	m := directFrom(t, bob, "alice", "Dinner at 8", 10*time.Second)
+	wantCopyOf(t, m, "alice", "bob", "rcpt-1", "Dinner at 8")
+	if err := bob.Ack(ctx, m.Conv, m.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Read(ctx, m.Conv, m.Seq); err != nil {
+		t.Fatal(err)
+	}
+	var delivered, read uint64
+	deadline := time.After(10 * time.Second)
+	for delivered < m.Seq || read < m.Seq {
+		select {
+		case e := <-alice.Events():
+			if e.Type != protocol.TypeReceipt {
+				continue
+			}
+			if r := e.Receipt; r.Conv != conv || r.User != "bob" {
+				t.Fatalf("alice got receipt %+v, want bob's in %s", r, conv)
+			}
+			delivered, read = max(delivered, e.Receipt.Delivered), max(read, e.Receipt.Read)
+		case <-deadline:
+			t.Fatalf("alice's receipts from bob: delivered %d, read %d; want %d each", delivered, read, m.Seq)
+		}
+	}
+
+	// Over MQTT 5 (Paho), then again, then once more with mosquitto_pub
+	// (3.1.1): one copy each.
+	conn, err := net.DialTimeout("tcp", s.app.MQTTAddr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice5 := connectPaho5(t, conn, "alice", "alice-paho5")
+	payload := []byte(`{"to":["bob","carol"],"client_msg_id":"mq-retry","body":"Bring wine"}`)
+	var first protocol.BroadcastResult
+	for i := range 2 {
+		pr, err := alice5.c.Publish(ctx, &paho5.Publish{Topic: "IMS/alice/Broadcast", QoS: 1, Payload: payload})
+		if err != nil || pr.ReasonCode != 0 {
+			t.Fatalf("paho5 broadcast %d: %+v, %v", i, pr, err)
+		}
+		r := broadcastResult(t, alice5, "mq-retry")
+		if i == 0 {
+			if r.Sent != 2 || r.Stored != 2 || r.Skipped != 0 || len(r.Results) != 2 {
+				t.Fatalf("first result: %+v", r)
+			}
+			first = r
+			continue
+		}
+		if r.Sent != 2 || r.Stored != 0 || r.Skipped != 0 || len(r.Results) != 2 {
+			t.Fatalf("the retry's result: %+v, want sent 2, stored 0", r)
+		}
+		for j, c := range r.Results {
+			a, b := c.Ack, first.Results[j].Ack
+			if a == nil || b == nil || a.ID != b.ID || a.Seq != b.Seq || a.Conv != b.Conv || !a.Duplicate {
+				t.Fatalf("the retry, %s: %+v, want %+v as a duplicate", c.User, a, b)
+			}
+		}
+	}
+	pub := needTool(t, "mosquitto_pub", "the Debian package mosquitto-clients")
+	host, port := mqttHostPort(t, s)
+	pctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(pctx, pub, "-h", host, "-p", port, "-u", "alice", "-P", "password-alice", "-V", "mqttv311",
+		"-q", "1", "-d", "-i", "alice-pub", "-t", "IMS/alice/Broadcast", "-m", string(payload)).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "received PUBACK") {
+		t.Fatalf("mosquitto_pub of the retry: %v\n%s", err, out)
+	}
+	directFrom(t, bob, "alice", "Bring wine", 10*time.Second)
+	noMessageFrom(t, bob, "alice", 300*time.Millisecond)
+	for _, u := range []string{"bob", "carol"} {
+		p, err := s.login(u, "web").History(ctx, core.DirectID("alice", u), parley.HistoryOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range p.Messages {
+			if m.ClientMsgID == "mq-retry/"+u {
+				n++
+			}
+		}
+		if n != 1 || len(p.Messages) != 2 {
+			t.Fatalf("%s's conversation with alice after the retries: %d copies of mq-retry in %d messages, want 1 in 2", u, n, len(p.Messages))
+		}
+	}
+}
