@@ -328,7 +328,6 @@ func (ns *notices) dispatch(id string, copies []store.NoticeCopy) {
 		}
 	}
 	c.dispatch.add(func() {
-		reached := 0
 		var evs []*Event
 		for i := range copies {
 			cp := &copies[i]
@@ -343,20 +342,23 @@ func (ns *notices) dispatch(id string, copies []store.NoticeCopy) {
 			}
 			live := false
 			for _, cl := range clients {
-				if cl.live.Load() {
-					cl.Enqueue(ev)
-					cl.delivered.Inc()
+				if !cl.live.Load() {
+					continue
+				}
+				if !live {
+					// Counted before the first device can have it, so
+					// that whoever sees the copy arrive and then reads
+					// the notice's progress finds it counted.
+					ns.addPending(id, 1)
 					live = true
 				}
-			}
-			if live {
-				reached++
+				cl.Enqueue(ev)
+				cl.delivered.Inc()
 			}
 			if !c.singleNode {
 				evs = append(evs, ev)
 			}
 		}
-		ns.addPending(id, int64(reached))
 		if len(evs) > 0 {
 			// Other nodes deliver to their own devices (one bus message
 			// per copy: a cluster-mode cost to revisit with the bus).
