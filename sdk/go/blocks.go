@@ -2,7 +2,6 @@ package parley
 
 import (
 	"context"
-	"encoding/json"
 	"net/url"
 	"strconv"
 
@@ -19,32 +18,21 @@ import (
 
 // Block blocks user.
 func (c *Client) Block(ctx context.Context, user string) error {
-	return c.request(ctx, protocol.Request{Op: protocol.OpBlock, Data: blockData(user)}, true, nil)
+	return c.request(ctx, protocol.Request{Op: protocol.OpBlock, Data: userData(user)}, true, nil)
 }
 
 // Unblock lifts the block of user.
 func (c *Client) Unblock(ctx context.Context, user string) error {
-	return c.request(ctx, protocol.Request{Op: protocol.OpUnblock, Data: blockData(user)}, true, nil)
+	return c.request(ctx, protocol.Request{Op: protocol.OpUnblock, Data: userData(user)}, true, nil)
 }
 
 // Blocks returns a page of the users the user blocks, ordered by id, after
 // the id after (empty: the first page; the page's Next for the one after
 // it); limit 0 is the server's default (100), at most 500.
 func (c *Client) Blocks(ctx context.Context, after string, limit int) (protocol.BlockList, error) {
-	data, _ := json.Marshal(struct {
-		After string `json:"after,omitempty"`
-		Limit int    `json:"limit,omitempty"`
-	}{after, limit})
 	var l protocol.BlockList
-	err := c.request(ctx, protocol.Request{Op: protocol.OpBlocks, Data: data}, true, &l)
+	err := c.request(ctx, protocol.Request{Op: protocol.OpBlocks, Data: pageData("", after, limit)}, true, &l)
 	return l, err
-}
-
-func blockData(user string) json.RawMessage {
-	data, _ := json.Marshal(struct {
-		User string `json:"user"`
-	}{user})
-	return data
 }
 
 // Block blocks user (PUT /v1/blocks/{user}).

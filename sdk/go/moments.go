@@ -160,10 +160,9 @@ func (c *Client) Likes(ctx context.Context, moment int64, after string, limit in
 }
 
 func momentData(id int64) json.RawMessage {
-	data, _ := json.Marshal(struct {
+	return jsonData(struct {
 		Moment int64 `json:"moment"`
 	}{id})
-	return data
 }
 
 // Follow follows user (POST /v1/follows/{user}).
