@@ -11,11 +11,7 @@ import (
 func TestFriendRoutes(t *testing.T) {
 	t.Parallel()
 	sc := scheme{root: "IMS"}
-	for _, c := range []struct {
-		topic  string
-		kind   int
-		target string
-	}{
+	checkRoutes(t, sc, "alice", []routeCase{
 		{"IMS/bob/Inbox/Add/GFReq/alice", routeFriendReq, "bob"},
 		{"IMS/bob/Inbox/Add/GFResp/alice", routeFriendResp, "bob"},
 		{"IMS/bob/Inbox/Add/GFReq/carol", routeNone, ""}, // as someone else
@@ -28,12 +24,7 @@ func TestFriendRoutes(t *testing.T) {
 		{"IMS/bob/Outbox/Add/GFReq/alice", routeNone, ""},
 		{"IMS/bob/Inbox/Add/GFReq/+", routeNone, ""},
 		{"ims/bob/Inbox/Add/GFReq/alice", routeNone, ""},
-	} {
-		r := sc.publishRoute("alice", c.topic)
-		if r.kind != c.kind || r.target != c.target {
-			t.Errorf("publishRoute(alice, %q) = %+v, want kind %d target %q", c.topic, r, c.kind, c.target)
-		}
-	}
+	})
 }
 
 // TestFriendTopic: what the other user did arrives on GFReq or GFResp,

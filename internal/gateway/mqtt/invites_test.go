@@ -11,11 +11,7 @@ import (
 func TestInviteRoutes(t *testing.T) {
 	t.Parallel()
 	sc := scheme{root: "IMS"}
-	for _, c := range []struct {
-		topic  string
-		kind   int
-		target string
-	}{
+	checkRoutes(t, sc, "alice", []routeCase{
 		{"IMS/alice/Inbox/Add/GInv/g_abc", routeInviteAnswer, "g_abc"},
 		{"IMS/bob/Inbox/Add/GInv/g_abc", routeNone, ""}, // as someone else
 		{"IMS/alice/Inbox/Add/GInv/d_abc", routeNone, ""},
@@ -26,12 +22,7 @@ func TestInviteRoutes(t *testing.T) {
 		{"IMS/alice/Inbox/Add/GJoinReq/bob", routeNone, ""},
 		{"IMS/alice/Outbox/Add/GInv/g_abc", routeNone, ""},
 		{"IMS/alice/Inbox/Add/GInv/+", routeNone, ""},
-	} {
-		r := sc.publishRoute("alice", c.topic)
-		if r.kind != c.kind || r.target != c.target {
-			t.Errorf("publishRoute(alice, %q) = %+v, want kind %d target %q", c.topic, r, c.kind, c.target)
-		}
-	}
+	})
 }
 
 // TestInviteTopic: what others did about bob's invitations and join

@@ -53,13 +53,27 @@ func TestMatches(t *testing.T) {
 	}
 }
 
+// routeCase is a topic and the route publishRoute must find for it.
+type routeCase struct {
+	topic  string
+	kind   int
+	target string
+}
+
+// checkRoutes checks publishRoute(user, topic) for each case.
+func checkRoutes(t *testing.T, sc scheme, user string, cases []routeCase) {
+	t.Helper()
+	for _, c := range cases {
+		r := sc.publishRoute(user, c.topic)
+		if r.kind != c.kind || r.target != c.target {
+			t.Errorf("publishRoute(%s, %q) = %+v, want kind %d target %q", user, c.topic, r, c.kind, c.target)
+		}
+	}
+}
+
 func TestPublishRoute(t *testing.T) {
 	sc := scheme{root: "IMS"}
-	for _, c := range []struct {
-		topic  string
-		kind   int
-		target string
-	}{
+	checkRoutes(t, sc, "alice", []routeCase{
 		{"IMS/p2p/bob", routeDirect, "bob"},
 		{"IMS/p2p/alice", routeDirect, "alice"},
 		{"IMS/g_abc/alice", routeGroup, "g_abc"},
@@ -93,12 +107,7 @@ func TestPublishRoute(t *testing.T) {
 		{"IMS/g_+/alice", routeNone, ""},
 		{"IMS/alice/Ack/#", routeNone, ""},
 		{"IMS/p2p/b\x00b", routeNone, ""},
-	} {
-		r := sc.publishRoute("alice", c.topic)
-		if r.kind != c.kind || r.target != c.target {
-			t.Errorf("publishRoute(alice, %q) = %+v, want kind %d target %q", c.topic, r, c.kind, c.target)
-		}
-	}
+	})
 	// Deep topics are refused.
 	if r := sc.publishRoute("alice", "IMS/p2p/bob"+strings.Repeat("/x", 8)); r.kind != routeNone {
 		t.Errorf("deep topic: %+v", r)
