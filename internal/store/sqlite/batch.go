@@ -23,7 +23,7 @@ import (
 // back with one UPDATE ... RETURNING per conversation that verifies them.
 type batch struct {
 	ctx context.Context
-	tx  *sql.Tx
+	tx  *Tx
 	now int64
 
 	convs     map[string]*convState
@@ -70,7 +70,7 @@ type target struct {
 	row     *protocol.Message // the pending row if stored by this batch
 }
 
-func newBatch(ctx context.Context, tx *sql.Tx, now int64, size int) *batch {
+func newBatch(ctx context.Context, tx *Tx, now int64, size int) *batch {
 	return &batch{
 		ctx:     ctx,
 		tx:      tx,

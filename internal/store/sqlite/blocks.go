@@ -16,7 +16,7 @@ var _ store.Blocks = (*DB)(nil)
 // friend request to user, in one transaction; see store.Blocks.Block.
 func (db *DB) Block(ctx context.Context, user, blocked string, max int, now time.Time) (bool, error) {
 	var created bool
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		created = false
 		var deleted int64
 		if err := tx.QueryRowContext(ctx, "SELECT deleted FROM users WHERE id = ?", blocked).Scan(&deleted); err != nil {
@@ -62,7 +62,7 @@ func (db *DB) Block(ctx context.Context, user, blocked string, max int, now time
 // Unblock removes a block; see store.Blocks.Unblock.
 func (db *DB) Unblock(ctx context.Context, user, blocked string) (bool, error) {
 	var n int64
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM blocks WHERE user_id = ? AND blocked_id = ?", user, blocked)
 		if err != nil {
 			return classify(err)
@@ -95,7 +95,7 @@ func (db *DB) BlockList(ctx context.Context, user, after string, limit int) ([]s
 // BlockEdges returns both directions of user's blocks, each cut at limit;
 // see store.Blocks.BlockEdges. Both are read from one snapshot.
 func (db *DB) BlockEdges(ctx context.Context, user string, limit int) (blocks, blockedBy []string, err error) {
-	err = db.view(ctx, func(tx *sql.Tx) error {
+	err = db.view(ctx, func(tx *Tx) error {
 		var err error
 		blocks, err = queryStrings(ctx, tx,
 			"SELECT blocked_id FROM blocks WHERE user_id = ? ORDER BY blocked_id LIMIT ?", user, limit)

@@ -45,7 +45,7 @@ func (db *DB) CreateBroadcastList(ctx context.Context, l store.BroadcastList, me
 		return store.BroadcastList{}, fmt.Errorf("sqlite: create broadcast list: %w: %d members", store.ErrLimit, len(members))
 	}
 	var out store.BroadcastList
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		var one int
 		switch err := tx.QueryRowContext(ctx, "SELECT 1 FROM broadcast_lists WHERE owner = ? AND id = ?", l.Owner, l.ID).Scan(&one); {
 		case err == nil:
@@ -82,7 +82,7 @@ func (db *DB) CreateBroadcastList(ctx context.Context, l store.BroadcastList, me
 }
 
 // insertBroadcastMembers adds users to a list, skipping those it holds.
-func insertBroadcastMembers(ctx context.Context, tx *sql.Tx, owner, id string, users []string) error {
+func insertBroadcastMembers(ctx context.Context, tx *Tx, owner, id string, users []string) error {
 	var args []any
 	for _, size := range chunkSizes(len(users)) {
 		args = args[:0]
@@ -123,7 +123,7 @@ func (db *DB) BroadcastLists(ctx context.Context, owner, after string, limit int
 // store.BroadcastLists.RenameBroadcastList.
 func (db *DB) RenameBroadcastList(ctx context.Context, owner, id, name string, now time.Time) (store.BroadcastList, error) {
 	var out store.BroadcastList
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE broadcast_lists SET name = ?, updated_at = ? WHERE owner = ? AND id = ?",
 			name, ms(now), owner, id)
 		if err != nil {
@@ -144,7 +144,7 @@ func (db *DB) RenameBroadcastList(ctx context.Context, owner, id, name string, n
 // DeleteBroadcastList deletes a list and its members; see
 // store.BroadcastLists.DeleteBroadcastList.
 func (db *DB) DeleteBroadcastList(ctx context.Context, owner, id string) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM broadcast_lists WHERE owner = ? AND id = ?", owner, id)
 		if err != nil {
 			return classify(err)
@@ -165,7 +165,7 @@ func (db *DB) DeleteBroadcastList(ctx context.Context, owner, id string) error {
 // transaction; see store.BroadcastLists.ChangeBroadcastMembers.
 func (db *DB) ChangeBroadcastMembers(ctx context.Context, owner, id string, add, remove []string, max int, now time.Time) (store.BroadcastList, error) {
 	var out store.BroadcastList
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		before, err := broadcastList(ctx, tx, owner, id)
 		if err != nil {
 			return err
@@ -223,7 +223,7 @@ func (db *DB) ChangeBroadcastMembers(ctx context.Context, owner, id string, add,
 // store.BroadcastLists.BroadcastMembers.
 func (db *DB) BroadcastMembers(ctx context.Context, owner, id, after string, limit int) ([]string, error) {
 	var out []string
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, "SELECT 1 FROM broadcast_lists WHERE owner = ? AND id = ?", owner, id).Scan(&one); err != nil {
 			return classify(err)
@@ -269,7 +269,7 @@ func (db *DB) MessagesByClientID(ctx context.Context, sender string, ids []strin
 func (db *DB) EnsureDirects(ctx context.Context, user string, peers []store.DirectPeer, now time.Time) ([]string, error) {
 	out := make([]string, len(peers))
 	missing := 0
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		for i, p := range peers {
 			if p.Peer == "" || p.Peer == user {
 				continue
@@ -292,7 +292,7 @@ func (db *DB) EnsureDirects(ctx context.Context, user string, peers []store.Dire
 		}
 		return out, nil
 	}
-	err = db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *Tx) error {
 		clear(out) // decided again, in the transaction
 		if deleted, err := anyDeleted(ctx, tx, user); err != nil || deleted {
 			return err // a deleted user opens nothing: all ""

@@ -47,7 +47,7 @@ func quickCheck(ctx context.Context, w *sql.DB) error {
 // returns an error wrapping ErrCorrupt if any problem is found. It reads the
 // whole file and may take long on a large database; writes go on meanwhile.
 func (db *DB) Check(ctx context.Context) error {
-	if err := runCheck(ctx, db.r, "PRAGMA integrity_check"); err != nil {
+	if err := runCheck(ctx, db.rdb, "PRAGMA integrity_check"); err != nil {
 		return fmt.Errorf("sqlite: check: %w", err)
 	}
 	return nil

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -20,7 +19,7 @@ func (db *DB) Commit(ctx context.Context, entries []store.Append, w store.Writes
 	if len(entries) == 0 && w.Empty() {
 		return res, nil
 	}
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		res = store.CommitResult{
 			Appends:  make([]store.AppendResult, len(entries)),
 			Reads:    make([]store.ReadResult, len(w.Reads)),
@@ -42,7 +41,7 @@ func (db *DB) Commit(ctx context.Context, entries []store.Append, w store.Writes
 // applyWrites applies w in tx, in the order store.GroupCommit.Commit
 // documents, recording the per-item outcomes in res. A returned error is a
 // storage failure: the transaction must be rolled back.
-func applyWrites(ctx context.Context, tx *sql.Tx, w *store.Writes, res *store.CommitResult) error {
+func applyWrites(ctx context.Context, tx *Tx, w *store.Writes, res *store.CommitResult) error {
 	if err := saveAcks(ctx, tx, w.Acks); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -35,7 +34,7 @@ func (db *DB) EnsureDirect(ctx context.Context, newID, a, b string, now time.Tim
 	if !errors.Is(err, store.ErrNotFound) {
 		return store.Conversation{}, fmt.Errorf("sqlite: ensure direct: %w", err)
 	}
-	err = db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *Tx) error {
 		var err error
 		if c, err = directConv(ctx, tx, lo, hi); !errors.Is(err, store.ErrNotFound) {
 			return err // found (nil) or failed
@@ -127,7 +126,7 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 	for i, m := range all {
 		users[i] = m.User
 	}
-	err = db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *Tx) error {
 		if deleted, err := anyDeleted(ctx, tx, users...); err != nil || deleted {
 			return cmp.Or(err, fmt.Errorf("%w: a member is a deleted user", store.ErrNotFound))
 		}
@@ -146,7 +145,7 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 }
 
 // insertConversation stores c; store.ErrExists if the id is taken.
-func insertConversation(ctx context.Context, tx *sql.Tx, c store.Conversation) error {
+func insertConversation(ctx context.Context, tx *Tx, c store.Conversation) error {
 	_, err := tx.ExecContext(ctx, "INSERT INTO conversations ("+convCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		c.ID, c.Kind, c.Name, c.CreatedBy, ms(c.CreatedAt), int64(c.LastSeq), ms(c.UpdatedAt),
 		max(c.MaxAge.Milliseconds(), 0), int64(c.PurgedSeq))
@@ -155,7 +154,7 @@ func insertConversation(ctx context.Context, tx *sql.Tx, c store.Conversation) e
 
 // insertMembers stores the initial members of a new conversation (JoinedSeq
 // and positions 0), and their participants rows, with multi-row INSERTs.
-func insertMembers(ctx context.Context, tx *sql.Tx, conv string, members []store.Member) error {
+func insertMembers(ctx context.Context, tx *Tx, conv string, members []store.Member) error {
 	var args []any
 	for _, size := range chunkSizes(len(members)) {
 		args = args[:0]
@@ -177,7 +176,7 @@ func insertMembers(ctx context.Context, tx *sql.Tx, conv string, members []store
 }
 
 // addParticipant records that user is (and so was) a member of conv.
-func addParticipant(ctx context.Context, tx *sql.Tx, conv, user string) error {
+func addParticipant(ctx context.Context, tx *Tx, conv, user string) error {
 	_, err := tx.ExecContext(ctx,
 		"INSERT OR IGNORE INTO participants (user_id, conv_id) VALUES (?, ?)", user, conv)
 	return classify(err)

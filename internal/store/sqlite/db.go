@@ -42,8 +42,9 @@ type Options struct {
 type DB struct {
 	path string
 	log  *slog.Logger
-	w    *sql.DB // the writer: exactly one connection
-	r    *sql.DB // the readers
+	wdb  *sql.DB // the writer: exactly one connection
+	rdb  *sql.DB // the readers
+	w, r pool    // the same, for statements
 
 	closeOnce sync.Once
 	closeErr  error
@@ -78,33 +79,35 @@ func open(path string, opts Options, extraPragmas []string) (*DB, error) {
 		busy = defaultBusyTimeout
 	}
 	db := &DB{path: path, log: log}
-	db.w = sql.OpenDB(newConnector(path, connConfig{
+	db.wdb = sql.OpenDB(newConnector(path, connConfig{
 		writer:      true,
 		busyTimeout: busy,
 		unsafe:      opts.Unsafe,
 		extra:       extraPragmas,
 	}))
-	db.w.SetMaxOpenConns(1)
-	db.w.SetMaxIdleConns(1)
-	db.w.SetConnMaxLifetime(0)
-	db.w.SetConnMaxIdleTime(0)
+	db.wdb.SetMaxOpenConns(1)
+	db.wdb.SetMaxIdleConns(1)
+	db.wdb.SetConnMaxLifetime(0)
+	db.wdb.SetConnMaxIdleTime(0)
+	db.w = pool{db: db.wdb, bind: asWritten}
 
 	if err := db.init(opts.Unsafe); err != nil {
-		_ = db.w.Close()
+		_ = db.wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 
-	db.r = sql.OpenDB(newConnector(path, connConfig{
+	db.rdb = sql.OpenDB(newConnector(path, connConfig{
 		busyTimeout: busy,
 		unsafe:      opts.Unsafe,
 		extra:       extraPragmas,
 	}))
 	readers := max(4, 2*runtime.GOMAXPROCS(0))
-	db.r.SetMaxOpenConns(readers)
-	db.r.SetMaxIdleConns(readers)
-	if err := db.r.PingContext(context.Background()); err != nil {
-		_ = db.r.Close()
-		_ = db.w.Close()
+	db.rdb.SetMaxOpenConns(readers)
+	db.rdb.SetMaxIdleConns(readers)
+	db.r = pool{db: db.rdb, bind: asWritten}
+	if err := db.rdb.PingContext(context.Background()); err != nil {
+		_ = db.rdb.Close()
+		_ = db.wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: readers: %w", path, classify(err))
 	}
 	return db, nil
@@ -113,13 +116,13 @@ func open(path string, opts Options, extraPragmas []string) (*DB, error) {
 // init connects the writer and runs the start-up checks and migrations.
 func (db *DB) init(unsafe bool) error {
 	ctx := context.Background()
-	if err := db.w.PingContext(ctx); err != nil {
+	if err := db.wdb.PingContext(ctx); err != nil {
 		return classify(err)
 	}
 	if err := db.verifyDurability(ctx, unsafe); err != nil {
 		return err
 	}
-	if err := quickCheck(ctx, db.w); err != nil {
+	if err := quickCheck(ctx, db.wdb); err != nil {
 		return err
 	}
 	return db.migrate(ctx)
@@ -130,7 +133,7 @@ func (db *DB) init(unsafe bool) error {
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		// Readers first: the writer, closing last, checkpoints the WAL.
-		if err := errors.Join(db.r.Close(), db.w.Close()); err != nil {
+		if err := errors.Join(db.rdb.Close(), db.wdb.Close()); err != nil {
 			db.closeErr = fmt.Errorf("sqlite: close: %w", err)
 		}
 	})
@@ -140,16 +143,16 @@ func (db *DB) Close() error {
 // update runs fn in a write transaction (BEGIN IMMEDIATE on the writer) and
 // commits it; it rolls back if fn fails. Errors of the transaction's own
 // statements are classified; fn's errors are returned as they are.
-func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.w.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", classify(err))
 	}
 	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
+		_ = tx.tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", classify(err))
 	}
 	return nil
@@ -157,11 +160,11 @@ func (db *DB) update(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // view runs fn in a read transaction on a reader connection: every statement
 // of fn sees the same snapshot.
-func (db *DB) view(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.r.BeginTx(ctx, nil)
+func (db *DB) view(ctx context.Context, fn func(tx *Tx) error) error {
+	tx, err := db.r.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", classify(err))
 	}
-	defer func() { _ = tx.Rollback() }()
+	defer func() { _ = tx.tx.Rollback() }()
 	return fn(tx)
 }

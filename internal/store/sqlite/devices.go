@@ -14,7 +14,7 @@ import (
 // last-seen time to t; the last-seen time never moves backwards. It does
 // nothing for a deleted user.
 func (db *DB) TouchDevice(ctx context.Context, user, device string, t time.Time) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		return touchDevice(ctx, tx, user, device, t)
 	})
 	if err != nil {
@@ -24,7 +24,7 @@ func (db *DB) TouchDevice(ctx context.Context, user, device string, t time.Time)
 }
 
 // touchDevice upserts a device row in tx, unless the user is deleted.
-func touchDevice(ctx context.Context, tx *sql.Tx, user, device string, t time.Time) error {
+func touchDevice(ctx context.Context, tx *Tx, user, device string, t time.Time) error {
 	_, err := tx.ExecContext(ctx,
 		`INSERT INTO devices (user_id, id, created_at, last_seen)
 		 SELECT ?1, ?2, ?3, ?3 WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND deleted <> 0)
@@ -48,7 +48,7 @@ func (db *DB) AddDevice(ctx context.Context, user, device string, t time.Time, m
 	if !errors.Is(err, sql.ErrNoRows) {
 		return false, fmt.Errorf("sqlite: add device: %w", classify(err))
 	}
-	err = db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *Tx) error {
 		var n, known int
 		if err := tx.QueryRowContext(ctx,
 			"SELECT count(*), coalesce(sum(id = ?), 0) FROM devices WHERE user_id = ?", device, user).Scan(&n, &known); err != nil {
@@ -105,7 +105,7 @@ func (db *DB) Devices(ctx context.Context, user string) ([]store.Device, error) 
 // positions and its MQTT session, in one transaction; store.ErrNotFound if
 // absent.
 func (db *DB) DeleteDevice(ctx context.Context, user, device string) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ? AND id = ?", user, device)
 		if err != nil {
 			return classify(err)
@@ -126,7 +126,7 @@ func (db *DB) DeleteDevice(ctx context.Context, user, device string) error {
 // returns how many.
 func (db *DB) ExpireDevices(ctx context.Context, before time.Time) (int, error) {
 	var n int
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		gone, err := expireDevices(ctx, tx, before)
 		n = len(gone)
 		return err
@@ -138,7 +138,7 @@ func (db *DB) ExpireDevices(ctx context.Context, before time.Time) (int, error) 
 }
 
 // expireDevices is ExpireDevices in tx; it returns the devices it removed.
-func expireDevices(ctx context.Context, tx *sql.Tx, before time.Time) ([]store.Device, error) {
+func expireDevices(ctx context.Context, tx *Tx, before time.Time) ([]store.Device, error) {
 	rows, err := tx.QueryContext(ctx,
 		"DELETE FROM devices WHERE last_seen < ? RETURNING user_id, id, created_at, last_seen", ms(before))
 	if err != nil {
@@ -172,7 +172,7 @@ func expireDevices(ctx context.Context, tx *sql.Tx, before time.Time) ([]store.D
 
 // dropDevice revokes a deleted device's sessions and drops its positions
 // and its MQTT session.
-func dropDevice(ctx context.Context, tx *sql.Tx, user, device string) error {
+func dropDevice(ctx context.Context, tx *Tx, user, device string) error {
 	if _, err := tx.ExecContext(ctx,
 		"UPDATE sessions SET revoked = 1 WHERE user_id = ? AND device_id = ? AND revoked = 0", user, device); err != nil {
 		return classify(err)

@@ -56,7 +56,7 @@ func (db *DB) DeleteUser(ctx context.Context, user string, now time.Time) ([]pro
 // BeginErasure makes user a tombstone and records the conversations to
 // clear, in one write transaction; see store.Erasure.BeginErasure.
 func (db *DB) BeginErasure(ctx context.Context, user string, now time.Time) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		var deleted int64
 		err := tx.QueryRowContext(ctx, "SELECT deleted FROM users WHERE id = ?", user).Scan(&deleted)
 		if err != nil {
@@ -116,7 +116,7 @@ func (db *DB) EraseStep(ctx context.Context, user string, now time.Time) ([]prot
 		events []protocol.Message
 		done   bool
 	)
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		events, done = nil, false
 		type pending struct {
 			conv      string
@@ -212,7 +212,7 @@ func (db *DB) EraseStep(ctx context.Context, user string, now time.Time) ([]prot
 // see store.Erasure.PendingErasures.
 func (db *DB) PendingErasures(ctx context.Context) ([]string, error) {
 	var users []string
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		var err error
 		users, err = queryStrings(ctx, tx, "SELECT DISTINCT user_id FROM erasure_pending ORDER BY user_id")
 		return err
@@ -226,7 +226,7 @@ func (db *DB) PendingErasures(ctx context.Context) ([]string, error) {
 // leaveGroup returns the entries that take user out of conv if conv is a
 // group the user is a member of: a hand-over of ownership where the user is
 // the only owner and others remain, then the user's "left".
-func leaveGroup(ctx context.Context, tx *sql.Tx, user, conv string) ([]store.Append, error) {
+func leaveGroup(ctx context.Context, tx *Tx, user, conv string) ([]store.Append, error) {
 	var role string
 	err := tx.QueryRowContext(ctx,
 		`SELECT m.role FROM members AS m JOIN conversations AS c ON c.id = m.conv_id
@@ -263,7 +263,7 @@ func leaveGroup(ctx context.Context, tx *sql.Tx, user, conv string) ([]store.App
 // clearRange clears the bodies of user's content and edits in conv with
 // seqs in (from, to]; the live content messages first, whose deletion is
 // counted for the other members' unread (unread.go).
-func clearRange(ctx context.Context, tx *sql.Tx, user, conv string, from, to int64) error {
+func clearRange(ctx context.Context, tx *Tx, user, conv string, from, to int64) error {
 	seqs, err := queryUint64s(ctx, tx,
 		`UPDATE messages SET body = '', payload = NULL, deleted = 1
 		 WHERE conv_id = ? AND seq > ? AND seq <= ? AND sender = ? AND kind = '`+protocol.KindMessage+`' AND deleted = 0
@@ -294,7 +294,7 @@ func (db *DB) SentMessages(ctx context.Context, user, afterConv string, afterSeq
 		return nil, nil
 	}
 	var out []protocol.Message
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		convs, err := queryStrings(ctx, tx,
 			"SELECT conv_id FROM participants WHERE user_id = ? AND conv_id >= ? ORDER BY conv_id", user, afterConv)
 		if err != nil {

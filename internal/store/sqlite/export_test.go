@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -21,7 +20,7 @@ func OpenWithPragmas(path string, opts Options, pragmas ...string) (*DB, error) 
 // given members (the first as owner) and no messages, in one transaction:
 // benchmark setup without one synced commit per group.
 func (db *DB) SeedGroups(ctx context.Context, prefix string, n int, members []string, now time.Time) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(tx *Tx) error {
 		for i := range n {
 			c := store.Conversation{
 				ID: fmt.Sprint(prefix, i), Kind: protocol.ConvGroup, CreatedBy: members[0],

@@ -15,7 +15,7 @@ var _ store.TokenFloors = (*DB)(nil)
 // RaiseTokenFloor raises the token floor of (user, device) to t; see
 // store.TokenFloors.
 func (db *DB) RaiseTokenFloor(ctx context.Context, user, device string, t time.Time) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO token_floors (user_id, device_id, not_before) VALUES (?, ?, ?)
 			 ON CONFLICT (user_id, device_id) DO UPDATE SET not_before = max(not_before, excluded.not_before)`,

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -17,7 +16,7 @@ var _ store.Follows = (*DB)(nil)
 // migration 0009.
 func (db *DB) Follow(ctx context.Context, follower, followee string, max int, now time.Time) (bool, error) {
 	var created bool
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		created = false
 		if follower == followee {
 			return fmt.Errorf("%w: following oneself", store.ErrInvalid)
@@ -58,7 +57,7 @@ func (db *DB) Follow(ctx context.Context, follower, followee string, max int, no
 // Unfollow ends a follow; see store.Follows.Unfollow.
 func (db *DB) Unfollow(ctx context.Context, follower, followee string) (bool, error) {
 	var was bool
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		var err error
 		was, err = deletedRow(ctx, tx, "DELETE FROM follows WHERE follower = ? AND followee = ?", follower, followee)
 		return err
@@ -76,7 +75,7 @@ func (db *DB) RemoveFollower(ctx context.Context, user, follower string, notify 
 		was   bool
 		entry *protocol.Message
 	)
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		was, entry = false, nil
 		var err error
 		was, err = deletedRow(ctx, tx, "DELETE FROM follows WHERE follower = ? AND followee = ?", follower, user)

@@ -20,9 +20,9 @@ var (
 // returns to the system conversations, in that transaction (the state and
 // its events commit together).
 func (db *DB) friendTx(ctx context.Context, what string, now time.Time,
-	fn func(tx *sql.Tx) (status string, entries []store.SystemEntry, err error)) (store.FriendChange, error) {
+	fn func(tx *Tx) (status string, entries []store.SystemEntry, err error)) (store.FriendChange, error) {
 	var ch store.FriendChange
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		ch = store.FriendChange{}
 		status, entries, err := fn(tx)
 		if err != nil {
@@ -66,7 +66,7 @@ func friendEntries(actor, other, action, text string) []store.SystemEntry {
 }
 
 // liveUser returns store.ErrNotFound unless user exists and is not deleted.
-func liveUser(ctx context.Context, tx *sql.Tx, user string) error {
+func liveUser(ctx context.Context, tx *Tx, user string) error {
 	var deleted int64
 	if err := tx.QueryRowContext(ctx, "SELECT deleted FROM users WHERE id = ?", user).Scan(&deleted); err != nil {
 		return classify(err)
@@ -92,14 +92,14 @@ func found(ctx context.Context, q querier, query string, args ...any) (bool, err
 }
 
 // befriend makes a and b friends since now (two rows, one per direction).
-func befriend(ctx context.Context, tx *sql.Tx, a, b string, now time.Time) error {
+func befriend(ctx context.Context, tx *Tx, a, b string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO friends (user_id, friend_id, since) VALUES (?, ?, ?), (?, ?, ?)",
 		a, b, ms(now), b, a, ms(now))
 	return classify(err)
 }
 
 // deletedRow runs a DELETE and reports whether it deleted a row.
-func deletedRow(ctx context.Context, tx *sql.Tx, query string, args ...any) (bool, error) {
+func deletedRow(ctx context.Context, tx *Tx, query string, args ...any) (bool, error) {
 	res, err := tx.ExecContext(ctx, query, args...)
 	if err != nil {
 		return false, classify(err)
@@ -110,7 +110,7 @@ func deletedRow(ctx context.Context, tx *sql.Tx, query string, args ...any) (boo
 
 // RequestFriend is from's request to be to's friend; see store.Friends.
 func (db *DB) RequestFriend(ctx context.Context, from, to, text string, now time.Time) (store.FriendChange, error) {
-	return db.friendTx(ctx, "friend request", now, func(tx *sql.Tx) (string, []store.SystemEntry, error) {
+	return db.friendTx(ctx, "friend request", now, func(tx *Tx) (string, []store.SystemEntry, error) {
 		if from == to {
 			return "", nil, fmt.Errorf("%w: a friend request to oneself", store.ErrInvalid)
 		}
@@ -162,7 +162,7 @@ func (db *DB) RequestFriend(ctx context.Context, from, to, text string, now time
 // AnswerFriend accepts or declines from's request to user; see
 // store.Friends.
 func (db *DB) AnswerFriend(ctx context.Context, user, from string, accept bool, now time.Time) (store.FriendChange, error) {
-	return db.friendTx(ctx, "friend answer", now, func(tx *sql.Tx) (string, []store.SystemEntry, error) {
+	return db.friendTx(ctx, "friend answer", now, func(tx *Tx) (string, []store.SystemEntry, error) {
 		ok, err := deletedRow(ctx, tx, "DELETE FROM friend_requests WHERE from_user = ? AND to_user = ?", from, user)
 		if err != nil {
 			return "", nil, err
@@ -185,7 +185,7 @@ func (db *DB) AnswerFriend(ctx context.Context, user, from string, accept bool, 
 
 // WithdrawFriend deletes from's pending request to to; see store.Friends.
 func (db *DB) WithdrawFriend(ctx context.Context, from, to string, now time.Time) (store.FriendChange, error) {
-	return db.friendTx(ctx, "friend withdraw", now, func(tx *sql.Tx) (string, []store.SystemEntry, error) {
+	return db.friendTx(ctx, "friend withdraw", now, func(tx *Tx) (string, []store.SystemEntry, error) {
 		ok, err := deletedRow(ctx, tx, "DELETE FROM friend_requests WHERE from_user = ? AND to_user = ?", from, to)
 		if err != nil {
 			return "", nil, err
@@ -199,7 +199,7 @@ func (db *DB) WithdrawFriend(ctx context.Context, from, to string, now time.Time
 
 // RemoveFriend ends a friendship; see store.Friends.
 func (db *DB) RemoveFriend(ctx context.Context, user, friend string, now time.Time) (store.FriendChange, error) {
-	return db.friendTx(ctx, "unfriend", now, func(tx *sql.Tx) (string, []store.SystemEntry, error) {
+	return db.friendTx(ctx, "unfriend", now, func(tx *Tx) (string, []store.SystemEntry, error) {
 		ok, err := deletedRow(ctx, tx, "DELETE FROM friends WHERE (user_id = ? AND friend_id = ?) OR (user_id = ? AND friend_id = ?)",
 			user, friend, friend, user)
 		if err != nil {
@@ -310,7 +310,7 @@ func (db *DB) UserSettings(ctx context.Context, user string) (store.UserSettings
 // UpdateUserSettings changes user's settings; see store.Settings.
 func (db *DB) UpdateUserSettings(ctx context.Context, user string, u store.SettingsUpdate) (store.UserSettings, error) {
 	var s store.UserSettings
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		if err := liveUser(ctx, tx, user); err != nil {
 			return err
 		}

@@ -26,9 +26,9 @@ type groupWrite struct {
 // that transaction: the group's entry first (a per-entry failure, such as
 // ErrLimit, fails the whole write), then the system entries, leaving out
 // those of users deleted meanwhile.
-func (db *DB) inviteTx(ctx context.Context, what string, now time.Time, fn func(tx *sql.Tx) (groupWrite, error)) (store.InviteChange, error) {
+func (db *DB) inviteTx(ctx context.Context, what string, now time.Time, fn func(tx *Tx) (groupWrite, error)) (store.InviteChange, error) {
 	var ch store.InviteChange
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		w, err := fn(tx)
 		if err != nil {
 			return err
@@ -124,7 +124,7 @@ func groupAdmins(ctx context.Context, q querier, conv string) ([]string, error) 
 
 // dropPending deletes user's pending invitation and join request to conv:
 // the batch calls it when user becomes a member.
-func dropPending(ctx context.Context, tx *sql.Tx, conv, user string) error {
+func dropPending(ctx context.Context, tx *Tx, conv, user string) error {
 	if _, err := tx.ExecContext(ctx, "DELETE FROM group_invites WHERE conv_id = ? AND invitee = ?", conv, user); err != nil {
 		return classify(err)
 	}
@@ -134,7 +134,7 @@ func dropPending(ctx context.Context, tx *sql.Tx, conv, user string) error {
 
 // Invite stores pending invitations; see store.Invites.
 func (db *DB) Invite(ctx context.Context, conv, inviter string, invitees []string, now time.Time) (store.InviteChange, error) {
-	return db.inviteTx(ctx, "invite", now, func(tx *sql.Tx) (groupWrite, error) {
+	return db.inviteTx(ctx, "invite", now, func(tx *Tx) (groupWrite, error) {
 		name, err := groupAdmin(ctx, tx, conv, inviter)
 		if err != nil {
 			return groupWrite{}, err
@@ -182,7 +182,7 @@ func (db *DB) Invite(ctx context.Context, conv, inviter string, invitees []strin
 
 // takeInvite deletes invitee's pending invitation to conv and returns its
 // inviter; store.ErrNotFound if there is none.
-func takeInvite(ctx context.Context, tx *sql.Tx, conv, invitee string) (string, error) {
+func takeInvite(ctx context.Context, tx *Tx, conv, invitee string) (string, error) {
 	var inviter string
 	err := tx.QueryRowContext(ctx, "DELETE FROM group_invites WHERE conv_id = ? AND invitee = ? RETURNING inviter", conv, invitee).Scan(&inviter)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -193,7 +193,7 @@ func takeInvite(ctx context.Context, tx *sql.Tx, conv, invitee string) (string, 
 
 // AnswerInvite accepts or declines an invitation; see store.Invites.
 func (db *DB) AnswerInvite(ctx context.Context, conv, invitee string, accept bool, maxMembers int, now time.Time) (store.InviteChange, error) {
-	return db.inviteTx(ctx, "answer invitation", now, func(tx *sql.Tx) (groupWrite, error) {
+	return db.inviteTx(ctx, "answer invitation", now, func(tx *Tx) (groupWrite, error) {
 		inviter, err := takeInvite(ctx, tx, conv, invitee)
 		if err != nil {
 			return groupWrite{}, err
@@ -218,7 +218,7 @@ func (db *DB) AnswerInvite(ctx context.Context, conv, invitee string, accept boo
 
 // RevokeInvite withdraws an invitation; see store.Invites.
 func (db *DB) RevokeInvite(ctx context.Context, conv, actor, invitee string, now time.Time) (store.InviteChange, error) {
-	return db.inviteTx(ctx, "revoke invitation", now, func(tx *sql.Tx) (groupWrite, error) {
+	return db.inviteTx(ctx, "revoke invitation", now, func(tx *Tx) (groupWrite, error) {
 		name, err := groupAdmin(ctx, tx, conv, actor)
 		if err != nil {
 			return groupWrite{}, err

@@ -18,7 +18,7 @@ const usable = "expires_at > ?1 AND (max_uses = 0 OR uses < max_uses)"
 
 // CreateLink stores an invite link; see store.GroupLinks.
 func (db *DB) CreateLink(ctx context.Context, l store.GroupLink, max int) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		if _, err := groupAdmin(ctx, tx, l.Conv, l.CreatedBy); err != nil {
 			return err
 		}
@@ -48,7 +48,7 @@ func (db *DB) CreateLink(ctx context.Context, l store.GroupLink, max int) error 
 
 // RevokeLink deletes an invite link; see store.GroupLinks.
 func (db *DB) RevokeLink(ctx context.Context, conv, actor, token string) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		if _, err := groupAdmin(ctx, tx, conv, actor); err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func memberCount(ctx context.Context, q querier, conv string) (int, error) {
 
 // JoinByLink joins a group with a link, or asks to; see store.GroupLinks.
 func (db *DB) JoinByLink(ctx context.Context, token, user string, maxMembers int, now time.Time) (store.InviteChange, error) {
-	return db.inviteTx(ctx, "join by link", now, func(tx *sql.Tx) (groupWrite, error) {
+	return db.inviteTx(ctx, "join by link", now, func(tx *Tx) (groupWrite, error) {
 		var conv string
 		var expires int64
 		var maxUses, uses int
@@ -161,7 +161,7 @@ func (db *DB) JoinByLink(ctx context.Context, token, user string, maxMembers int
 // AnswerJoinRequest approves or denies a join request; see
 // store.GroupLinks.
 func (db *DB) AnswerJoinRequest(ctx context.Context, conv, actor, user string, approve bool, maxMembers int, now time.Time) (store.InviteChange, error) {
-	return db.inviteTx(ctx, "answer join request", now, func(tx *sql.Tx) (groupWrite, error) {
+	return db.inviteTx(ctx, "answer join request", now, func(tx *Tx) (groupWrite, error) {
 		name, err := groupAdmin(ctx, tx, conv, actor)
 		if err != nil {
 			return groupWrite{}, err
@@ -235,7 +235,7 @@ func (db *DB) GroupSettings(ctx context.Context, conv string) (store.GroupSettin
 
 // SetGroupSettings stores a group's settings; see store.GroupLinks.
 func (db *DB) SetGroupSettings(ctx context.Context, conv, actor string, s store.GroupSettings) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		if _, err := groupAdmin(ctx, tx, conv, actor); err != nil {
 			return err
 		}

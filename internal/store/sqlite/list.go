@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -35,7 +34,7 @@ func (db *DB) ListConversations(ctx context.Context, user, cursor string, limit 
 		next  string
 		total int
 	)
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		var err error
 		if total, err = totalUnread(ctx, tx, user); err != nil {
 			return err
@@ -66,7 +65,7 @@ func (db *DB) ListConversations(ctx context.Context, user, cursor string, limit 
 }
 
 // listPage reads up to n of the user's conversations after the cursor.
-func listPage(ctx context.Context, tx *sql.Tx, user string, from *listCursor, n int) ([]store.Summary, error) {
+func listPage(ctx context.Context, tx *Tx, user string, from *listCursor, n int) ([]store.Summary, error) {
 	q := `SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.updated_at, c.max_age, c.purged_seq,
 		m.role, m.joined_seq, m.read_seq,
 		CASE WHEN d.conv_id IS NULL THEN '' WHEN d.user_lo = ?1 THEN d.user_hi ELSE d.user_lo END
@@ -105,7 +104,7 @@ func listPage(ctx context.Context, tx *sql.Tx, user string, from *listCursor, n 
 }
 
 // fillSummary sets the unread count and the last visible message of s.
-func fillSummary(ctx context.Context, tx *sql.Tx, user string, s *store.Summary) error {
+func fillSummary(ctx context.Context, tx *Tx, user string, s *store.Summary) error {
 	var err error
 	if s.Unread, err = unread(ctx, tx, s.ID, user, max(s.ReadSeq, s.JoinedSeq)); err != nil {
 		return fmt.Errorf("unread: %w", err)

@@ -66,7 +66,7 @@ func (db *DB) PostMoment(ctx context.Context, p store.MomentPost) (store.Moment,
 		m   store.Moment
 		dup bool
 	)
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		dup = false
 		if p.ClientID != "" {
 			var id int64
@@ -129,7 +129,7 @@ func momentTx(ctx context.Context, q querier, id int64, reader string) (store.Mo
 // Moment reads one moment as reader sees it; see store.Moments.Moment.
 func (db *DB) Moment(ctx context.Context, id int64, reader string) (store.Moment, error) {
 	var m store.Moment
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		var err error
 		m, err = momentTx(ctx, tx, id, reader)
 		return err
@@ -143,7 +143,7 @@ func (db *DB) Moment(ctx context.Context, id int64, reader string) (store.Moment
 // DeleteMoment deletes one of author's moments; the trigger moments_delete
 // takes its comments, likes and audience with it.
 func (db *DB) DeleteMoment(ctx context.Context, author string, id int64) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		ok, err := deletedRow(ctx, tx, "DELETE FROM moments WHERE id = ? AND author = ?", id, author)
 		if err == nil && !ok {
 			err = store.ErrNotFound
@@ -190,7 +190,7 @@ func (db *DB) Feed(ctx context.Context, reader string, before int64, limit int) 
 		before = math.MaxInt64
 	}
 	var out []store.Moment
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		rows, err := tx.QueryContext(ctx, feedTops, reader, before, limit)
 		if err != nil {
 			return classify(err)
@@ -273,7 +273,7 @@ func (db *DB) AuthorMoments(ctx context.Context, author, reader string, access s
 // AddComment stores a comment; see store.Moments.AddComment. The trigger
 // moment_comments_count_add counts it.
 func (db *DB) AddComment(ctx context.Context, c store.MomentComment) (store.MomentComment, error) {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		ok, err := found(ctx, tx, "SELECT 1 FROM moments WHERE id = ?", c.Moment)
 		if err != nil {
 			return err
@@ -294,7 +294,7 @@ func (db *DB) AddComment(ctx context.Context, c store.MomentComment) (store.Mome
 // DeleteComment deletes a comment by its author or the moment's; see
 // store.Moments.DeleteComment.
 func (db *DB) DeleteComment(ctx context.Context, moment, id int64, user string) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		ok, err := deletedRow(ctx, tx, `DELETE FROM moment_comments WHERE id = ? AND moment_id = ?
 			AND (author = ? OR EXISTS (SELECT 1 FROM moments WHERE id = ? AND author = ?))`, id, moment, user, moment, user)
 		if err == nil && !ok {
@@ -337,7 +337,7 @@ func (db *DB) Comments(ctx context.Context, moment, after int64, limit int) ([]s
 // triggers moment_likes_count_* keep the count.
 func (db *DB) Like(ctx context.Context, moment int64, user string, like bool, now time.Time) (bool, error) {
 	var changed bool
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		ok, err := found(ctx, tx, "SELECT 1 FROM moments WHERE id = ?", moment)
 		if err != nil {
 			return err

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -17,7 +16,7 @@ import (
 // times), one in eight for friends and one in sixteen for a list of one
 // other user.
 func (db *DB) SeedMoments(ctx context.Context, reader string, followed, others, perAuthor int, now time.Time) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(tx *Tx) error {
 		var authors []string
 		for i := range followed {
 			authors = append(authors, fmt.Sprint("f", i))

@@ -51,7 +51,7 @@ func (db *DB) MQTTSession(ctx context.Context, user, device string, now time.Tim
 // dropExpiredMQTTSession deletes the session of (user, device) if it still
 // has the given (past) expiry: a session put again since is kept.
 func (db *DB) dropExpiredMQTTSession(ctx context.Context, user, device string, expires int64) {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx,
 			"DELETE FROM mqtt_sessions WHERE user_id = ? AND device_id = ? AND expires_at = ?",
 			user, device, expires)
@@ -69,7 +69,7 @@ func (db *DB) PutMQTTSession(ctx context.Context, s store.MQTTSession) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: put mqtt session: %w", err)
 	}
-	err = db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO mqtt_sessions (user_id, device_id, subscriptions, expires_at)
 			 SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND deleted <> 0)
@@ -87,7 +87,7 @@ func (db *DB) PutMQTTSession(ctx context.Context, s store.MQTTSession) error {
 // DeleteMQTTSession removes the session of (user, device); nil if there is
 // none.
 func (db *DB) DeleteMQTTSession(ctx context.Context, user, device string) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx,
 			"DELETE FROM mqtt_sessions WHERE user_id = ? AND device_id = ?", user, device)
 		return classify(err)
@@ -99,7 +99,7 @@ func (db *DB) DeleteMQTTSession(ctx context.Context, user, device string) error 
 }
 
 // dropMQTTSession deletes the MQTT session of a deleted device in tx.
-func dropMQTTSession(ctx context.Context, tx *sql.Tx, user, device string) error {
+func dropMQTTSession(ctx context.Context, tx *Tx, user, device string) error {
 	_, err := tx.ExecContext(ctx,
 		"DELETE FROM mqtt_sessions WHERE user_id = ? AND device_id = ?", user, device)
 	return classify(err)

@@ -33,7 +33,7 @@ func newMessageID() (string, error) {
 // insertMessages stores rows with multi-row INSERTs (see chunkSizes), each
 // with its content_count from counts (nil: all 0, for rows that follow no
 // content message).
-func insertMessages(ctx context.Context, tx *sql.Tx, rows []*protocol.Message, counts []int64) error {
+func insertMessages(ctx context.Context, tx *Tx, rows []*protocol.Message, counts []int64) error {
 	args := make([]any, 0, min(len(rows), maxChunk)*(msgColCount+1))
 	for _, size := range chunkSizes(len(rows)) {
 		args = args[:0]
@@ -155,7 +155,7 @@ func queryMessages(ctx context.Context, q querier, query string, args ...any) ([
 	return msgs, nil
 }
 
-// querier is a *sql.DB or *sql.Tx.
+// querier is a *sql.DB or *Tx.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -60,7 +59,7 @@ func (db *DB) CreateNotice(ctx context.Context, n store.Notice) error {
 	if len(n.Payload) > 0 {
 		payload = n.Payload
 	}
-	err = db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO notices (id, audience, audience_text, created_by, content_type, body, payload, created_at, state)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			n.ID, string(audience), n.To.String(), n.CreatedBy, n.ContentType, n.Body, payload, ms(n.CreatedAt), store.NoticeSending)
@@ -84,7 +83,7 @@ func (db *DB) Notice(ctx context.Context, id string) (store.Notice, error) {
 // ListNotices pages the notices, newest first; see store.Notices.
 func (db *DB) ListNotices(ctx context.Context, before string, limit int) ([]store.Notice, error) {
 	var out []store.Notice
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		q, args := "SELECT "+noticeCols+" FROM notices", []any{}
 		if before != "" {
 			var created int64
@@ -248,7 +247,7 @@ func (a audience) count(ctx context.Context, q querier) (int64, error) {
 func (db *DB) CountNoticeAudience(ctx context.Context, id string) (store.Notice, error) {
 	var n store.Notice
 	var count int64
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		var err error
 		if n, err = readNotice(ctx, tx, id); err != nil {
 			return err
@@ -265,7 +264,7 @@ func (db *DB) CountNoticeAudience(ctx context.Context, id string) (store.Notice,
 	if n.Matched >= 0 || n.Cursor != "" {
 		return n, nil
 	}
-	err = db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, "UPDATE notices SET matched = ? WHERE id = ? AND matched < 0 AND cursor = ''", count, id); err != nil {
 			return classify(err)
 		}
@@ -283,7 +282,7 @@ func (db *DB) CountNoticeAudience(ctx context.Context, id string) (store.Notice,
 func (db *DB) SendNoticeChunk(ctx context.Context, id string, limit int, delivered int64, now time.Time) ([]store.NoticeCopy, store.Notice, error) {
 	var copies []store.NoticeCopy
 	var n store.Notice
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		var err error
 		if n, err = readNotice(ctx, tx, id); err != nil {
 			return err
@@ -340,7 +339,7 @@ type member struct{ user, pos string }
 // and whether the audience is exhausted. It reads at most
 // noticeScan(limit) candidates, in one pass that stops at the limit-th
 // user of the audience.
-func nextAudience(ctx context.Context, tx *sql.Tx, n store.Notice, limit int) (users []string, next string, done bool, err error) {
+func nextAudience(ctx context.Context, tx *Tx, n store.Notice, limit int) (users []string, next string, done bool, err error) {
 	a := audience{n}
 	scanMax := noticeScan(limit)
 	q, args := a.candidates(n.Cursor)
@@ -417,7 +416,7 @@ func nextAudience(ctx context.Context, tx *sql.Tx, n store.Notice, limit int) (u
 
 // storeCopies appends n's copy to the system conversation of each of
 // users (who exist: the caller read them in tx).
-func storeCopies(ctx context.Context, tx *sql.Tx, n store.Notice, users []string, now time.Time) ([]store.NoticeCopy, error) {
+func storeCopies(ctx context.Context, tx *Tx, n store.Notice, users []string, now time.Time) ([]store.NoticeCopy, error) {
 	if len(users) == 0 {
 		return nil, nil
 	}
@@ -447,7 +446,7 @@ func storeCopies(ctx context.Context, tx *sql.Tx, n store.Notice, users []string
 // AddNoticeDelivered adds to a notice's delivered count; see
 // store.Notices.
 func (db *DB) AddNoticeDelivered(ctx context.Context, id string, n int64) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE notices SET delivered = delivered + ? WHERE id = ?", n, id)
 		if err != nil {
 			return classify(err)
@@ -463,7 +462,7 @@ func (db *DB) AddNoticeDelivered(ctx context.Context, id string, n int64) error 
 // CancelNotice stops sending a notice; see store.Notices.
 func (db *DB) CancelNotice(ctx context.Context, id string, now time.Time) (store.Notice, error) {
 	var n store.Notice
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		var err error
 		if n, err = readNotice(ctx, tx, id); err != nil {
 			return err

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -18,14 +17,14 @@ import (
 // tags tag(i) returns.
 func seedTagged(t testing.TB, db *DB, n int, at time.Time, tag func(i int) map[string]string) {
 	t.Helper()
-	err := db.update(context.Background(), func(tx *sql.Tx) error {
+	err := db.update(context.Background(), func(tx *Tx) error {
 		for i := range n {
 			u := fmt.Sprintf("u%06d", i)
-			if _, err := tx.Exec("INSERT INTO users (id, created_at) VALUES (?, ?)", u, ms(at)); err != nil {
+			if _, err := tx.ExecContext(context.Background(), "INSERT INTO users (id, created_at) VALUES (?, ?)", u, ms(at)); err != nil {
 				return err
 			}
 			for k, v := range tag(i) {
-				if _, err := tx.Exec("INSERT INTO user_tags (user_id, key, value, sys) VALUES (?, ?, ?, ?)", u, k, v, store.SystemConvID(u)); err != nil {
+				if _, err := tx.ExecContext(context.Background(), "INSERT INTO user_tags (user_id, key, value, sys) VALUES (?, ?, ?, ?)", u, k, v, store.SystemConvID(u)); err != nil {
 					return err
 				}
 			}

@@ -111,7 +111,7 @@ func (db *DB) ReleasePacketKey(ctx context.Context, sender, key string) error {
 	if key == "" {
 		return nil // no message holds the empty key
 	}
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		return releasePacketKey(ctx, tx, sender, key)
 	})
 	if err != nil {
@@ -121,7 +121,7 @@ func (db *DB) ReleasePacketKey(ctx context.Context, sender, key string) error {
 }
 
 // releasePacketKey is ReleasePacketKey in tx.
-func releasePacketKey(ctx context.Context, tx *sql.Tx, sender, key string) error {
+func releasePacketKey(ctx context.Context, tx *Tx, sender, key string) error {
 	_, err := tx.ExecContext(ctx, "DELETE FROM packet_keys WHERE sender = ? AND key = ?", sender, key)
 	return classify(err)
 }

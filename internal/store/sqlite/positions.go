@@ -21,7 +21,7 @@ func (db *DB) SaveAcks(ctx context.Context, acks []store.DeviceAck) error {
 	if len(acks) == 0 {
 		return nil
 	}
-	err := db.update(ctx, func(tx *sql.Tx) error { return saveAcks(ctx, tx, acks) })
+	err := db.update(ctx, func(tx *Tx) error { return saveAcks(ctx, tx, acks) })
 	if err != nil {
 		return fmt.Errorf("sqlite: save acks: %w", err)
 	}
@@ -29,7 +29,7 @@ func (db *DB) SaveAcks(ctx context.Context, acks []store.DeviceAck) error {
 }
 
 // saveAcks is SaveAcks in tx.
-func saveAcks(ctx context.Context, tx *sql.Tx, acks []store.DeviceAck) error {
+func saveAcks(ctx context.Context, tx *Tx, acks []store.DeviceAck) error {
 	for _, a := range acks {
 		seq := int64(min(a.Seq, math.MaxInt64))
 		var clamped int64
@@ -87,7 +87,7 @@ func (db *DB) DevicePositions(ctx context.Context, user, device string) (map[str
 // store.ErrNotFound if the user is not a member.
 func (db *DB) SetRead(ctx context.Context, conv, user string, seq uint64) (uint64, error) {
 	var pos uint64
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		var err error
 		pos, err = setRead(ctx, tx, conv, user, seq)
 		return err
@@ -99,7 +99,7 @@ func (db *DB) SetRead(ctx context.Context, conv, user string, seq uint64) (uint6
 }
 
 // setRead is SetRead in tx.
-func setRead(ctx context.Context, tx *sql.Tx, conv, user string, seq uint64) (uint64, error) {
+func setRead(ctx context.Context, tx *Tx, conv, user string, seq uint64) (uint64, error) {
 	var pos int64
 	err := tx.QueryRowContext(ctx,
 		`UPDATE members SET read_seq = max(read_seq,

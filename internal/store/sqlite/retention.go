@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -17,7 +16,7 @@ func (db *DB) SetRetention(ctx context.Context, conv string, maxAge time.Duratio
 	if maxAge < 0 {
 		return fmt.Errorf("sqlite: set retention: %w: negative max age", store.ErrInvalid)
 	}
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE conversations SET max_age = ? WHERE id = ?", maxAge.Milliseconds(), conv)
 		if err != nil {
 			return classify(err)
@@ -66,7 +65,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, global time.Duration, li
 		return 0, nil
 	}
 	n := 0
-	err = db.update(ctx, func(tx *sql.Tx) error {
+	err = db.update(ctx, func(tx *Tx) error {
 		n = 0
 		for _, conv := range convs {
 			if n >= limit {
@@ -89,7 +88,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, global time.Duration, li
 // purgeConv deletes up to budget of conv's oldest messages that are older
 // than its retention at now (Unix ms), stopping at the first younger one,
 // and raises purged_seq. It returns how many it deleted.
-func purgeConv(ctx context.Context, tx *sql.Tx, conv string, now int64, global time.Duration, budget int) (int, error) {
+func purgeConv(ctx context.Context, tx *Tx, conv string, now int64, global time.Duration, budget int) (int, error) {
 	var purged, last, maxAge int64
 	err := tx.QueryRowContext(ctx, "SELECT purged_seq, last_seq, max_age FROM conversations WHERE id = ?", conv).
 		Scan(&purged, &last, &maxAge)

@@ -17,7 +17,7 @@ const sessionCols = "id, user_id, device_id, refresh_hash, created_at, expires_a
 // transaction. store.ErrExists if the session id is taken; store.ErrNotFound
 // if the user is deleted (a user that does not exist is not checked).
 func (db *DB) CreateSession(ctx context.Context, s store.Session) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		deleted, err := anyDeleted(ctx, tx, s.User)
 		if err != nil {
 			return err
@@ -62,7 +62,7 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 // the hash differs. The compare and the swap are one statement, so of two
 // concurrent rotations with the same old hash exactly one succeeds.
 func (db *DB) RotateRefresh(ctx context.Context, id, old, newHash string, expires time.Time) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx,
 			"UPDATE sessions SET refresh_hash = ?, expires_at = ? WHERE id = ? AND revoked = 0 AND refresh_hash = ?",
 			newHash, ms(expires), id, old)
@@ -80,7 +80,7 @@ func (db *DB) RotateRefresh(ctx context.Context, id, old, newHash string, expire
 // RevokeSession revokes one session. Revoking twice is not an error;
 // store.ErrNotFound if the session does not exist.
 func (db *DB) RevokeSession(ctx context.Context, id string) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE sessions SET revoked = 1 WHERE id = ?", id)
 		if err != nil {
 			return classify(err)
@@ -95,7 +95,7 @@ func (db *DB) RevokeSession(ctx context.Context, id string) error {
 
 // RevokeUser revokes every session of the user (none is not an error).
 func (db *DB) RevokeUser(ctx context.Context, user string) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, "UPDATE sessions SET revoked = 1 WHERE user_id = ? AND revoked = 0", user)
 		return classify(err)
 	})

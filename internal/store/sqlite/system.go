@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -20,7 +19,7 @@ var _ store.SystemConversations = (*DB)(nil)
 // deleted user fails in its result with store.ErrNotFound and consumes no
 // seq; the other entries are unaffected. The error is for storage failures
 // only.
-func appendSystem(ctx context.Context, tx *sql.Tx, now time.Time, entries []store.SystemEntry) ([]store.AppendResult, error) {
+func appendSystem(ctx context.Context, tx *Tx, now time.Time, entries []store.SystemEntry) ([]store.AppendResult, error) {
 	users := make([]string, 0, len(entries))
 	for _, e := range entries {
 		users = append(users, e.User)
@@ -62,7 +61,7 @@ func appendSystem(ctx context.Context, tx *sql.Tx, now time.Time, entries []stor
 // (distinct) who exist and are not deleted, where missing: the
 // conversation, the user as its member (role member, joined at 0) and the
 // participant row that erasure follows. It returns those users.
-func ensureSystemConvs(ctx context.Context, tx *sql.Tx, users []string, now time.Time) (map[string]bool, error) {
+func ensureSystemConvs(ctx context.Context, tx *Tx, users []string, now time.Time) (map[string]bool, error) {
 	t := ms(now)
 	live := make(map[string]bool, len(users))
 	var args []any
@@ -113,7 +112,7 @@ func isSystemConv(conv string) bool {
 // transaction; see store.SystemConversations.
 func (db *DB) AppendSystem(ctx context.Context, entries []store.SystemEntry, now time.Time) ([]store.AppendResult, error) {
 	var res []store.AppendResult
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		var err error
 		res, err = appendSystem(ctx, tx, now, entries)
 		return err

@@ -26,7 +26,7 @@ type sendingNotice struct {
 // ChangeTags applies changes in one transaction; see store.Tags.
 func (db *DB) ChangeTags(ctx context.Context, changes []store.TagChange, max int, now time.Time) ([]store.TagResult, error) {
 	res := make([]store.TagResult, len(changes))
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		sending, err := loadSendingNotices(ctx, tx)
 		if err != nil {
 			return err
@@ -48,7 +48,7 @@ func (db *DB) ChangeTags(ctx context.Context, changes []store.TagChange, max int
 
 // loadSendingNotices reads the notices being sent, whose audiences a tag
 // change must not alter.
-func loadSendingNotices(ctx context.Context, tx *sql.Tx) ([]sendingNotice, error) {
+func loadSendingNotices(ctx context.Context, tx *Tx) ([]sendingNotice, error) {
 	rows, err := tx.QueryContext(ctx, "SELECT id, audience, cursor, created_at FROM notices WHERE state = ?", store.NoticeSending)
 	if err != nil {
 		return nil, fmt.Errorf("notices being sent: %w", classify(err))
@@ -70,7 +70,7 @@ func loadSendingNotices(ctx context.Context, tx *sql.Tx) ([]sendingNotice, error
 }
 
 // changeTags applies one change in tx. The error is for storage failures.
-func changeTags(ctx context.Context, tx *sql.Tx, sending []sendingNotice, ch store.TagChange, max int, at time.Time) (store.TagResult, error) {
+func changeTags(ctx context.Context, tx *Tx, sending []sendingNotice, ch store.TagChange, max int, at time.Time) (store.TagResult, error) {
 	var created, deleted int64
 	err := tx.QueryRowContext(ctx, "SELECT created_at, deleted FROM users WHERE id = ?", ch.User).Scan(&created, &deleted)
 	missing := errors.Is(err, sql.ErrNoRows)
@@ -161,7 +161,7 @@ func readTags(ctx context.Context, q querier, user string) (map[string]string, e
 // UserTags returns user's tags; see store.Tags.
 func (db *DB) UserTags(ctx context.Context, user string) (map[string]string, error) {
 	var tags map[string]string
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		var deleted int64
 		if err := tx.QueryRowContext(ctx, "SELECT deleted FROM users WHERE id = ?", user).Scan(&deleted); err != nil {
 			return classify(err)

@@ -70,7 +70,7 @@ type convCounts struct {
 // the number of unread messages (see unread.go).
 func (db *DB) Unread(ctx context.Context, conv, user string, after uint64) (int, error) {
 	var n int
-	err := db.view(ctx, func(tx *sql.Tx) error {
+	err := db.view(ctx, func(tx *Tx) error {
 		var err error
 		n, err = unread(ctx, tx, conv, user, after)
 		return err
@@ -189,7 +189,7 @@ const totalUnreadSQL = `SELECT m.conv_id, max(m.read_seq, m.joined_seq),
 
 // totalUnread counts the user's unread content messages over all the
 // user's conversations.
-func totalUnread(ctx context.Context, tx *sql.Tx, user string) (int, error) {
+func totalUnread(ctx context.Context, tx *Tx, user string) (int, error) {
 	type entry struct {
 		conv string
 		pos  uint64
@@ -254,7 +254,7 @@ func deletedUpTo(ctx context.Context, q querier, conv string, p uint64) (uint64,
 // seq once): the nodes of the deleted tree on their paths, up to the top
 // for the conversation's last_seq, and the conversation's deleted_count and
 // deleted_max.
-func addDeleted(ctx context.Context, tx *sql.Tx, conv string, seqs []uint64) error {
+func addDeleted(ctx context.Context, tx *Tx, conv string, seqs []uint64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
@@ -286,7 +286,7 @@ func addDeleted(ctx context.Context, tx *sql.Tx, conv string, seqs []uint64) err
 // upsertNodes writes nodes of conv's deleted tree, in node order, a chunk
 // per statement; set is the new value of a node that exists (excluded.n is
 // the given one).
-func upsertNodes(ctx context.Context, tx *sql.Tx, conv string, nodes map[uint64]int64, set string) error {
+func upsertNodes(ctx context.Context, tx *Tx, conv string, nodes map[uint64]int64, set string) error {
 	order := make([]uint64, 0, len(nodes))
 	for i := range nodes {
 		order = append(order, i)

@@ -15,7 +15,7 @@ const userCols = "id, display_name, password_hash, disabled, created_at, last_se
 // CreateUser stores u (ignoring Deleted and DeletedAt); store.ErrExists if
 // the id is taken, by a tombstone too.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
-	err := db.update(ctx, func(tx *sql.Tx) error {
+	err := db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx,
 			"INSERT INTO users (id, display_name, password_hash, disabled, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
 			u.ID, u.DisplayName, u.PasswordHash, boolInt(u.Disabled), ms(u.CreatedAt), ms(u.LastSeen))
@@ -95,7 +95,7 @@ func (db *DB) TouchUser(ctx context.Context, id string, t time.Time) error {
 // updateUser runs an UPDATE of one user row; store.ErrNotFound if it
 // matched none.
 func (db *DB) updateUser(ctx context.Context, q string, args ...any) error {
-	return db.update(ctx, func(tx *sql.Tx) error {
+	return db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, q, args...)
 		if err != nil {
 			return classify(err)
