@@ -19,6 +19,8 @@ package httpapi_test
 //     exactly when the server reads one (probed by 415 and 413).
 //   - TestOpenAPISuccessResponses: one successful request per route answers
 //     with a documented status and a body valid against its schema.
+//   - TestOpenAPIExamples: every example of a JSON request or response body
+//     is JSON and valid against its schema, as a real body must be.
 //
 // All but the schema check work from Server.Routes(), so a route added to
 // routes.go without documentation fails them; a schema added to the document
@@ -115,7 +117,8 @@ type oaResponse struct {
 }
 
 type oaMedia struct {
-	Schema *oaSchema `yaml:"schema"`
+	Schema  *oaSchema `yaml:"schema"`
+	Example any       `yaml:"example"`
 }
 
 type oaSchema struct {
@@ -1370,5 +1373,66 @@ func TestOpenAPISuccessResponses(t *testing.T) {
 		if !w.covered[r] && r != "GET /v1/ws" && r != "GET /mqtt" {
 			t.Errorf("route %q has no successful request in TestOpenAPISuccessResponses: add one, so that its documented success response is checked", r)
 		}
+	}
+}
+
+// --- Examples -----------------------------------------------------------------
+
+// exampleJSON converts an example as YAML decoded it to what decoding its
+// JSON with UseNumber gives, for validate; an error if it is not JSON (a
+// map with keys that are not strings, a value JSON has no form for).
+func exampleJSON(v any) (any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out any
+	err = dec.Decode(&out)
+	return out, err
+}
+
+// TestOpenAPIExamples checks every example of a JSON request or response
+// body, the shared responses' included: it must be JSON and valid against
+// the body's schema, with no property the schema does not list, so that an
+// example can be copied and sent, or trusted as what the server answers.
+func TestOpenAPIExamples(t *testing.T) {
+	t.Parallel()
+	d := loadSpec(t)
+	examples := 0
+	check := func(where string, content map[string]oaMedia) {
+		t.Helper()
+		media, ok := content["application/json"]
+		if !ok || media.Example == nil {
+			return
+		}
+		examples++
+		v, err := exampleJSON(media.Example)
+		if err != nil {
+			t.Errorf("%s: the example is not JSON: %v", where, err)
+			return
+		}
+		for _, msg := range d.validate(v, media.Schema, "example") {
+			t.Errorf("%s: %s", where, msg)
+		}
+	}
+	ops := d.operations()
+	for _, route := range mapKeys(ops) {
+		op := ops[route]
+		if rb := op.RequestBody; rb != nil {
+			check(route+" request body", rb.Content)
+		}
+		for _, code := range op.statuses() {
+			if r := op.Responses[code]; r != nil && r.Ref == "" {
+				check(route+" response "+code, r.Content)
+			}
+		}
+	}
+	for _, name := range mapKeys(d.Components.Responses) {
+		check("components.responses."+name, d.Components.Responses[name].Content)
+	}
+	if examples == 0 {
+		t.Error("the document has no example: the check read none")
 	}
 }
