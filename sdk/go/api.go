@@ -155,6 +155,24 @@ func (a *API) Devices(ctx context.Context) ([]protocol.Device, error) {
 	return out.Devices, err
 }
 
+// Presence returns the presence of those of users whose presence the user
+// may see (GET /v1/presence), as Client.Presence does: the user, and
+// contacts (friends, co-members of small groups) who do not hide it and
+// are not blocked either way; the others are left out, unknown users
+// included. At most 100 users at once (400 beyond); a query spends the
+// user's query budget (429).
+func (a *API) Presence(ctx context.Context, users ...string) ([]protocol.Presence, error) {
+	path := "/v1/presence"
+	if len(users) > 0 {
+		path += "?" + url.Values{"users": {strings.Join(users, ",")}}.Encode()
+	}
+	var out struct {
+		Presence []protocol.Presence `json:"presence"`
+	}
+	err := a.do(ctx, "GET", path, nil, &out)
+	return out.Presence, err
+}
+
 // RevokeDevice revokes one of the user's devices.
 func (a *API) RevokeDevice(ctx context.Context, device string) error {
 	return a.do(ctx, "DELETE", "/v1/devices/"+url.PathEscape(device), nil, nil)

@@ -1,7 +1,9 @@
 // Package parley is the Go SDK for Parley: a WebSocket client that signs in,
 // sends with automatic client message ids and retries, receives messages in
 // order with repeats dropped, acknowledges them, marks conversations read,
-// pages history, and reconnects with backoff and resumes with no gap.
+// pages history, and reconnects with backoff and resumes with no gap. API
+// calls the HTTP API with a user's access token, Admin the admin API with
+// the server's admin key.
 //
 // The SDK depends on Parley's protocol package and a WebSocket library only.
 //

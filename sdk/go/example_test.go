@@ -148,3 +148,21 @@ func ExampleClient_History() {
 		log.Fatal(err)
 	}
 }
+
+// Ask which of the user's contacts are online, over HTTP. Users whose
+// presence the user may not see are left out of the answer.
+func ExampleAPI_Presence() {
+	ctx := context.Background()
+	api := &parley.API{BaseURL: "http://127.0.0.1:8080", Token: "ACCESS-TOKEN"}
+	ps, err := api.Presence(ctx, "bob", "carol")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, p := range ps {
+		if p.Online {
+			fmt.Println(p.User, "is online")
+		} else if p.LastSeen > 0 {
+			fmt.Println(p.User, "was last seen", time.UnixMilli(p.LastSeen).Format(time.Kitchen))
+		}
+	}
+}
