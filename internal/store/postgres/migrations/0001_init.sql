@@ -11,11 +11,22 @@
 -- min/max and index order on these columns give SQLite's results whatever
 -- the database's default collation; a WITHOUT ROWID table is an ordinary
 -- table with the same primary key.
+--
+-- Except: the free text that users write is BYTEA. SQLite's TEXT keeps any
+-- bytes, and Parley stores such text byte-exact, NUL bytes and invalid
+-- UTF-8 included (storetest "bodies/..."), which a PostgreSQL TEXT refuses
+-- (SQLSTATE 22021). These columns are messages.body, users.display_name
+-- and password_hash, conversations.name, friend_requests.text,
+-- notices.body, moments.text, moment_comments.text and
+-- broadcast_lists.name; they are never ordered or indexed, and '' is the
+-- empty BYTEA in comparisons and defaults. Their values go in as []byte
+-- (a Go string for a BYTEA parameter is sent as text: NUL fails, and a
+-- leading \x is read as hex) and scan into a string as they are.
 
 CREATE TABLE users (
 	id            TEXT   COLLATE "C" NOT NULL PRIMARY KEY,
-	display_name  TEXT   COLLATE "C" NOT NULL DEFAULT '',
-	password_hash TEXT   COLLATE "C" NOT NULL DEFAULT '',
+	display_name  BYTEA  NOT NULL DEFAULT '',
+	password_hash BYTEA  NOT NULL DEFAULT '',
 	disabled      BIGINT NOT NULL DEFAULT 0,
 	created_at    BIGINT NOT NULL DEFAULT 0,
 	last_seen     BIGINT NOT NULL DEFAULT 0
@@ -46,7 +57,7 @@ CREATE INDEX sessions_user_device ON sessions (user_id, device_id);
 CREATE TABLE conversations (
 	id         TEXT   COLLATE "C" NOT NULL PRIMARY KEY,
 	kind       TEXT   COLLATE "C" NOT NULL,
-	name       TEXT   COLLATE "C" NOT NULL DEFAULT '',
+	name       BYTEA  NOT NULL DEFAULT '',
 	created_by TEXT   COLLATE "C" NOT NULL,
 	created_at BIGINT NOT NULL,
 	last_seq   BIGINT NOT NULL DEFAULT 0,
@@ -85,7 +96,7 @@ CREATE TABLE messages (
 	client_msg_id TEXT   COLLATE "C" NOT NULL DEFAULT '',
 	kind          TEXT   COLLATE "C" NOT NULL,
 	content_type  TEXT   COLLATE "C" NOT NULL DEFAULT '',
-	body          TEXT   COLLATE "C" NOT NULL DEFAULT '',
+	body          BYTEA  NOT NULL DEFAULT '',
 	payload       BYTEA,
 	encrypted     BIGINT NOT NULL DEFAULT 0,
 	target        BIGINT NOT NULL DEFAULT 0,

@@ -11,7 +11,7 @@
 CREATE TABLE friend_requests (
 	from_user  TEXT   COLLATE "C" NOT NULL,
 	to_user    TEXT   COLLATE "C" NOT NULL,
-	text       TEXT   COLLATE "C" NOT NULL DEFAULT '',
+	text       BYTEA  NOT NULL DEFAULT '',
 	created_at BIGINT NOT NULL,
 	PRIMARY KEY (from_user, to_user)
 );
@@ -71,7 +71,7 @@ CREATE TABLE notices (
 	audience_text TEXT   COLLATE "C" NOT NULL,
 	created_by    TEXT   COLLATE "C" NOT NULL DEFAULT '',
 	content_type  TEXT   COLLATE "C" NOT NULL DEFAULT '',
-	body          TEXT   COLLATE "C" NOT NULL DEFAULT '',
+	body          BYTEA  NOT NULL DEFAULT '',
 	payload       BYTEA,
 	created_at    BIGINT NOT NULL,
 	state         TEXT   COLLATE "C" NOT NULL,

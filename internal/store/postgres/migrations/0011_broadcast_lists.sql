@@ -7,7 +7,7 @@
 CREATE TABLE broadcast_lists (
 	owner      TEXT   COLLATE "C" NOT NULL,
 	id         TEXT   COLLATE "C" NOT NULL,
-	name       TEXT   COLLATE "C" NOT NULL DEFAULT '',
+	name       BYTEA  NOT NULL DEFAULT '',
 	created_at BIGINT NOT NULL,
 	updated_at BIGINT NOT NULL,
 	PRIMARY KEY (owner, id)
