@@ -136,7 +136,7 @@ func (c *Core) Attach(id Identity, t Transport) (*Client, error) {
 		replaced.Close(protocol.CloseTakeover, "another connection of this device took over")
 	}
 	if n == 1 {
-		c.presence.changed(id.User)
+		c.presence.cameOnline(id.User)
 	}
 	_ = c.bus.Subscribe(context.Background(), userTopic(id.User))
 	c.metrics.Connections.WithLabelValues(cl.proto).Inc()

@@ -24,7 +24,7 @@ type presence struct {
 	mu        sync.Mutex
 	dirty     map[string]bool
 	announced map[string]bool // users last announced online to their contacts
-	connected map[string]bool // users online at the last flush, for last seen
+	connected map[string]bool // users online at the last flush or since, for last seen
 	hidden    hiddenCache
 }
 
@@ -36,6 +36,16 @@ func newPresence(c *Core) *presence {
 func (p *presence) changed(user string) {
 	p.mu.Lock()
 	p.dirty[user] = true
+	p.mu.Unlock()
+}
+
+// cameOnline is changed for a user's first connection: it also counts the
+// user as connected for last seen, so that a connection that opens and
+// closes within one coalescing window still records when it was seen.
+func (p *presence) cameOnline(user string) {
+	p.mu.Lock()
+	p.dirty[user] = true
+	p.connected[user] = true
 	p.mu.Unlock()
 }
 

@@ -234,3 +234,26 @@ func TestPresenceCoalesced(t *testing.T) {
 		t.Errorf("bob got %+v, want alice online once", ps)
 	}
 }
+
+// TestLastSeenOfAConnectionWithinOneWindow: a connection that opens and
+// closes between two flushes announces nothing (the change coalesces
+// away) but still records when its user was last seen.
+func TestLastSeenOfAConnectionWithinOneWindow(t *testing.T) {
+	t.Parallel()
+	e := newPresenceEnv(t, 3)
+	e.befriend("alice", "bob")
+	e.attach("bob")
+	e.pushes("bob")
+	if u, err := e.c.st.User(e.ctx, "alice"); err != nil || !u.LastSeen.IsZero() {
+		t.Fatalf("alice before connecting: last seen %v, %v", u.LastSeen, err)
+	}
+	e.attach("alice")
+	e.detach("alice")
+	if got := e.pushes("bob"); len(got["bob"]) != 0 {
+		t.Errorf("bob got %+v for a connection within one window, want nothing", got["bob"])
+	}
+	ps, err := e.c.Presence(e.ctx, "bob", []string{"alice"})
+	if err != nil || len(ps) != 1 || ps[0].Online || ps[0].LastSeen == 0 {
+		t.Fatalf("bob's query for alice: %+v, %v; want offline with a last seen", ps, err)
+	}
+}
