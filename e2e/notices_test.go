@@ -128,6 +128,15 @@ func TestSystemNoticesToTags(t *testing.T) {
 	if status, b := httpDo(t, "PATCH", base+"/v1/admin/users/dave/tags", adminKey, protocol.TagsUpdate{Set: map[string]string{"re/gion": "x"}}); status != http.StatusBadRequest {
 		t.Fatalf("a bad key: %d %s", status, b)
 	}
+	// A PUT without "tags" (a misspelt field) is refused, not a wipe.
+	if status, b := httpDo(t, "PUT", base+"/v1/admin/users/dave/tags", adminKey, map[string]any{"tag": map[string]string{"region": "x"}}); status != http.StatusBadRequest || !strings.Contains(string(b), `"tags"`) {
+		t.Fatalf("PUT without tags: %d %s", status, b)
+	}
+	var dave protocol.UserTags
+	adminDo(t, base, "GET", "/v1/admin/users/dave/tags", nil, &dave)
+	if dave.Tags["region"] != "hangzhou" || dave.Tags["plan"] != "free" {
+		t.Fatalf("dave's tags after a refused PUT: %+v", dave)
+	}
 	var aud protocol.Audience
 	adminDo(t, base, "GET", "/v1/admin/tags/audience?to="+url.QueryEscape("region=hangzhou and plan=pro"), nil, &aud)
 	if aud.Matched != 1 || aud.To != "region=hangzhou AND plan=pro" {

@@ -51,6 +51,11 @@ func (s *Server) adminSetTags(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if body.Tags == nil {
+		// A body without it (a misspelt field) must not clear every tag.
+		writeError(w, &core.FieldError{Field: "tags", Reason: `is required ({"tags":{}} removes every tag)`})
+		return
+	}
 	tags, err := s.core.SetTags(r.Context(), r.PathValue("user"), body.Tags)
 	answer(w, tags, err)
 }

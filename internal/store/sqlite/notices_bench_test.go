@@ -4,6 +4,7 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -20,14 +21,19 @@ func rusageCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkNoticeChunk measures one chunk of 1,000 copies to users who
-// have no system conversation yet, the write transaction a notice holds
-// at a time (docs/performance.md, notices).
+// BenchmarkNoticeChunk measures one chunk of 100, 250 or 1,000 copies
+// to users who have no system conversation yet, the write transaction a
+// notice holds at a time (docs/performance.md, notices).
 func BenchmarkNoticeChunk(b *testing.B) {
+	for _, chunk := range []int{100, 250, 1000} {
+		b.Run(fmt.Sprint(chunk), func(b *testing.B) { benchNoticeChunk(b, chunk) })
+	}
+}
+
+func benchNoticeChunk(b *testing.B, chunk int) {
 	db := openInternal(b)
 	ctx := context.Background()
 	t0 := time.UnixMilli(1_767_225_600_000)
-	const chunk = 1000
 	seedTagged(b, db, (b.N+1)*chunk, t0, func(int) map[string]string { return map[string]string{"region": "beijing"} })
 	if err := db.CreateNotice(ctx, store.Notice{ID: "n", To: store.TagExpr{Op: store.TagTerm, Key: "region", Value: "beijing"},
 		Body: "Happy new year", ContentType: "text/plain", CreatedAt: t0.Add(time.Second)}); err != nil {
