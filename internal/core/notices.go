@@ -148,17 +148,12 @@ func (c *Core) Notice(ctx context.Context, id string) (protocol.Notice, error) {
 // before ("" for the newest).
 func (c *Core) Notices(ctx context.Context, before string, limit int) (protocol.NoticeList, error) {
 	limit = min(max(limit, 1), c.limits.HistoryPageMax)
-	ns, err := c.st.ListNotices(ctx, before, limit)
+	ns, err := c.st.ListNotices(ctx, before, limit+1) // one more: is there a next page?
 	if err != nil {
 		return protocol.NoticeList{}, fmt.Errorf("notices: %w", err)
 	}
-	out := protocol.NoticeList{Notices: make([]protocol.Notice, len(ns))}
-	for i, n := range ns {
-		out.Notices[i] = c.notices.wire(n)
-	}
-	if len(ns) == limit {
-		out.Next = ns[len(ns)-1].ID
-	}
+	var out protocol.NoticeList
+	out.Notices, out.Next = keysetPage(ns, limit, c.notices.wire, func(n store.Notice) string { return n.ID })
 	return out, nil
 }
 

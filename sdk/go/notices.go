@@ -105,8 +105,8 @@ func (a *Admin) Notice(ctx context.Context, id string) (protocol.Notice, error) 
 
 // Notices returns a page of notices, newest first, after the notice before
 // (empty: the newest; a page's Next for the one after it); limit 0 is the
-// server's default (20), at most 100 (GET /v1/admin/notices). A full page
-// has a Next even when no notice follows it: the next page is then empty.
+// server's default (20), at most 100 (GET /v1/admin/notices). Next is
+// empty on the last page.
 func (a *Admin) Notices(ctx context.Context, before string, limit int) (protocol.NoticeList, error) {
 	var l protocol.NoticeList
 	err := a.do(ctx, "GET", "/v1/admin/notices"+query("before", before, limit), nil, &l)

@@ -233,7 +233,10 @@ func TestAdminNotices(t *testing.T) {
 		for _, x := range l.Notices {
 			ids = append(ids, x.ID)
 		}
-		if l.Next == "" || len(l.Notices) == 0 {
+		if len(l.Notices) == 0 {
+			t.Fatalf("Notices after %q: an empty page (the page before it had a next)", before)
+		}
+		if l.Next == "" {
 			break
 		}
 		before = l.Next
