@@ -1,7 +1,3 @@
-// Package postgres will hold Parley's PostgreSQL store (issue 13). For now
-// it holds the schema: migrations/NNNN_description.sql, one file per
-// version, numbered and named as internal/store/sqlite/migrations/ and
-// meaning the same (migrations_test.go holds them to it).
 package postgres
 
 import "embed"

@@ -4,11 +4,10 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
 	"strconv"
-	"strings"
 	"sync"
+
+	"github.com/parley-im/parley/internal/store/schema"
 )
 
 // migrationFiles holds the schema migrations, named NNNN_description.sql
@@ -19,44 +18,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one schema step.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations returns the embedded migrations in version order.
-var migrations = sync.OnceValues(loadMigrations)
-
-// loadMigrations reads and checks the embedded migrations.
-func loadMigrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(names))
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must be NNNN_description.sql", base)
-		}
-		b, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	// fs.Glob returns names sorted, and the numbers are zero-padded.
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: expected version %d", m.name, i+1)
-		}
-	}
-	return ms, nil
-}
+var migrations = sync.OnceValues(func() ([]schema.Migration, error) { return schema.Load(migrationFiles) })
 
 // SchemaVersion is the schema version this binary writes (0 if its
 // embedded migrations are malformed, which Open reports).
@@ -89,8 +52,8 @@ func (db *DB) migrate(ctx context.Context) error {
 			return nil
 		}
 		for _, m := range ms[current:] {
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return fmt.Errorf("apply %s: %w", m.name, classify(err))
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("apply %s: %w", m.Name, classify(err))
 			}
 		}
 		// PRAGMA takes no bound parameters; the version is an integer.
