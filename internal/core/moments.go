@@ -526,7 +526,8 @@ func (c *Core) Comments(ctx context.Context, user string, moment, after int64, l
 	}
 	var out protocol.MomentCommentPage
 	out.Comments, out.Next = keysetPage(cs, limit, commentOf, func(cm store.MomentComment) int64 { return cm.ID })
-	return out, nil
+	out.Comments, err = withoutBlocked(ctx, c, user, out.Comments, func(cm protocol.MomentComment) string { return cm.Author })
+	return out, err
 }
 
 // Like likes (like true) a moment id's user may see, or takes the like
@@ -570,6 +571,28 @@ func (c *Core) Likes(ctx context.Context, user string, moment int64, after strin
 			return protocol.MomentLike{User: l.User, Time: l.CreatedAt.UnixMilli()}
 		},
 		func(l store.MomentLike) string { return l.User })
+	out.Likes, err = withoutBlocked(ctx, c, user, out.Likes, func(l protocol.MomentLike) string { return l.User })
+	return out, err
+}
+
+// withoutBlocked leaves out of a page of comments or likes those by users
+// who block reader or whom reader blocks: a block hides both ways, here as
+// in the feed. The page's cursor is kept, so a page may come out shorter
+// than its limit.
+func withoutBlocked[T any](ctx context.Context, c *Core, reader string, page []T, by func(T) string) ([]T, error) {
+	if len(page) == 0 {
+		return page, nil
+	}
+	blocked, err := c.blockFilter(ctx, reader)
+	if err != nil {
+		return nil, fmt.Errorf("moment: blocks: %w", err)
+	}
+	out := page[:0]
+	for _, x := range page {
+		if u := by(x); u == reader || !blocked(u) {
+			out = append(out, x)
+		}
+	}
 	return out, nil
 }
 

@@ -365,3 +365,63 @@ func TestMomentLimits(t *testing.T) {
 		t.Fatalf("a second comment with a limit of 1 an hour: %v", err)
 	}
 }
+
+// TestCommentsAndLikesOfBlockedUsersAreHidden: on a moment both may see,
+// the comments and likes of a user the reader blocks, or who blocks the
+// reader, are left out of the reader's lists; others still see them, and
+// unblocking shows them again.
+func TestCommentsAndLikesOfBlockedUsersAreHidden(t *testing.T) {
+	t.Parallel()
+	e := momentsEnv(t)
+	e.follow("dave", "erin")
+	e.follow("carol", "erin")
+	m := e.post("erin", "open to followers", "")
+	for _, u := range []string{"dave", "carol"} {
+		if _, err := e.c.Comment(e.ctx, who(u), m.ID, "from "+u); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.c.Like(e.ctx, who(u), m.ID, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lists := func(reader string) (commenters, likers []string) {
+		t.Helper()
+		cs, err := e.c.Comments(e.ctx, reader, m.ID, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs.Comments {
+			commenters = append(commenters, c.Author)
+		}
+		ls, err := e.c.Likes(e.ctx, reader, m.ID, "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range ls.Likes {
+			likers = append(likers, l.User)
+		}
+		slices.Sort(likers)
+		return commenters, likers
+	}
+	if c, l := lists("erin"); !slices.Equal(c, []string{"dave", "carol"}) || !slices.Equal(l, []string{"carol", "dave"}) {
+		t.Fatalf("before any block erin sees comments %v, likes %v", c, l)
+	}
+	if err := e.c.Block(e.ctx, "carol", "dave"); err != nil {
+		t.Fatal(err)
+	}
+	if c, l := lists("carol"); !slices.Equal(c, []string{"carol"}) || !slices.Equal(l, []string{"carol"}) {
+		t.Errorf("carol, who blocks dave, sees comments %v, likes %v", c, l)
+	}
+	if c, l := lists("dave"); !slices.Equal(c, []string{"dave"}) || !slices.Equal(l, []string{"dave"}) {
+		t.Errorf("dave, blocked by carol, sees comments %v, likes %v", c, l)
+	}
+	if c, l := lists("erin"); len(c) != 2 || len(l) != 2 {
+		t.Errorf("erin, who blocks nobody, sees comments %v, likes %v", c, l)
+	}
+	if err := e.c.Unblock(e.ctx, "carol", "dave"); err != nil {
+		t.Fatal(err)
+	}
+	if c, l := lists("carol"); len(c) != 2 || len(l) != 2 {
+		t.Errorf("after the unblock carol sees comments %v, likes %v", c, l)
+	}
+}
