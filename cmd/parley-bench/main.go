@@ -28,7 +28,7 @@
 //
 // mqtt-durable, mqtt-fanout and mqtt-idle do the same over the MQTT gateway
 // (MQTT 3.1.1 on the port the server prints in its banner), with a minimal
-// client of the harness's own (mqttwire.go): closed-loop QoS 1 publishes to
+// client of the harness's own (internal/mqttclient): closed-loop QoS 1 publishes to
 // IMS/p2p/<peer>; one group's fan-out at QoS 1 and 0; idle connections
 // subscribed to their inbox, next to as many idle WebSocket connections
 // measured on a fresh server in the same run.
@@ -49,6 +49,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/parley-im/parley/cmd/parley-bench/internal/scenario"
 )
 
 func usage() string {
@@ -62,8 +64,8 @@ Usage:
 
 Scenarios and tools:
 `)
-	for _, n := range scenarioNames() {
-		fmt.Fprintf(&b, "  %-13s %s\n", n, scenarios[n].summary)
+	for _, n := range scenario.Names() {
+		fmt.Fprintf(&b, "  %-13s %s\n", n, scenario.Scenarios[n].Summary)
 	}
 	b.WriteString("\nResults: one JSON object per line (grep '^{'), with scenario, system,\nprotocol and step; human-readable lines around them.\n")
 	return b.String()
@@ -80,12 +82,12 @@ func main() {
 		fmt.Print(usage())
 		return
 	}
-	sc, ok := scenarios[name]
+	sc, ok := scenario.Scenarios[name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "parley-bench: unknown scenario %q\n\n%s", name, usage())
 		os.Exit(2)
 	}
-	err := sc.run(os.Args[2:])
+	err := sc.Run(os.Args[2:])
 	if err == flag.ErrHelp {
 		return
 	}
