@@ -252,6 +252,135 @@ func TestBlockDropsPendingFriendRequest(t *testing.T) {
 	}
 }
 
+// TestBlockTellsTheBlockedNothing (issue 12 point 3, protocol.md 2.15
+// "mallory is told nothing"): bob shares a group with alice, so that he
+// sees her presence, and has a friend request pending with her; when she
+// blocks him, which drops that request, neither of bob's devices (a
+// WebSocket, an MQTT 3.1.1 client subscribed to IMS/bob/Inbox/#) gets
+// anything about it: carol's message, sent after the block, is the next
+// thing each receives, no event (presence, receipt) came before it on
+// the WebSocket, nothing follows it for longer than a presence window,
+// and bob's system conversation still holds his own request only.
+func TestBlockTellsTheBlockedNothing(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	for _, u := range []string{"alice", "bob", "carol"} {
+		s.user(u)
+	}
+	ctx := ctxT(t)
+	bobWS := s.dial("bob", "phone")
+	bobMQTT := s.mqttConnect("bob", "bob-mqtt", true)
+	bobMQTT.subscribe("IMS/bob/Inbox/#", 1)
+	alice, bob, carol := s.login("alice", "web"), s.login("bob", "web"), s.login("carol", "web")
+
+	// marker sends carol's message to bob and returns what each of bob's
+	// devices received up to it (WebSocket messages, WebSocket events,
+	// MQTT deliveries), the marker excluded.
+	marker := 0
+	untilMarker := func() (msgs []protocol.Message, evs []parley.Event, mqtt []mqttMsg) {
+		t.Helper()
+		marker++
+		body := fmt.Sprint("marker ", marker)
+		if _, err := carol.Send(ctx, "", parley.SendOptions{To: "bob", Body: body}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.After(10 * time.Second)
+		for done := false; !done; {
+			select {
+			case m := <-bobWS.Messages():
+				if m.From == "carol" && m.Body == body {
+					done = true
+				} else {
+					msgs = append(msgs, m)
+				}
+			case <-deadline:
+				t.Fatalf("bob's WebSocket: no %q within 10s", body)
+			}
+		}
+		// Events read from the connection before the marker are in the
+		// channel by now: the client hands frames over in order.
+		for more := true; more; {
+			select {
+			case e := <-bobWS.Events():
+				evs = append(evs, e)
+			default:
+				more = false
+			}
+		}
+		for done := false; !done; {
+			d := bobMQTT.recv(1, 10*time.Second)[0]
+			if strings.HasPrefix(d.Topic, "IMS/bob/Inbox/Msg/d_") && d.message(t).Body == body {
+				done = true
+			} else {
+				mqtt = append(mqtt, d)
+			}
+		}
+		return msgs, evs, mqtt
+	}
+
+	// Before the block: a shared group (bob sees alice's presence) and
+	// bob's request to alice; each reaches bob's devices.
+	if _, err := alice.CreateGroup(ctx, "pals", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	aliceWS := s.dial("alice", "phone")
+	wsOnline, mqttOnline := false, false
+	waitFor(t, "bob's devices to see alice online", 10*time.Second, func() bool {
+		_, evs, mqtt := untilMarker()
+		for _, e := range evs {
+			wsOnline = wsOnline || e.Type == protocol.TypePresence && e.Presence.User == "alice" && e.Presence.Online
+		}
+		for _, d := range mqtt {
+			var p protocol.Presence
+			mqttOnline = mqttOnline || d.Topic == "IMS/bob/Inbox/Presence/alice" && json.Unmarshal(d.Payload, &p) == nil && p.Online
+		}
+		return wsOnline && mqttOnline
+	})
+	if _, err := bob.RequestFriend(ctx, "alice", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, _ := untilMarker()
+	if len(msgs) != 1 || msgs[0].Kind != protocol.KindFriend || msgs[0].Social == nil || msgs[0].Social.Action != protocol.FriendRequested {
+		t.Fatalf("bob's WebSocket got %+v before the marker, want his own request", msgs)
+	}
+	sysConv, requestSeq := msgs[0].Conv, msgs[0].Seq
+	if l, err := alice.FriendRequests(ctx, true, "", 0); err != nil || len(l.Requests) != 1 || l.Requests[0].From != "bob" {
+		t.Fatalf("alice's incoming requests before the block: %+v, %v", l, err)
+	}
+	dropped := bobWS.DroppedEvents()
+
+	if err := aliceWS.Block(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := alice.FriendRequests(ctx, true, "", 0); err != nil || len(l.Requests) != 0 {
+		t.Fatalf("alice's incoming requests after the block: %+v, %v; want bob's dropped", l, err)
+	}
+
+	// Nothing before carol's marker, on either device...
+	msgs, evs, mqtt := untilMarker()
+	if len(msgs) != 0 || len(evs) != 0 || len(mqtt) != 0 || bobWS.DroppedEvents() != dropped {
+		var got []string
+		for _, d := range mqtt {
+			got = append(got, d.Topic+" "+string(d.Payload))
+		}
+		t.Fatalf("bob was told of the block: WebSocket messages %+v, events %+v (dropped %d more), MQTT %q",
+			msgs, evs, bobWS.DroppedEvents()-dropped, got)
+	}
+	// ...nor after it, for longer than presence takes to coalesce.
+	noMessage(t, bobWS, 300*time.Millisecond)
+	select {
+	case e := <-bobWS.Events():
+		t.Fatalf("bob's WebSocket got an event after the block: %+v", e)
+	default:
+	}
+	bobMQTT.none(100 * time.Millisecond)
+	// No entry was stored for him either.
+	p, err := bob.History(ctx, sysConv, parley.HistoryOptions{})
+	if err != nil || len(p.Messages) == 0 || p.Messages[len(p.Messages)-1].Seq != requestSeq {
+		t.Fatalf("bob's system conversation after the block: %+v, %v; want his request (seq %d) last", p, err, requestSeq)
+	}
+}
+
 // nextPaho5Moment returns the next delivery on a moment topic (IMS/<user>,
 // two levels) of pc and its moment; other deliveries are skipped.
 func nextPaho5Moment(t *testing.T, pc *paho5Client) (string, protocol.Moment) {

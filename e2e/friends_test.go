@@ -21,6 +21,7 @@ import (
 	"time"
 
 	paho5 "github.com/eclipse/paho.golang/paho"
+	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/parley-im/parley/internal/config"
 	"github.com/parley-im/parley/protocol"
@@ -233,6 +234,82 @@ func TestFriendAnswerOverMQTTReachesRequester(t *testing.T) {
 	// An answer to a request that does not exist: 0x87 (404).
 	if got := paho5Refusal(t, carol, "IMS/alice/Inbox/Add/GFResp/carol", `{"accept":true}`); got != `{"code":135,"reason":""}` {
 		t.Fatalf("answer without a request: %s, want 0x87", got)
+	}
+}
+
+// TestFriendTopicAsAnotherOverMQTT311: over MQTT 3.1.1, which has no
+// negative PUBACK, a QoS 1 publish on a GFReq or GFResp topic whose last
+// level names someone other than the publisher is a topic outside
+// mqtt.md 5.1: the connection is closed without a PUBACK or any other
+// packet (section 11, "closed"; no Error notice), and nothing is stored.
+// At QoS 0 the publish is dropped and the connection stays up.
+func TestFriendTopicAsAnotherOverMQTT311(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, nil)
+	for _, u := range []string{"alice", "carol", "erin"} {
+		s.user(u)
+	}
+	ctx := ctxT(t)
+	// erin asks carol, so that a GFResp naming erin could answer something.
+	if _, err := s.login("erin", "web").RequestFriend(ctx, "carol", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i, topic := range []string{"IMS/erin/Inbox/Add/GFReq/alice", "IMS/erin/Inbox/Add/GFResp/alice"} {
+		lost := make(chan error, 1)
+		o := s.mqtt3Options("carol", fmt.Sprint("carol-311-", i), true)
+		o.SetConnectionLostHandler(func(_ paho.Client, err error) { lost <- err })
+		carol := s.mqttConnectWith(o)
+		carol.subscribe("IMS/carol/Inbox/#", 1)
+
+		// QoS 0: dropped; the connection stays, as carol's own request
+		// to alice, acknowledged after it, shows.
+		if tok := carol.c.Publish(topic, 0, false, `{"accept":true}`); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("QoS 0 publish to %s: %v", topic, tok.Error())
+		}
+		if i == 0 {
+			carol.publish("IMS/alice/Inbox/Add/GFReq/carol", 1, "from carol herself")
+			// Her next delivery is that request: the QoS 0 publish made
+			// none.
+			d := carol.recv(1, 10*time.Second)[0]
+			if m := d.message(t); !strings.HasPrefix(d.Topic, "IMS/carol/Inbox/Msg/s_") || m.Social == nil || m.Social.User != "alice" {
+				t.Fatalf("carol got %s %s, want her own request to alice on her system conversation's topic", d.Topic, d.Payload)
+			}
+		}
+		select {
+		case err := <-lost:
+			t.Fatalf("the QoS 0 publish to %s closed the connection: %v", topic, err)
+		default:
+		}
+
+		// QoS 1: closed, no PUBACK, no Error notice.
+		tok := carol.c.Publish(topic, 1, false, `{"accept":true}`)
+		select {
+		case <-lost:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("QoS 1 publish to %s: the connection is still open", topic)
+		}
+		if tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
+			t.Fatalf("QoS 1 publish to %s was acknowledged", topic)
+		}
+		select {
+		case d := <-carol.ch:
+			t.Fatalf("carol got %s %s before the close, want nothing", d.Topic, d.Payload)
+		default:
+		}
+	}
+	// Nothing was stored: alice asked nobody, erin's request to carol is
+	// still pending, carol's own request to alice is the only other one.
+	if l, err := s.login("alice", "web").FriendRequests(ctx, false, "", 0); err != nil || len(l.Requests) != 0 {
+		t.Fatalf("alice's outgoing requests: %+v, %v; want none", l, err)
+	}
+	if l, err := s.login("erin", "web").FriendRequests(ctx, true, "", 0); err != nil || len(l.Requests) != 0 {
+		t.Fatalf("erin's incoming requests: %+v, %v; want none", l, err)
+	}
+	if l, err := s.login("carol", "web").FriendRequests(ctx, true, "", 0); err != nil || len(l.Requests) != 1 || l.Requests[0].From != "erin" {
+		t.Fatalf("carol's incoming requests: %+v, %v; want erin's, still pending", l, err)
+	}
+	if l, err := s.login("carol", "web").Friends(ctx, "", 0); err != nil || len(l.Friends) != 0 {
+		t.Fatalf("carol's friends: %+v, %v; want none", l, err)
 	}
 }
 

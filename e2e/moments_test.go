@@ -27,6 +27,7 @@ import (
 
 	paho5 "github.com/eclipse/paho.golang/paho"
 
+	"github.com/parley-im/parley/internal/config"
 	"github.com/parley-im/parley/protocol"
 	parley "github.com/parley-im/parley/sdk/go"
 )
@@ -554,4 +555,103 @@ func TestMomentOpsOverWebSocket(t *testing.T) {
 	if err := alice.Follow(ctx, "alice"); !isStatus(err, 400) {
 		t.Fatalf("follow oneself: %v, want 400", err)
 	}
+}
+
+// TestMomentPostLimitOverHTTPAndMQTT5: moments.posts_per_user_per_hour
+// (3 here) is one budget for HTTP and MQTT together; beyond it a post is
+// refused over HTTP with 429 rate_limited and retry_after_ms, and over
+// MQTT 5 with PUBACK 0x97, and nothing is stored; another user's budget
+// is their own.
+func TestMomentPostLimitOverHTTPAndMQTT5(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, func(c *config.Config) { c.Moments.PostsPerUserPerHour = 3 })
+	s.user("alice")
+	s.user("bob")
+	ctx := ctxT(t)
+	bob := s.login("bob", "laptop")
+	conn, err := net.DialTimeout("tcp", s.app.MQTTAddr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob5 := connectPaho5(t, conn, "bob", "bob-paho5")
+	post := func(text string) (int, protocol.Error) {
+		t.Helper()
+		status, body := httpDo(t, "POST", s.URL+"/v1/moments", bob.Token, protocol.MomentPost{Text: text})
+		var eb struct{ Error protocol.Error }
+		if status != 201 && json.Unmarshal(body, &eb) != nil {
+			t.Fatalf("post %q: %d %s", text, status, body)
+		}
+		return status, eb.Error
+	}
+	for _, text := range []string{"one", "two"} {
+		if status, e := post(text); status != 201 {
+			t.Fatalf("post %q: %d %+v, want 201", text, status, e)
+		}
+	}
+	if got := paho5Refusal(t, bob5, "IMS/bob", "three"); got != `{"code":0,"reason":""}` {
+		t.Fatalf("third post, over MQTT 5: %s, want PUBACK 0", got)
+	}
+
+	// The budget is spent: refused on both, with the rate-limit shape.
+	if status, e := post("four"); status != 429 || e.Code != 429 || e.Reason != "rate_limited" || e.RetryAfterMS <= 0 {
+		t.Fatalf("post over the limit, over HTTP: %d %+v, want 429 rate_limited with retry_after_ms", status, e)
+	}
+	if got := paho5Refusal(t, bob5, "IMS/bob", "five"); !strings.HasPrefix(got, `{"code":151,`) {
+		t.Fatalf("post over the limit, over MQTT 5: %s, want PUBACK 0x97", got)
+	}
+	page, err := bob.UserMoments(ctx, "bob", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range page.Moments {
+		texts = append(texts, m.Text)
+	}
+	if !slices.Equal(texts, []string{"three", "two", "one"}) {
+		t.Fatalf("bob's moments %q, want the three within the limit", texts)
+	}
+	if _, err := s.login("alice", "laptop").PostMoment(ctx, protocol.MomentPost{Text: "alice's own budget"}); err != nil {
+		t.Fatalf("alice posts while bob's budget is spent: %v", err)
+	}
+}
+
+// TestMomentsUnfollowStopsMQTTSubscription: carol holds an MQTT
+// subscription to IMS/bob; once she unfollows bob (over HTTP), bob's next
+// moment does not reach it, without a reconnect (erin's marker, posted
+// after it, is carol's next moment); the subscription stays, and
+// delivers bob's moments again once she follows him again.
+func TestMomentsUnfollowStopsMQTTSubscription(t *testing.T) {
+	t.Parallel()
+	w := newMomentsWorld(t)
+	ctx := ctxT(t)
+	post := func(text string) {
+		t.Helper()
+		if _, err := w.bob.PostMoment(ctx, protocol.MomentPost{Text: text}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func(what, wantTopic, wantText string) {
+		t.Helper()
+		if topic, m := nextMQTTMoment(t, w.carolMQTT); topic != wantTopic || m.Text != wantText {
+			t.Fatalf("carol got %q on %s %s, want %q on %s", m.Text, topic, what, wantText, wantTopic)
+		}
+	}
+
+	post("while carol follows")
+	next("while following", "IMS/bob", "while carol follows")
+
+	if err := w.carol.Unfollow(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	post("after carol's unfollow")
+	marker := w.mark(t)
+	next("after unfollowing", "IMS/erin", marker)
+
+	if err := w.carol.Follow(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	post("after carol follows again")
+	next("after following again", "IMS/bob", "after carol follows again")
+	marker = w.mark(t)
+	next("after following again", "IMS/erin", marker)
 }

@@ -344,3 +344,138 @@ func TestTagsImportAndNoticeAcrossKill9(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemNoticeSubscriptionsOverMQTT5: over MQTT 5 a subscription to
+// IMS/System/<value> is granted for a value the user carries, and refused
+// with SUBACK 0x87 for one the user does not carry (under any key) and for
+// a wildcard (3.1.1's 0x80 is in TestSystemNoticesToTags); the granted one
+// gets the notice live.
+func TestSystemNoticeSubscriptionsOverMQTT5(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, patientLogins)
+	s.user("alice")
+	s.user("bob")
+	adminDo(t, s.URL, "PUT", "/v1/admin/users/alice/tags", map[string]any{"tags": map[string]string{"region": "beijing", "plan": "free"}}, &protocol.UserTags{})
+	adminDo(t, s.URL, "PUT", "/v1/admin/users/bob/tags", map[string]any{"tags": map[string]string{"region": "hangzhou"}}, &protocol.UserTags{})
+	conn, err := net.DialTimeout("tcp", s.app.MQTTAddr(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := connectPaho5(t, conn, "alice", "alice-paho5")
+	for filter, want := range map[string]byte{
+		"IMS/System/beijing":  1,
+		"IMS/System/free":     1,
+		"IMS/System/hangzhou": 0x87, // bob's value, not alice's
+		"IMS/System/Beijing":  0x87, // compared exactly
+		"IMS/System/pro":      0x87,
+		"IMS/System/+":        0x87,
+		"IMS/System/#":        0x87,
+	} {
+		if code := paho5Suback(t, alice, filter); code != want {
+			t.Errorf("alice's SUBACK for %s: 0x%02x, want 0x%02x", filter, code, want)
+		}
+	}
+	n := sendNotice(t, s.URL, "region=beijing", "to Beijing")
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case p := <-alice.ch:
+			var m protocol.Message
+			if err := json.Unmarshal(p.Payload, &m); err != nil || !isNotice(m, n.ID) {
+				t.Fatalf("alice got %s %s, want the notice", p.Topic, p.Payload)
+			}
+			if p.Topic != "IMS/System/beijing" {
+				t.Fatalf("alice got the notice on %s, want IMS/System/beijing", p.Topic)
+			}
+			return
+		case <-deadline:
+			t.Fatal("alice: no notice within 10s")
+		}
+	}
+}
+
+// TestSystemNoticeOnValueTopicAfterResume: a persistent MQTT session
+// (clean session 0) subscribed to IMS/System/<value> gets a notice sent
+// while it was away there, on reconnect, without subscribing again, and
+// not on its inbox. Conversations resume in no fixed order, so bob's
+// message, sent after the notice, marks no point: every delivery of the
+// notice, until both have come and for a while after, must be on
+// IMS/System/beijing.
+func TestSystemNoticeOnValueTopicAfterResume(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, patientLogins)
+	s.user("alice")
+	s.user("bob")
+	adminDo(t, s.URL, "PUT", "/v1/admin/users/alice/tags", map[string]any{"tags": map[string]string{"region": "beijing"}}, &protocol.UserTags{})
+	alice := s.mqttConnect("alice", "alice-tablet", false)
+	alice.subscribe("IMS/alice/Inbox/#", 1)
+	alice.subscribe("IMS/System/beijing", 1)
+	alice.c.Disconnect(100)
+
+	n := sendNotice(t, s.URL, "region=beijing", "while you were away")
+	noticeDone(t, s.URL, n.ID, 20*time.Second)
+	ack, err := s.login("bob", "web").Send(ctxT(t), "", parley.SendOptions{To: "alice", Body: "after the notice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	alice = s.mqttConnect("alice", "alice-tablet", false)
+	if !alice.present {
+		t.Fatal("CONNACK session present = 0")
+	}
+	check := func(d mqttMsg) (notice, message bool) {
+		t.Helper()
+		m := d.message(t)
+		switch {
+		case m.ID == ack.ID && d.Topic == "IMS/alice/Inbox/Msg/"+ack.Conv:
+			return false, true
+		case isNotice(m, n.ID) && d.Topic == "IMS/System/beijing" && m.Body == "while you were away":
+			return true, false
+		}
+		t.Fatalf("alice resumed %s %s, want the notice on IMS/System/beijing and bob's message on her inbox", d.Topic, d.Payload)
+		return false, false
+	}
+	sawNotice, sawMessage := false, false
+	for !sawNotice || !sawMessage {
+		notice, message := check(alice.recv(1, 10*time.Second)[0])
+		sawNotice, sawMessage = sawNotice || notice, sawMessage || message
+	}
+	for end := time.After(300 * time.Millisecond); ; {
+		select {
+		case d := <-alice.ch:
+			check(d)
+			continue
+		case <-end:
+		}
+		break
+	}
+}
+
+// TestSystemNoticeToEveryoneReachesUntagged: a notice to "*" through the
+// admin API reaches a user who carries no tag at all, live on the
+// WebSocket and in the system conversation, and counts every user.
+func TestSystemNoticeToEveryoneReachesUntagged(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, patientLogins)
+	s.user("alice")
+	s.user("zoe")
+	adminDo(t, s.URL, "PUT", "/v1/admin/users/alice/tags", map[string]any{"tags": map[string]string{"region": "beijing"}}, &protocol.UserTags{})
+	var zt protocol.UserTags
+	adminDo(t, s.URL, "GET", "/v1/admin/users/zoe/tags", nil, &zt)
+	if len(zt.Tags) != 0 {
+		t.Fatalf("zoe's tags %v, want none", zt.Tags)
+	}
+	zoe := s.dial("zoe", "phone")
+	n := sendNotice(t, s.URL, "*", "to everyone")
+	if m := recv(t, zoe, 1, 10*time.Second)[0]; !isNotice(m, n.ID) || m.Body != "to everyone" {
+		t.Fatalf("zoe got %+v, want the notice to everyone", m)
+	}
+	if d := noticeDone(t, s.URL, n.ID, 20*time.Second); d.Matched != 2 || d.Stored != 2 {
+		t.Fatalf("notice to everyone: %+v, want alice and zoe matched and stored", d)
+	}
+	l, err := s.login("zoe", "web").Conversations(ctxT(t))
+	if err != nil || len(l.Conversations) != 1 || l.Conversations[0].Kind != protocol.ConvSystem ||
+		l.Conversations[0].LastMessage == nil || !isNotice(*l.Conversations[0].LastMessage, n.ID) {
+		t.Fatalf("zoe's conversations %+v, %v; want her system conversation with the notice", l, err)
+	}
+}
