@@ -46,7 +46,8 @@ func TestAPIPresence(t *testing.T) {
 
 	// alice, connected, is told when the server sees bob come and go;
 	// bob stays until then (a connection shorter than the presence
-	// coalescing window is never announced, nor its last-seen time kept).
+	// coalescing window is never announced, though its last-seen time is
+	// kept, as the short connection below shows).
 	me := s.dial("alice", "phone")
 	resumed(t, me)
 	c := s.dial("bob", "phone")
@@ -73,6 +74,19 @@ func TestAPIPresence(t *testing.T) {
 	}
 	if ps := presence("bob"); len(ps) != 1 || ps[0] != off {
 		t.Fatalf("presence of bob, gone: %+v, want %+v as pushed", ps, off)
+	}
+	// A connection that is gone again without waiting to be announced
+	// still moves bob's last seen.
+	if err := s.dial("bob", "tablet").Close(); err != nil {
+		t.Fatal(err)
+	}
+	// (Polled within the query budget, 20 a second.)
+	deadline := time.Now().Add(5 * time.Second)
+	for ps := presence("bob"); len(ps) != 1 || ps[0].Online || ps[0].LastSeen <= off.LastSeen; ps = presence("bob") {
+		if time.Now().After(deadline) {
+			t.Fatalf("presence of bob after a short connection: %+v, want offline, last seen after %d", ps, off.LastSeen)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	hidden := true
