@@ -30,12 +30,7 @@ func (b *batch) loadPrior(entries []store.Append) error {
 			args = append(args, k.sender, k.clientMsgID)
 		}
 		keys = keys[size:]
-		// The WHERE term lets the planner use the partial dedupe index;
-		// CROSS JOIN keeps the few keys as the outer loop.
-		q := "SELECT " + qualified("m") + " FROM (VALUES " + valuesList(size, 2) + ") AS v " +
-			"CROSS JOIN messages AS m ON m.sender = v.column1 AND m.client_msg_id = v.column2 " +
-			"WHERE m.client_msg_id <> ''"
-		msgs, err := queryMessages(b.ctx, b.tx, q, args...)
+		msgs, err := queryMessages(b.ctx, b.tx, priorSQL(size), args...)
 		if err != nil {
 			return fmt.Errorf("look up client message ids: %w", err)
 		}
@@ -44,6 +39,17 @@ func (b *batch) loadPrior(entries []store.Append) error {
 		}
 	}
 	return nil
+}
+
+// priorSQL is the query of the messages under size (sender, client
+// message id) keys. The WHERE term lets the planner use the partial dedupe
+// index; the few keys are the outer loop, as SQLite's planner chooses
+// without a CROSS JOIN, which PostgreSQL does not take with ON
+// (TestDedupeLookupsUseIndexes).
+func priorSQL(size int) string {
+	return "SELECT " + qualified("m") + " FROM (VALUES " + valuesList(size, 2) + ") AS v " +
+		"JOIN messages AS m ON m.sender = v.column1 AND m.client_msg_id = v.column2 " +
+		"WHERE m.client_msg_id <> ''"
 }
 
 // loadState reads, for every (conversation, sender) pair of the batch, the
@@ -142,7 +148,11 @@ func (b *batch) advanceConversations() error {
 			args = append(args, id, int64(b.convs[id].n), int64(b.convs[id].nc))
 		}
 		ids = ids[size:]
-		q := "UPDATE conversations SET last_seq = last_seq + v.column2, content_count = content_count + v.column3, " +
+		// (The CASTs: PostgreSQL types a VALUES column of parameters as
+		// text, which it does not add to an integer. Inside VALUES they
+		// would cost SQLite its plan of the VALUES rows: see castInt.)
+		q := "UPDATE conversations SET last_seq = last_seq + " + castInt("v.column2") +
+			", content_count = content_count + " + castInt("v.column3") + ", " +
 			"updated_at = ? FROM (VALUES " + valuesList(size, 3) + ") AS v WHERE conversations.id = v.column1 " +
 			"RETURNING id, last_seq, content_count"
 		if err := b.checkAdvanced(q, args, size); err != nil {
@@ -193,7 +203,7 @@ func (b *batch) raiseReads() error {
 			args = append(args, k.conv, k.user, int64(b.reads[k]))
 		}
 		keys = keys[size:]
-		q := "UPDATE members SET read_seq = max(read_seq, v.column3) " +
+		q := "UPDATE members SET read_seq = " + greatest("read_seq", castInt("v.column3")) + " " +
 			"FROM (VALUES " + valuesList(size, 3) + ") AS v " +
 			"WHERE members.conv_id = v.column1 AND members.user_id = v.column2"
 		if _, err := b.tx.ExecContext(b.ctx, q, args...); err != nil {

@@ -68,7 +68,7 @@ func (db *DB) CreateBroadcastList(ctx context.Context, l store.BroadcastList, me
 			l.Owner, l.ID, l.Name, at, at); err != nil {
 			return classify(err) // store.ErrExists for a taken id
 		}
-		if err := insertBroadcastMembers(ctx, tx, l.Owner, l.ID, members); err != nil {
+		if _, err := insertBroadcastMembers(ctx, tx, l.Owner, l.ID, members); err != nil {
 			return err
 		}
 		var err error
@@ -81,21 +81,25 @@ func (db *DB) CreateBroadcastList(ctx context.Context, l store.BroadcastList, me
 	return out, nil
 }
 
-// insertBroadcastMembers adds users to a list, skipping those it holds.
-func insertBroadcastMembers(ctx context.Context, tx *Tx, owner, id string, users []string) error {
+// insertBroadcastMembers adds users to a list, skipping those it holds,
+// and returns the number it added.
+func insertBroadcastMembers(ctx context.Context, tx *Tx, owner, id string, users []string) (int64, error) {
 	var args []any
+	var added int64
 	for _, size := range chunkSizes(len(users)) {
 		args = args[:0]
 		for _, u := range users[:size] {
 			args = append(args, owner, id, u)
 		}
 		users = users[size:]
-		q := "INSERT OR IGNORE INTO broadcast_members (owner, list_id, user_id) VALUES " + valuesList(size, 3)
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("insert members: %w", classify(err))
+		q := "INSERT INTO broadcast_members (owner, list_id, user_id) VALUES " + valuesList(size, 3) + " ON CONFLICT DO NOTHING"
+		n, err := affected(tx.ExecContext(ctx, q, args...))
+		if err != nil {
+			return 0, fmt.Errorf("insert members: %w", err)
 		}
+		added += n
 	}
-	return nil
+	return added, nil
 }
 
 // BroadcastList returns one list; see store.BroadcastLists.BroadcastList.
@@ -171,14 +175,9 @@ func (db *DB) ChangeBroadcastMembers(ctx context.Context, owner, id string, add,
 			return err
 		}
 		// Whether anything changed: the count may stay while one user
-		// replaces another, so count the rows the statements changed
-		// (total_changes is the writer connection's, which runs one
-		// transaction at a time).
-		var changes0, changes1 int64
-		if err := tx.QueryRowContext(ctx, "SELECT total_changes()").Scan(&changes0); err != nil {
-			return classify(err)
-		}
-		if err := insertBroadcastMembers(ctx, tx, owner, id, bcastUnique(add)); err != nil {
+		// replaces another, so count the rows the statements changed.
+		changes, err := insertBroadcastMembers(ctx, tx, owner, id, bcastUnique(add))
+		if err != nil {
 			return err
 		}
 		rm := bcastUnique(remove)
@@ -190,12 +189,11 @@ func (db *DB) ChangeBroadcastMembers(ctx context.Context, owner, id string, add,
 			}
 			rm = rm[size:]
 			q := "DELETE FROM broadcast_members WHERE owner = ? AND list_id = ? AND user_id IN (" + bcastParams(size) + ")"
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return fmt.Errorf("delete members: %w", classify(err))
+			n, err := affected(tx.ExecContext(ctx, q, args...))
+			if err != nil {
+				return fmt.Errorf("delete members: %w", err)
 			}
-		}
-		if err := tx.QueryRowContext(ctx, "SELECT total_changes()").Scan(&changes1); err != nil {
-			return classify(err)
+			changes += n
 		}
 		if out, err = broadcastList(ctx, tx, owner, id); err != nil {
 			return err
@@ -203,7 +201,7 @@ func (db *DB) ChangeBroadcastMembers(ctx context.Context, owner, id string, add,
 		if max > 0 && out.Members > max && out.Members > before.Members {
 			return fmt.Errorf("%w: %d members", store.ErrLimit, out.Members)
 		}
-		if changes1 == changes0 {
+		if changes == 0 {
 			return nil
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE broadcast_lists SET updated_at = ? WHERE owner = ? AND id = ?",

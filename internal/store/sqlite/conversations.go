@@ -166,8 +166,10 @@ func insertMembers(ctx context.Context, tx *Tx, conv string, members []store.Mem
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("insert members: %w", classify(err))
 		}
-		q = "INSERT OR IGNORE INTO participants (conv_id, user_id) SELECT column1, column2 FROM (VALUES " +
-			valuesList(size, 3) + ")"
+		// WHERE true: without it SQLite would read the ON of ON CONFLICT
+		// as a join's.
+		q = "INSERT INTO participants (conv_id, user_id) SELECT v.column1, v.column2 FROM (VALUES " +
+			valuesList(size, 3) + ") AS v WHERE true ON CONFLICT DO NOTHING"
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("insert participants: %w", classify(err))
 		}
@@ -178,7 +180,7 @@ func insertMembers(ctx context.Context, tx *Tx, conv string, members []store.Mem
 // addParticipant records that user is (and so was) a member of conv.
 func addParticipant(ctx context.Context, tx *Tx, conv, user string) error {
 	_, err := tx.ExecContext(ctx,
-		"INSERT OR IGNORE INTO participants (user_id, conv_id) VALUES (?, ?)", user, conv)
+		"INSERT INTO participants (user_id, conv_id) VALUES (?, ?) ON CONFLICT DO NOTHING", user, conv)
 	return classify(err)
 }
 

@@ -28,7 +28,7 @@ func touchDevice(ctx context.Context, tx *Tx, user, device string, t time.Time) 
 	_, err := tx.ExecContext(ctx,
 		`INSERT INTO devices (user_id, id, created_at, last_seen)
 		 SELECT ?1, ?2, ?3, ?3 WHERE NOT EXISTS (SELECT 1 FROM users WHERE id = ?1 AND deleted <> 0)
-		 ON CONFLICT (user_id, id) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
+		 ON CONFLICT (user_id, id) DO UPDATE SET last_seen = `+greatest("devices.last_seen", "excluded.last_seen"),
 		user, device, ms(t))
 	return classify(err)
 }
@@ -51,7 +51,7 @@ func (db *DB) AddDevice(ctx context.Context, user, device string, t time.Time, m
 	err = db.update(ctx, func(tx *Tx) error {
 		var n, known int
 		if err := tx.QueryRowContext(ctx,
-			"SELECT count(*), coalesce(sum(id = ?), 0) FROM devices WHERE user_id = ?", device, user).Scan(&n, &known); err != nil {
+			"SELECT count(*), coalesce(sum(CASE WHEN id = ? THEN 1 ELSE 0 END), 0) FROM devices WHERE user_id = ?", device, user).Scan(&n, &known); err != nil {
 			return classify(err)
 		}
 		if known > 0 {

@@ -194,12 +194,12 @@ func (db *DB) EraseStep(ctx context.Context, user string, now time.Time) ([]prot
 				events = append(events, r.Message)
 			}
 		}
-		var left int
+		var left bool
 		if err := tx.QueryRowContext(ctx,
 			"SELECT EXISTS (SELECT 1 FROM erasure_pending WHERE user_id = ?)", user).Scan(&left); err != nil {
 			return classify(err)
 		}
-		done = left == 0
+		done = !left
 		return nil
 	})
 	if err != nil {

@@ -18,7 +18,7 @@ func (db *DB) RaiseTokenFloor(ctx context.Context, user, device string, t time.T
 	err := db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO token_floors (user_id, device_id, not_before) VALUES (?, ?, ?)
-			 ON CONFLICT (user_id, device_id) DO UPDATE SET not_before = max(not_before, excluded.not_before)`,
+			 ON CONFLICT (user_id, device_id) DO UPDATE SET not_before = `+greatest("token_floors.not_before", "excluded.not_before"),
 			user, device, ms(t))
 		return classify(err)
 	})

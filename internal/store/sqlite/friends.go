@@ -93,7 +93,7 @@ func found(ctx context.Context, q querier, query string, args ...any) (bool, err
 
 // befriend makes a and b friends since now (two rows, one per direction).
 func befriend(ctx context.Context, tx *Tx, a, b string, now time.Time) error {
-	_, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO friends (user_id, friend_id, since) VALUES (?, ?, ?), (?, ?, ?)",
+	_, err := tx.ExecContext(ctx, "INSERT INTO friends (user_id, friend_id, since) VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT DO NOTHING",
 		a, b, ms(now), b, a, ms(now))
 	return classify(err)
 }
@@ -146,7 +146,7 @@ func (db *DB) RequestFriend(ctx context.Context, from, to, text string, now time
 			}
 			return protocol.FriendFriends, friendEntries(from, to, protocol.FriendAccepted, ""), nil
 		}
-		res, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO friend_requests (from_user, to_user, text, created_at) VALUES (?, ?, ?, ?)",
+		res, err := tx.ExecContext(ctx, "INSERT INTO friend_requests (from_user, to_user, text, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
 			from, to, text, ms(now))
 		if err != nil {
 			return "", nil, classify(err)

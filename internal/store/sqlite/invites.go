@@ -162,7 +162,7 @@ func (db *DB) Invite(ctx context.Context, conv, inviter string, invitees []strin
 			if member {
 				return groupWrite{}, fmt.Errorf("user %s: %w: a member already", u, store.ErrExists)
 			}
-			res, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO group_invites (conv_id, invitee, inviter, created_at) VALUES (?, ?, ?, ?)",
+			res, err := tx.ExecContext(ctx, "INSERT INTO group_invites (conv_id, invitee, inviter, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
 				conv, u, inviter, ms(now))
 			if err != nil {
 				return groupWrite{}, classify(err)

@@ -135,7 +135,7 @@ func (db *DB) JoinByLink(ctx context.Context, token, user string, maxMembers int
 				return groupWrite{}, fmt.Errorf("%w: the group has %d members", store.ErrLimit, n)
 			}
 		}
-		res, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO group_join_requests (conv_id, user_id, created_at) VALUES (?, ?, ?)",
+		res, err := tx.ExecContext(ctx, "INSERT INTO group_join_requests (conv_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
 			conv, user, ms(now))
 		if err != nil {
 			return groupWrite{}, classify(err)

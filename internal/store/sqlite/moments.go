@@ -97,7 +97,7 @@ func (db *DB) PostMoment(ctx context.Context, p store.MomentPost) (store.Moment,
 				args = append(args, id, u)
 			}
 			users = users[size:]
-			if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO moment_audience (moment_id, user_id) VALUES "+valuesList(size, 2), args...); err != nil {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO moment_audience (moment_id, user_id) VALUES "+valuesList(size, 2)+" ON CONFLICT DO NOTHING", args...); err != nil {
 				return classify(err)
 			}
 		}
@@ -161,8 +161,9 @@ func (db *DB) DeleteMoment(ctx context.Context, author string, id int64) error {
 // newest such: those the reader follows, and the reader. Each is one
 // backward seek in moments_author (plus a lookup of the audience for a
 // list moment that does not name the reader). An author without such a
-// moment has a NULL top, which sorts last; the query does not filter them
-// out itself, since SQLite would then evaluate each top twice.
+// moment has a NULL top, which sorts last (NULLS LAST: SQLite's order for
+// DESC, not PostgreSQL's); the query does not filter them out itself,
+// since SQLite would then evaluate each top twice.
 const feedTops = `
 SELECT a, top FROM (
 	SELECT f.followee AS a,
@@ -171,7 +172,7 @@ SELECT a, top FROM (
 	FROM follows f WHERE f.follower = ?1
 	UNION ALL
 	SELECT ?1, (SELECT max(id) FROM moments WHERE author = ?1 AND id < ?2)
-) ORDER BY top DESC LIMIT ?3`
+) AS t ORDER BY top DESC NULLS LAST LIMIT ?3`
 
 // Feed returns the reader's merged feed below before; see
 // store.Moments.Feed.
@@ -225,7 +226,7 @@ func (db *DB) Feed(ctx context.Context, reader string, before int64, limit int) 
 		// own through moments_author, at most ?4 moments each.
 		arms := make([]string, len(authors))
 		for i := range authors {
-			arms[i] = fmt.Sprintf("SELECT id FROM (SELECT m.id FROM moments m WHERE m.author = ?%d AND m.id < ?2 AND m.id >= ?3 AND %s ORDER BY m.id DESC LIMIT ?4)",
+			arms[i] = fmt.Sprintf("SELECT id FROM (SELECT m.id FROM moments m WHERE m.author = ?%d AND m.id < ?2 AND m.id >= ?3 AND %s ORDER BY m.id DESC LIMIT ?4) AS arm",
 				5+i, listedFor)
 		}
 		q := "SELECT " + momentCols + " FROM moments m WHERE m.id IN (" + strings.Join(arms, " UNION ALL ") + ") ORDER BY m.id DESC LIMIT ?4"
@@ -349,7 +350,7 @@ func (db *DB) Like(ctx context.Context, moment int64, user string, like bool, no
 			changed, err = deletedRow(ctx, tx, "DELETE FROM moment_likes WHERE moment_id = ? AND user_id = ?", moment, user)
 			return err
 		}
-		res, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO moment_likes (moment_id, user_id, created_at) VALUES (?, ?, ?)",
+		res, err := tx.ExecContext(ctx, "INSERT INTO moment_likes (moment_id, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
 			moment, user, ms(now))
 		if err != nil {
 			return classify(err)

@@ -173,16 +173,18 @@ func (a audience) posCol() string {
 	return "u.id"
 }
 
-// cond returns the condition on a candidate u and its parameters.
+// cond returns the condition on a candidate u and its parameters: a
+// boolean (a recorded verdict is an integer, 0 or 1, so the COALESCE
+// compares it with 1: PostgreSQL mixes no integer with a boolean).
 func (a audience) cond() (string, []any) {
 	args := []any{ms(a.n.CreatedAt), a.n.ID}
-	expr := "1"
+	expr := "1 = 1"
 	if a.n.To.Op != store.TagTerm {
 		// (A lone term is the required tag, which every candidate but
 		// those with a verdict carries.)
 		expr = tagSQL(a.n.To, "u.id", &args)
 	}
-	return "u.deleted = 0 AND u.created_at <= ? AND COALESCE((SELECT v.matched FROM notice_verdicts AS v " +
+	return "u.deleted = 0 AND u.created_at <= ? AND COALESCE((SELECT v.matched = 1 FROM notice_verdicts AS v " +
 		"WHERE v.notice_id = ? AND v.pos = " + a.posCol() + "), " + expr + ")", args
 }
 
@@ -191,11 +193,12 @@ func (a audience) cond() (string, []any) {
 // the audience (0 or 1); it ends in "LIMIT ?".
 func (a audience) candidates(after string) (string, []any) {
 	cond, cargs := a.cond()
+	in := "CASE WHEN " + cond + " THEN 1 ELSE 0 END"
 	if req, ok := a.required(); ok {
-		return "SELECT r.user_id, r.sys, " + cond + " FROM user_tags AS r JOIN users AS u ON u.id = r.user_id " +
+		return "SELECT r.user_id, r.sys, " + in + " FROM user_tags AS r JOIN users AS u ON u.id = r.user_id " +
 			"WHERE r.key = ? AND r.value = ? AND r.sys > ? ORDER BY r.sys LIMIT ?", append(cargs, req.Key, req.Value, after)
 	}
-	return "SELECT u.id, u.id, " + cond + " FROM users AS u WHERE u.id > ? ORDER BY u.id LIMIT ?", append(cargs, after)
+	return "SELECT u.id, u.id, " + in + " FROM users AS u WHERE u.id > ? ORDER BY u.id LIMIT ?", append(cargs, after)
 }
 
 // lost returns the query of the users at positions in (after, upto] (""
@@ -234,7 +237,7 @@ func (a audience) count(ctx context.Context, q querier) (int64, error) {
 	}
 	if lq, largs := a.lost("", ""); lq != "" {
 		var m int64
-		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+lq+")", largs...).Scan(&m); err != nil {
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM ("+lq+") AS l", largs...).Scan(&m); err != nil {
 			return 0, classify(err)
 		}
 		n += m

@@ -43,14 +43,19 @@ func (b *batch) loadPacketKeys(entries []store.Append) error {
 			args = append(args, k[0], k[1])
 		}
 		keys = keys[size:]
-		q := "SELECT k.key, " + qualified("m") + " FROM (VALUES " + valuesList(size, 2) + ") AS v " +
-			"CROSS JOIN packet_keys AS k ON k.sender = v.column1 AND k.key = v.column2 " +
-			"JOIN messages AS m ON m.conv_id = k.conv_id AND m.seq = k.seq"
-		if err := b.scanPacketKeys(q, args); err != nil {
+		if err := b.scanPacketKeys(packetKeysSQL(size), args); err != nil {
 			return fmt.Errorf("look up packet keys: %w", err)
 		}
 	}
 	return nil
+}
+
+// packetKeysSQL is the query of the messages under size (sender, packet
+// key) keys, the keys the outer loop (see priorSQL).
+func packetKeysSQL(size int) string {
+	return "SELECT k.key, " + qualified("m") + " FROM (VALUES " + valuesList(size, 2) + ") AS v " +
+		"JOIN packet_keys AS k ON k.sender = v.column1 AND k.key = v.column2 " +
+		"JOIN messages AS m ON m.conv_id = k.conv_id AND m.seq = k.seq"
 }
 
 // scanPacketKeys runs one loadPacketKeys query and records its rows.

@@ -28,19 +28,36 @@ func (db *DB) SaveAcks(ctx context.Context, acks []store.DeviceAck) error {
 	return nil
 }
 
+// clampedSQL is ?1 clamped to the last seq of conversation ?2 (0 if there
+// is none): min(?1, last_seq) for ?1 >= 0, with no scalar min, which
+// PostgreSQL lacks (see least).
+var clampedSQL = "coalesce((SELECT " + least("last_seq", "?1") + " FROM conversations WHERE id = ?2), 0)"
+
+var (
+	// ackSQL raises the delivered position of member ?3 of ?2 to ?1
+	// clamped, returning the clamped ?1.
+	ackSQL = `UPDATE members SET delivered_seq = ` + greatest("delivered_seq", clampedSQL) + `
+		WHERE conv_id = ?2 AND user_id = ?3
+		RETURNING ` + clampedSQL
+	// startSQL returns ?1 clamped if ?3 is a member of ?2.
+	startSQL = `SELECT ` + clampedSQL + ` FROM members WHERE conv_id = ?2 AND user_id = ?3`
+	// positionSQL stores a device position, keeping the larger.
+	positionSQL = `INSERT INTO positions (user_id, device_id, conv_id, seq) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user_id, device_id, conv_id) DO UPDATE SET seq = ` + greatest("positions.seq", "excluded.seq")
+	// readSQL raises the read position of member ?3 of ?2 to ?1 clamped.
+	readSQL = `UPDATE members SET read_seq = ` + greatest("read_seq", clampedSQL) + `
+		WHERE conv_id = ?2 AND user_id = ?3 RETURNING read_seq`
+)
+
 // saveAcks is SaveAcks in tx.
 func saveAcks(ctx context.Context, tx *Tx, acks []store.DeviceAck) error {
 	for _, a := range acks {
 		seq := int64(min(a.Seq, math.MaxInt64))
 		var clamped int64
-		q := `UPDATE members SET delivered_seq = max(delivered_seq,
-				min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0)))
-			 WHERE conv_id = ?2 AND user_id = ?3
-			 RETURNING min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0))`
+		q := ackSQL
 		if a.Start {
 			// A start position: the same checks, DeliveredSeq untouched.
-			q = `SELECT min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0))
-			 FROM members WHERE conv_id = ?2 AND user_id = ?3`
+			q = startSQL
 		}
 		err := tx.QueryRowContext(ctx, q, seq, a.Conv, a.User).Scan(&clamped)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -49,10 +66,7 @@ func saveAcks(ctx context.Context, tx *Tx, acks []store.DeviceAck) error {
 		if err != nil {
 			return classify(err)
 		}
-		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO positions (user_id, device_id, conv_id, seq) VALUES (?, ?, ?, ?)
-			 ON CONFLICT (user_id, device_id, conv_id) DO UPDATE SET seq = max(seq, excluded.seq)`,
-			a.User, a.Device, a.Conv, clamped); err != nil {
+		if _, err := tx.ExecContext(ctx, positionSQL, a.User, a.Device, a.Conv, clamped); err != nil {
 			return classify(err)
 		}
 	}
@@ -101,11 +115,7 @@ func (db *DB) SetRead(ctx context.Context, conv, user string, seq uint64) (uint6
 // setRead is SetRead in tx.
 func setRead(ctx context.Context, tx *Tx, conv, user string, seq uint64) (uint64, error) {
 	var pos int64
-	err := tx.QueryRowContext(ctx,
-		`UPDATE members SET read_seq = max(read_seq,
-			min(?1, coalesce((SELECT last_seq FROM conversations WHERE id = ?2), 0)))
-		 WHERE conv_id = ?2 AND user_id = ?3 RETURNING read_seq`,
-		int64(min(seq, math.MaxInt64)), conv, user).Scan(&pos)
+	err := tx.QueryRowContext(ctx, readSQL, int64(min(seq, math.MaxInt64)), conv, user).Scan(&pos)
 	if err != nil {
 		return 0, classify(err)
 	}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"time"
 )
@@ -43,6 +44,30 @@ func valuesList(rows, cols int) string {
 	return b.String()
 }
 
+// castInt is the SQL of the column of a VALUES list of parameters col as
+// an integer. PostgreSQL types such a column as text, which it neither
+// adds to nor compares with an integer; SQLite's CAST of an integer to
+// BIGINT (INTEGER affinity) is the integer. The cast is on the column, not
+// on the parameters in the VALUES list: SQLite runs a VALUES list whose
+// first row has an affinity (a CAST) as a compound SELECT, materialized,
+// rather than as its plain VALUES scan.
+func castInt(col string) string { return "CAST(" + col + " AS BIGINT)" }
+
+// greatest is the SQL of the larger of two non-NULL values a and b, in the
+// form SQLite and PostgreSQL share: SQLite's scalar max(a, b) is
+// PostgreSQL's GREATEST(a, b), and neither engine has the other's. Each
+// operand appears twice in the text: a parameter among them must be given
+// twice (or be numbered).
+func greatest(a, b string) string {
+	return "CASE WHEN " + a + " >= " + b + " THEN " + a + " ELSE " + b + " END"
+}
+
+// least is the SQL of the smaller of two non-NULL values a and b (SQLite's
+// scalar min, PostgreSQL's LEAST); see greatest.
+func least(a, b string) string {
+	return "CASE WHEN " + a + " <= " + b + " THEN " + a + " ELSE " + b + " END"
+}
+
 // ms converts t to Unix milliseconds; the zero time is 0.
 func ms(t time.Time) int64 {
 	if t.IsZero() {
@@ -65,6 +90,19 @@ func boolInt(b bool) int64 {
 		return 1
 	}
 	return 0
+}
+
+// affected returns the number of rows a statement changed (its own, not
+// its triggers'), its error classified.
+func affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, classify(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, classify(err)
+	}
+	return n, nil
 }
 
 // queryAll runs a query and returns every row as scan reads it; errors

@@ -84,18 +84,21 @@ func ensureSystemConvs(ctx context.Context, tx *Tx, users []string, now time.Tim
 			live[u] = true
 			args = append(args, store.SystemConvID(u), u)
 		}
-		values := "(VALUES " + valuesList(len(found), 2) + ")"
-		q := "INSERT OR IGNORE INTO conversations (" + convCols + ") SELECT column1, '" + protocol.ConvSystem +
-			"', '', column2, ?, 0, ?, 0, 0 FROM " + values
+		// Each insert takes the pairs (VALUES ...) AS v, skipping rows
+		// present (WHERE true: without it SQLite would read the ON of ON
+		// CONFLICT as a join's).
+		fromValues := " FROM (VALUES " + valuesList(len(found), 2) + ") AS v WHERE true ON CONFLICT DO NOTHING"
+		q := "INSERT INTO conversations (" + convCols + ") SELECT v.column1, '" + protocol.ConvSystem +
+			"', '', v.column2, ?, 0, ?, 0, 0" + fromValues
 		if _, err := tx.ExecContext(ctx, q, append([]any{t, t}, args...)...); err != nil {
 			return nil, fmt.Errorf("create system conversations: %w", classify(err))
 		}
-		q = "INSERT OR IGNORE INTO members (conv_id, user_id, role) SELECT column1, column2, '" +
-			protocol.RoleMember + "' FROM " + values
+		q = "INSERT INTO members (conv_id, user_id, role) SELECT v.column1, v.column2, '" +
+			protocol.RoleMember + "'" + fromValues
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return nil, fmt.Errorf("system conversation members: %w", classify(err))
 		}
-		q = "INSERT OR IGNORE INTO participants (conv_id, user_id) SELECT column1, column2 FROM " + values
+		q = "INSERT INTO participants (conv_id, user_id) SELECT v.column1, v.column2" + fromValues
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return nil, fmt.Errorf("system conversation participants: %w", classify(err))
 		}

@@ -116,7 +116,7 @@ func changeTags(ctx context.Context, tx *Tx, sending []sendingNotice, ch store.T
 		if pos <= n.cursor || created > n.created {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT OR IGNORE INTO notice_verdicts (notice_id, pos, user_id, matched) VALUES (?, ?, ?, ?)",
+		if _, err := tx.ExecContext(ctx, "INSERT INTO notice_verdicts (notice_id, pos, user_id, matched) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
 			n.id, pos, ch.User, boolInt(n.to.Match(old))); err != nil {
 			return store.TagResult{}, fmt.Errorf("notice verdict: %w", classify(err))
 		}
@@ -209,22 +209,24 @@ func (db *DB) CountTagged(ctx context.Context, expr store.TagExpr) (int64, error
 
 // tagSQL returns a condition that holds for the user whose id is the SQL
 // expression user exactly when expr matches the user's current tags,
-// appending its parameters to args.
+// appending its parameters to args. It is a boolean for PostgreSQL too,
+// which takes no integer as a condition: true and false are 1 = 1 and
+// 1 = 0.
 func tagSQL(expr store.TagExpr, user string, args *[]any) string {
 	switch expr.Op {
 	case store.TagAll:
-		return "1"
+		return "1 = 1"
 	case store.TagTerm:
 		*args = append(*args, expr.Key, expr.Value)
 		return "EXISTS (SELECT 1 FROM user_tags AS t WHERE t.user_id = " + user + " AND t.key = ? AND t.value = ?)"
 	case store.TagNot:
 		if len(expr.Args) != 1 {
-			return "0"
+			return "1 = 0"
 		}
 		return "NOT " + tagSQL(expr.Args[0], user, args)
 	case store.TagAnd, store.TagOr:
 		if len(expr.Args) == 0 {
-			return "0"
+			return "1 = 0"
 		}
 		parts := make([]string, len(expr.Args))
 		for i, a := range expr.Args {
@@ -232,5 +234,5 @@ func tagSQL(expr store.TagExpr, user string, args *[]any) string {
 		}
 		return "(" + strings.Join(parts, " "+strings.ToUpper(expr.Op)+" ") + ")"
 	}
-	return "0"
+	return "1 = 0"
 }

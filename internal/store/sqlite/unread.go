@@ -113,9 +113,9 @@ func unreadAbove(ctx context.Context, q querier, conv string, p uint64, c convCo
 
 // countsSQL reads the counters of conversation ?1 with the content count at
 // seq ?2 and user ?3's read position (NULL if not a member).
-const countsSQL = `SELECT c.last_seq, c.purged_seq, c.purged_content, c.content_count, c.deleted_count, c.deleted_max,
+var countsSQL = `SELECT c.last_seq, c.purged_seq, c.purged_content, c.content_count, c.deleted_count, c.deleted_max,
 	(SELECT content_count FROM messages WHERE conv_id = c.id AND seq = ?2),
-	(SELECT max(read_seq, joined_seq) FROM members WHERE conv_id = c.id AND user_id = ?3)
+	(SELECT ` + greatest("read_seq", "joined_seq") + ` FROM members WHERE conv_id = c.id AND user_id = ?3)
 	FROM conversations AS c WHERE c.id = ?1`
 
 // readCounts runs countsSQL. A missing conversation is not an error
@@ -180,11 +180,11 @@ func unread(ctx context.Context, q querier, conv, user string, after uint64) (in
 // totalUnreadSQL reads, for each of the user's (?1) conversations, the
 // counters and the content count at the member's read position: one
 // lookup in the (conv_id, seq) index per conversation.
-const totalUnreadSQL = `SELECT m.conv_id, max(m.read_seq, m.joined_seq),
+var totalUnreadSQL = `SELECT m.conv_id, ` + greatest("m.read_seq", "m.joined_seq") + `,
 	c.last_seq, c.purged_seq, c.purged_content, c.content_count, c.deleted_count, c.deleted_max, g.content_count
 	FROM members AS m
 	JOIN conversations AS c ON c.id = m.conv_id
-	LEFT JOIN messages AS g ON g.conv_id = m.conv_id AND g.seq = max(m.read_seq, m.joined_seq)
+	LEFT JOIN messages AS g ON g.conv_id = m.conv_id AND g.seq = ` + greatest("m.read_seq", "m.joined_seq") + `
 	WHERE m.user_id = ?1`
 
 // totalUnread counts the user's unread content messages over all the
@@ -271,12 +271,12 @@ func addDeleted(ctx context.Context, tx *Tx, conv string, seqs []uint64) error {
 			delta[i]++
 		}
 	}
-	if err := upsertNodes(ctx, tx, conv, delta, "n + excluded.n"); err != nil {
+	if err := upsertNodes(ctx, tx, conv, delta, "deleted_tree.n + excluded.n"); err != nil {
 		return err
 	}
 	_, err := tx.ExecContext(ctx,
-		"UPDATE conversations SET deleted_count = deleted_count + ?, deleted_max = max(deleted_max, ?) WHERE id = ?",
-		len(seqs), int64(highest), conv)
+		"UPDATE conversations SET deleted_count = deleted_count + ?, deleted_max = "+greatest("deleted_max", "?")+" WHERE id = ?",
+		len(seqs), int64(highest), int64(highest), conv)
 	if err != nil {
 		return fmt.Errorf("deleted count: %w", classify(err))
 	}
@@ -285,7 +285,8 @@ func addDeleted(ctx context.Context, tx *Tx, conv string, seqs []uint64) error {
 
 // upsertNodes writes nodes of conv's deleted tree, in node order, a chunk
 // per statement; set is the new value of a node that exists (excluded.n is
-// the given one).
+// the given one, deleted_tree.n the stored one: a bare n would be
+// ambiguous to PostgreSQL).
 func upsertNodes(ctx context.Context, tx *Tx, conv string, nodes map[uint64]int64, set string) error {
 	order := make([]uint64, 0, len(nodes))
 	for i := range nodes {

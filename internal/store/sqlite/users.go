@@ -85,8 +85,8 @@ func (db *DB) SetPassword(ctx context.Context, id, hash string) error {
 // last-seen time; store.ErrNotFound if absent.
 func (db *DB) TouchUser(ctx context.Context, id string, t time.Time) error {
 	if err := db.updateUser(ctx,
-		"UPDATE users SET last_seen = CASE WHEN deleted THEN last_seen ELSE max(last_seen, ?) END WHERE id = ?",
-		ms(t), id); err != nil {
+		"UPDATE users SET last_seen = CASE WHEN deleted <> 0 THEN last_seen ELSE "+greatest("last_seen", "?")+" END WHERE id = ?",
+		ms(t), ms(t), id); err != nil {
 		return fmt.Errorf("sqlite: touch user: %w", err)
 	}
 	return nil
