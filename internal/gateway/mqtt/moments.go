@@ -20,10 +20,11 @@ import (
 // plain text; a QoS 1 publish is acknowledged once the moment is stored.
 // A may subscribe to ROOT/<B> only while A follows B and neither blocks
 // the other (checkFilter, maySubscribe), and receives there the moments of
-// B that the core pushes to A (protocol.TypeMoment), which it decides for
-// each moment when it is posted: so an unfollow or a block stops the
-// deliveries on a subscription A already holds, at once. B's own
-// connections receive B's moments on ROOT/<B> when they subscribed to it.
+// B that the core pushes to A (protocol.TypeMoment): the core pushes each
+// moment once, right after it is stored, to those who may see it then, so
+// an unfollow or a block stops the deliveries on a subscription A already
+// holds, at once. B's own connections receive B's moments on ROOT/<B>
+// when they subscribed to it.
 //
 // When B removes A from B's followers with a notice, A receives the entry
 // (kind follow, action unsub) on ROOT/<A>/Inbox/Update/<B>/Unsub if a

@@ -50,12 +50,15 @@ func newConnector(path string, cfg connConfig) *connector {
 	c := &connector{dsn: dsn}
 	var pragmas []string
 	if cfg.writer {
-		// Checkpoint every 4,000 pages (16 MiB of WAL) rather than SQLite's
-		// 1,000: a hot page (a conversation's last_seq, an index leaf) is
-		// then copied back to the database file less often. BenchmarkAppend
-		// (batch=256, 2-core VM, 2026-11-23): 55-60k rows/s against 47-50k
-		// with 1,000. The WAL file is cut back to 64 MiB after a checkpoint.
-		pragmas = append(pragmas, "PRAGMA wal_autocheckpoint = 4000", "PRAGMA journal_size_limit = 67108864")
+		// The WAL is checkpointed by its own connection in the background
+		// (checkpoint.go), not by the commit that crosses a size: a
+		// checkpoint copies thousands of pages and syncs the database
+		// file, and every send queued behind that commit would wait for
+		// it. The writer still checkpoints by itself past 16,000 pages
+		// (64 MiB), should the background fall behind. The WAL file is
+		// cut back to 64 MiB after a checkpoint.
+		pragmas = append(pragmas, fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", writerCheckpointPages),
+			"PRAGMA journal_size_limit = 67108864")
 	}
 	// Statement journals and sorts stay in memory: no temporary files per
 	// multi-row statement (seen with strace in the server under load).

@@ -45,6 +45,7 @@ type DB struct {
 	wdb  *sql.DB // the writer: exactly one connection
 	rdb  *sql.DB // the readers
 	w, r pool    // the same, for statements
+	ckpt *checkpointer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -110,6 +111,25 @@ func open(path string, opts Options, extraPragmas []string) (*DB, error) {
 		_ = db.wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: readers: %w", path, classify(err))
 	}
+	// The checkpointer's connection syncs what it copies as the writer's
+	// commits do (it is opened with the writer's settings).
+	cdb := sql.OpenDB(newConnector(path, connConfig{
+		writer:      true,
+		busyTimeout: busy,
+		unsafe:      opts.Unsafe,
+		extra:       extraPragmas,
+	}))
+	cdb.SetMaxOpenConns(1)
+	cdb.SetMaxIdleConns(1)
+	cdb.SetConnMaxLifetime(0)
+	cdb.SetConnMaxIdleTime(0)
+	if err := cdb.PingContext(context.Background()); err != nil {
+		_ = cdb.Close()
+		_ = db.rdb.Close()
+		_ = db.wdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: checkpointer: %w", path, classify(err))
+	}
+	db.ckpt = newCheckpointer(cdb, log.Warn)
 	return db, nil
 }
 
@@ -132,8 +152,9 @@ func (db *DB) init(unsafe bool) error {
 // calls return the first result.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		// Readers first: the writer, closing last, checkpoints the WAL.
-		if err := errors.Join(db.rdb.Close(), db.wdb.Close()); err != nil {
+		// The checkpointer and the readers first: the writer, closing
+		// last, checkpoints the WAL.
+		if err := errors.Join(db.ckpt.close(), db.rdb.Close(), db.wdb.Close()); err != nil {
 			db.closeErr = fmt.Errorf("sqlite: close: %w", err)
 		}
 	})

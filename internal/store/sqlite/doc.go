@@ -15,7 +15,7 @@
 //
 // # Concurrency
 //
-// A DB is safe for concurrent use by any number of goroutines. It holds two
+// A DB is safe for concurrent use by any number of goroutines. It holds three
 // connection pools on the same file:
 //
 //   - the writer: exactly one connection; every write is a transaction on it
@@ -25,6 +25,11 @@
 //   - the readers: several connections for reads. In WAL mode readers never
 //     block the writer nor each other; a multi-statement read runs in one
 //     read transaction and sees one snapshot.
+//   - the checkpointer: one connection that copies the WAL back into the
+//     database file every second (PASSIVE: it blocks neither), so that no
+//     commit, and no send waiting behind one, pays for a checkpoint
+//     (checkpoint.go). The writer checkpoints by itself only if the WAL
+//     reaches 64 MiB.
 //
 // A second process may open the same file: SQLite's file locks and the busy
 // timeout (Options.BusyTimeout) serialize it with this one.
