@@ -148,12 +148,8 @@ func (b *batch) advanceConversations() error {
 			args = append(args, id, int64(b.convs[id].n), int64(b.convs[id].nc))
 		}
 		ids = ids[size:]
-		// (The CASTs: PostgreSQL types a VALUES column of parameters as
-		// text, which it does not add to an integer. Inside VALUES they
-		// would cost SQLite its plan of the VALUES rows: see castInt.)
-		q := "UPDATE conversations SET last_seq = last_seq + " + castInt("v.column2") +
-			", content_count = content_count + " + castInt("v.column3") + ", " +
-			"updated_at = ? FROM (VALUES " + valuesList(size, 3) + ") AS v WHERE conversations.id = v.column1 " +
+		q := "UPDATE conversations SET last_seq = last_seq + v.column2, content_count = content_count + v.column3, " +
+			"updated_at = ? FROM (VALUES " + intValuesList(size, 3, 2, 3) + ") AS v WHERE conversations.id = v.column1 " +
 			"RETURNING id, last_seq, content_count"
 		if err := b.checkAdvanced(q, args, size); err != nil {
 			return fmt.Errorf("advance conversations: %w", err)
@@ -203,8 +199,8 @@ func (b *batch) raiseReads() error {
 			args = append(args, k.conv, k.user, int64(b.reads[k]))
 		}
 		keys = keys[size:]
-		q := "UPDATE members SET read_seq = " + greatest("read_seq", castInt("v.column3")) + " " +
-			"FROM (VALUES " + valuesList(size, 3) + ") AS v " +
+		q := "UPDATE members SET read_seq = " + greatest("read_seq", "v.column3") + " " +
+			"FROM (VALUES " + intValuesList(size, 3, 3) + ") AS v " +
 			"WHERE members.conv_id = v.column1 AND members.user_id = v.column2"
 		if _, err := b.tx.ExecContext(b.ctx, q, args...); err != nil {
 			return fmt.Errorf("raise read positions: %w", classify(err))

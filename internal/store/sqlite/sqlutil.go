@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"strings"
 	"time"
 )
@@ -44,14 +45,37 @@ func valuesList(rows, cols int) string {
 	return b.String()
 }
 
-// castInt is the SQL of the column of a VALUES list of parameters col as
-// an integer. PostgreSQL types such a column as text, which it neither
-// adds to nor compares with an integer; SQLite's CAST of an integer to
-// BIGINT (INTEGER affinity) is the integer. The cast is on the column, not
-// on the parameters in the VALUES list: SQLite runs a VALUES list whose
-// first row has an affinity (a CAST) as a compound SELECT, materialized,
-// rather than as its plain VALUES scan.
-func castInt(col string) string { return "CAST(" + col + " AS BIGINT)" }
+// intValuesList is valuesList whose columns ints (numbered from 1, as
+// v.column1...) hold integers. PostgreSQL types a VALUES column of
+// parameters as text, which it neither adds to nor compares with an
+// integer (and pgx does not encode a Go integer as text), and types the
+// whole column as its first row says: so the first row's parameter of
+// such a column is CAST(? AS BIGINT) + 0. The + 0 is for SQLite, where it
+// leaves the integer as it is but drops the CAST's affinity: SQLite runs a
+// VALUES list whose first row has an affinity as a materialized compound
+// SELECT rather than as its plain VALUES scan.
+func intValuesList(rows, cols int, ints ...int) string {
+	if rows == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteByte('(')
+	for c := 1; c <= cols; c++ {
+		if c > 1 {
+			b.WriteByte(',')
+		}
+		if slices.Contains(ints, c) {
+			b.WriteString("CAST(? AS BIGINT) + 0")
+		} else {
+			b.WriteByte('?')
+		}
+	}
+	b.WriteByte(')')
+	if rows > 1 {
+		b.WriteString("," + valuesList(rows-1, cols))
+	}
+	return b.String()
+}
 
 // greatest is the SQL of the larger of two non-NULL values a and b, in the
 // form SQLite and PostgreSQL share: SQLite's scalar max(a, b) is
