@@ -119,6 +119,8 @@ type Client struct {
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
 	closeOnce     sync.Once
+	closing       chan struct{} // closed when Close begins
+	ackMu         sync.Mutex    // serializes flushAcks, and Close's last flush with the close handshake
 }
 
 // Dial connects, authenticates and resumes, then keeps the connection up in
@@ -150,7 +152,7 @@ func Dial(ctx context.Context, opt Options) (*Client, error) {
 		opt: opt, log: opt.Logger, wsURL: u + "/v1/ws",
 		msgs: make(chan protocol.Message, opt.Buffer), events: make(chan Event, opt.Buffer),
 		connected: make(chan struct{}), pending: map[string]chan protocol.Frame{},
-		positions: map[string]uint64{}, toAck: map[string]uint64{},
+		positions: map[string]uint64{}, toAck: map[string]uint64{}, closing: make(chan struct{}),
 	}
 	for k, v := range opt.Positions {
 		c.positions[k] = v
@@ -192,16 +194,30 @@ func (c *Client) Positions() map[string]uint64 {
 	return out
 }
 
-// Close disconnects and stops reconnecting. Pending acks are sent first.
+// Close disconnects and stops reconnecting. Pending acks are sent first,
+// and the connection ends with a close handshake, so the server has read
+// them when Close returns (it answers the close frame only after the
+// frames before it).
 func (c *Client) Close() error {
 	c.closeOnce.Do(func() {
-		c.flushAcks()
-		c.cancel()
+		close(c.closing) // no more automatic acks or reconnects
+		c.ackMu.Lock()
+		c.flushAcksLocked()
 		c.mu.Lock()
-		if c.conn != nil {
-			c.conn.Close(websocket.StatusNormalClosure, "bye")
-		}
+		conn := c.conn
 		c.mu.Unlock()
+		if conn != nil {
+			// Before cancelling the reader: cancelling a read drops the TCP
+			// connection at once, and the server could lose the acks just
+			// written (a reset discards what it had not read yet); it then
+			// sends those messages again on the next connection. The
+			// server's close frame is read by the reader or, while it
+			// waits to hand a message over, by Close itself; the library
+			// bounds the handshake.
+			conn.Close(websocket.StatusNormalClosure, "bye")
+		}
+		c.ackMu.Unlock()
+		c.cancel()
 		c.wg.Wait()
 		close(c.msgs)
 		close(c.events)
@@ -318,7 +334,7 @@ func (c *Client) run(conn *websocket.Conn) {
 		c.lastErr = err
 		c.mu.Unlock()
 		conn.CloseNow()
-		if c.ctx.Err() != nil {
+		if c.ctx.Err() != nil || c.isClosing() {
 			return
 		}
 		if ce := websocket.CloseStatus(err); ce >= 3500 && ce < 4000 {
@@ -506,8 +522,29 @@ func (c *Client) ackLoop() {
 	}
 }
 
-// flushAcks sends the automatic acks collected since the last flush.
+// isClosing reports whether Close has begun.
+func (c *Client) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// flushAcks sends the automatic acks collected since the last flush; once
+// Close has begun, Close sends the last ones.
 func (c *Client) flushAcks() {
+	c.ackMu.Lock()
+	defer c.ackMu.Unlock()
+	if c.isClosing() {
+		return
+	}
+	c.flushAcksLocked()
+}
+
+// flushAcksLocked is flushAcks with ackMu held.
+func (c *Client) flushAcksLocked() {
 	c.mu.Lock()
 	conn := c.conn
 	if conn == nil || len(c.toAck) == 0 {

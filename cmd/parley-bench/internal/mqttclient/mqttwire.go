@@ -171,6 +171,11 @@ type Pub struct {
 	QoS     byte
 	PID     uint16
 	Payload []byte
+	// Acked reports whether the client writes this PUBLISH's PUBACK right
+	// after the handler returns, before any DISCONNECT: true for QoS 1
+	// unless Close has begun (then the server never gets a PUBACK for it
+	// and may deliver it again, legitimately).
+	Acked bool
 }
 
 func parsePublish(first byte, body []byte) (Pub, error) {
@@ -214,8 +219,13 @@ type DialOptions struct {
 
 // Client is one connection.
 type Client struct {
-	conn    net.Conn
-	wmu     sync.Mutex
+	conn net.Conn
+	wmu  sync.Mutex
+	// hmu is held by the reader from a PUBLISH's handler to its PUBACK,
+	// and by Close while it writes DISCONNECT: a PUBACK the handler was
+	// told of (Pub.Acked) always precedes the DISCONNECT.
+	hmu     sync.Mutex
+	closing bool // Close has begun: no more PUBACKs (hmu)
 	pid     atomic.Uint32
 	pubacks chan uint16 // PUBACKs of this client's publishes
 	subacks chan []byte // SUBACK return codes, in order
@@ -308,15 +318,19 @@ func (c *Client) read(br *bufio.Reader, onPublish func(*Pub, time.Time)) {
 				c.conn.Close()
 				return
 			}
+			c.hmu.Lock()
+			p.Acked = p.QoS == 1 && !c.closing
 			if onPublish != nil {
 				onPublish(&p, at)
 			}
-			if p.QoS == 1 {
+			if p.Acked {
 				if err := c.write(pubackPacket(p.PID)); err != nil {
+					c.hmu.Unlock()
 					c.err.Store(err)
 					return
 				}
 			}
+			c.hmu.Unlock()
 		case mqttPuback:
 			if len(body) >= 2 {
 				select {
@@ -415,9 +429,28 @@ func (c *Client) PublishWait(ctx context.Context, topic string, payload []byte) 
 
 func (c *Client) ping() error { return c.write(mqttPingreqPacket) }
 
-// Close sends DISCONNECT, closes the connection and waits for the reader.
+// Close sends DISCONNECT, waits (briefly) for the server to close the
+// connection, closes it and waits for the reader.
+//
+// The order matters to anyone who counts a handler's PUBLISH as
+// acknowledged (Pub.Acked): its PUBACK is written before the DISCONNECT
+// (hmu), and the connection is closed only once the server has closed it,
+// that is, once it has read everything up to the DISCONNECT. Closing at
+// once could reset the TCP connection (RST when data from the server is
+// still unread on either side), and the server would drop the PUBACKs it
+// had not read yet: it then delivers those messages again on the next
+// connection, legitimately (QoS 1 repeats what was not acknowledged).
 func (c *Client) Close() {
-	_ = c.write(mqttDisconnectPacket)
+	c.hmu.Lock()
+	c.closing = true
+	err := c.write(mqttDisconnectPacket)
+	c.hmu.Unlock()
+	if err == nil {
+		select {
+		case <-c.done: // the server closed the connection after the DISCONNECT
+		case <-time.After(2 * time.Second):
+		}
+	}
 	c.conn.Close()
 	select {
 	case <-c.done:

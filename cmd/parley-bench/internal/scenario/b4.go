@@ -717,8 +717,9 @@ func traceTo(chk *checker.Checker, device string, got func(m *protocol.Message))
 }
 
 // mqttRecorder is an OnPublish handler that records every message
-// delivery in chk and, for QoS 1, the PUBACK the client writes right after
-// it as the device's ack; got, if set, is called for every message.
+// delivery in chk and, when the client writes a PUBACK right after it
+// (Pub.Acked), that PUBACK as the device's ack; got, if set, is called for
+// every message.
 func mqttRecorder(chk *checker.Checker, device string, got func(m *protocol.Message)) func(*mqttclient.Pub, time.Time) {
 	return func(p *mqttclient.Pub, _ time.Time) {
 		if !strings.Contains(p.Topic, "/Inbox/Msg/") {
@@ -730,7 +731,12 @@ func mqttRecorder(chk *checker.Checker, device string, got func(m *protocol.Mess
 			return
 		}
 		recordDelivery(chk, device, m)
-		if p.QoS == 1 {
+		// Only a PUBACK the client really writes is an ack: a QoS 1
+		// PUBLISH that arrives once Close has begun gets none, and the
+		// server may deliver it again (not a duplicate). Acked also
+		// means the PUBACK goes out before the DISCONNECT and the server
+		// reads it (mqttclient.Client.Close).
+		if p.Acked {
 			chk.Ack(device, m.Conv, m.Seq)
 		}
 		if got != nil {

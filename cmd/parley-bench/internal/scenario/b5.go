@@ -318,7 +318,7 @@ func b5Run(f *b5Flags, proto, dir string, tokens map[string]string, env []string
 			err = fmt.Errorf("the first connection got %d of %d messages within %s", ct.seedsCount(), f.convs, f.timeout)
 		}
 	}
-	d.close() // the SDK sends its last acks first; MQTT PUBACKs went out at once
+	d.close() // both send their last acks first, and the server reads them before the connection ends
 	if err != nil {
 		return r, err
 	}
