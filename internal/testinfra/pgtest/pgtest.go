@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +18,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/parley-im/parley/internal/testinfra/child"
 )
 
 // DefaultBinDir holds Debian's PostgreSQL 15 server binaries.
@@ -45,7 +45,7 @@ type Server struct {
 	icu    bool                // databases get an ICU en-US default collation
 
 	cmd  *exec.Cmd
-	done chan struct{} // closed when postgres has exited
+	done <-chan struct{} // closed when postgres has exited
 
 	seq      atomic.Int64
 	stopped  atomic.Bool
@@ -85,7 +85,7 @@ func Start(ctx context.Context) (*Server, error) {
 		bindir = DefaultBinDir
 	}
 	for _, b := range []string{"initdb", "postgres"} {
-		if err := checkExecutable(filepath.Join(bindir, b)); err != nil {
+		if err := child.CheckExecutable(filepath.Join(bindir, b)); err != nil {
 			return nil, fmt.Errorf("pgtest: PostgreSQL 15 server binaries not found (%v): "+
 				"install them with `apt-get install postgresql` (or set PGTEST_BINDIR to a directory holding initdb and postgres)", err)
 		}
@@ -144,17 +144,6 @@ func Start(ctx context.Context) (*Server, error) {
 
 var errPortTaken = errors.New("port taken")
 
-func checkExecutable(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable", p)
-	}
-	return nil
-}
-
 // command returns a command of bindir run as the server's user, killed when
 // this process dies.
 func (s *Server) command(ctx context.Context, name string, args ...string) *exec.Cmd {
@@ -174,7 +163,7 @@ func (s *Server) initdb(ctx context.Context) error {
 		"-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("pgtest: initdb: %v%s\n%s", err, ctxNote(ctx), out)
+		return fmt.Errorf("pgtest: initdb: %v%s\n%s", err, child.CtxNote(ctx), out)
 	}
 	return nil
 }
@@ -182,20 +171,14 @@ func (s *Server) initdb(ctx context.Context) error {
 func (s *Server) dataDir() string { return filepath.Join(s.dir, "data") }
 func (s *Server) logPath() string { return filepath.Join(s.dir, "log") }
 
-func ctxNote(ctx context.Context) string {
-	if ctx.Err() != nil {
-		return " (" + ctx.Err().Error() + ")"
-	}
-	return ""
-}
-
 // start starts postgres on a free port and waits until it accepts
 // connections.
 func (s *Server) start(ctx context.Context) error {
-	port, err := freePort()
+	ports, err := child.FreePorts(1)
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
+	port := ports[0]
 	logf, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
@@ -212,22 +195,8 @@ func (s *Server) start(ctx context.Context) error {
 	)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	done := make(chan struct{})
-	started := make(chan error, 1)
-	// The parent-death signal is sent when the thread that forked the
-	// child exits, not the process (go.dev/issue/27505): fork from a
-	// goroutine that keeps its thread until postgres has exited.
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(done)
-	}()
-	if err := <-started; err != nil {
+	done, err := child.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("pgtest: start postgres: %w", err)
 	}
 	s.cmd, s.done, s.port = cmd, done, port
@@ -256,15 +225,6 @@ func (s *Server) start(ctx context.Context) error {
 		}
 		cancel()
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // probeICU finds out whether the server can make databases with an ICU

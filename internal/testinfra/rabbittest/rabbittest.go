@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/parley-im/parley/internal/testinfra/child"
 )
 
 // DefaultBinDir holds the scripts of Debian's rabbitmq-server package that
@@ -80,9 +81,9 @@ type Server struct {
 	cred     *syscall.Credential // the rabbitmq user's, when run as root; else nil
 	env      []string
 
-	mu        sync.Mutex    // serializes the lifecycle methods
-	cmd       *exec.Cmd     // the start script while the broker runs; nil when stopped
-	done      chan struct{} // closed when cmd has exited
+	mu        sync.Mutex      // serializes the lifecycle methods
+	cmd       *exec.Cmd       // the start script while the broker runs; nil when stopped
+	done      <-chan struct{} // closed when cmd has exited
 	paused    bool
 	startTime atomic.Int64 // duration of the last successful (re)start, ns
 	stopped   atomic.Bool
@@ -125,7 +126,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		bindir = DefaultBinDir
 	}
 	for _, b := range []string{"rabbitmq-server", "rabbitmqctl"} {
-		if err := checkExecutable(filepath.Join(bindir, b)); err != nil {
+		if err := child.CheckExecutable(filepath.Join(bindir, b)); err != nil {
 			return nil, fmt.Errorf("rabbittest: RabbitMQ not found (%v): install it with "+
 				"`apt-get install rabbitmq-server` (or set RABBITTEST_BINDIR to the directory of its rabbitmq-server and rabbitmqctl scripts)", err)
 		}
@@ -172,9 +173,11 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	// The ports are free when picked, but another process may take one
 	// before the node binds it: then try others.
 	for attempt := 1; ; attempt++ {
-		if s.port, s.distPort, err = freePorts(); err != nil {
+		ports, err := child.FreePorts(2)
+		if err != nil {
 			return nil, fmt.Errorf("rabbittest: %w", err)
 		}
+		s.port, s.distPort = ports[0], ports[1]
 		s.env = s.environ()
 		err = s.start(ctx)
 		if err == nil {
@@ -195,17 +198,6 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 }
 
 var errPortTaken = errors.New("port taken")
-
-func checkExecutable(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("%s is not an executable", p)
-	}
-	return nil
-}
 
 func randomHex(n int) string {
 	b := make([]byte, n)
@@ -330,16 +322,9 @@ func (s *Server) Ctl(ctx context.Context, args ...string) (string, error) {
 	cmd := s.command(ctx, "rabbitmqctl", append([]string{"-n", s.node}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("rabbitmqctl %s: %v%s\n%s", strings.Join(args, " "), err, ctxNote(ctx), out)
+		return string(out), fmt.Errorf("rabbitmqctl %s: %v%s\n%s", strings.Join(args, " "), err, child.CtxNote(ctx), out)
 	}
 	return string(out), nil
-}
-
-func ctxNote(ctx context.Context) string {
-	if ctx.Err() != nil {
-		return " (" + ctx.Err().Error() + ")"
-	}
-	return ""
 }
 
 // start starts the node and waits until it has booted. s.mu is held or s
@@ -356,22 +341,8 @@ func (s *Server) start(ctx context.Context) error {
 	cmd := s.command(nil, "rabbitmq-server")
 	cmd.Stdout = out
 	cmd.Stderr = out
-	done := make(chan struct{})
-	started := make(chan error, 1)
-	// The parent-death signal is sent when the thread that forked the
-	// child exits, not the process (go.dev/issue/27505): fork from a
-	// goroutine that keeps its thread until the script has exited.
-	go func() {
-		runtime.LockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		_ = cmd.Wait()
-		close(done)
-	}()
-	if err := <-started; err != nil {
+	done, err := child.Start(cmd)
+	if err != nil {
 		return fmt.Errorf("rabbittest: start rabbitmq-server: %w", err)
 	}
 	s.cmd, s.done, s.paused = cmd, done, false
@@ -507,20 +478,6 @@ func (s *Server) Log() string {
 		fmt.Fprintf(&b, "== %s ==\n%s\n", filepath.Base(p), data)
 	}
 	return b.String()
-}
-
-func freePorts() (amqp, dist int, err error) {
-	l1, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer l1.Close()
-	l2, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, 0, err
-	}
-	defer l2.Close()
-	return l1.Addr().(*net.TCPAddr).Port, l2.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Node is the node's name, name@localhost (for rabbitmqctl -n).
