@@ -195,19 +195,11 @@ func (b *Bus) Publish(ctx context.Context, m bus.Message) error {
 // The broker call takes no context; a broker that stopped answering holds
 // it until the heartbeat gives the connection up (Config.Heartbeat).
 func (b *Bus) Subscribe(ctx context.Context, topic string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	key, err := routingKey(topic)
+	key, s, err := b.lockTopology(ctx, topic)
 	if err != nil {
 		return err
 	}
-	b.topoMu.Lock()
 	defer b.topoMu.Unlock()
-	s, closed := b.current()
-	if closed {
-		return ErrClosed
-	}
 	b.mu.Lock()
 	b.subs[topic]++
 	n := b.subs[topic]
@@ -230,19 +222,11 @@ func (b *Bus) Subscribe(ctx context.Context, topic string) error {
 // topic, a done ctx or a closed bus: an unbinding that cannot be made now
 // is made when the bus reconnects.
 func (b *Bus) Unsubscribe(ctx context.Context, topic string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	key, err := routingKey(topic)
+	key, s, err := b.lockTopology(ctx, topic)
 	if err != nil {
 		return err
 	}
-	b.topoMu.Lock()
 	defer b.topoMu.Unlock()
-	s, closed := b.current()
-	if closed {
-		return ErrClosed
-	}
 	b.mu.Lock()
 	n := b.subs[topic]
 	switch n {
@@ -263,6 +247,26 @@ func (b *Bus) Unsubscribe(ctx context.Context, topic string) error {
 	}
 	delete(b.bound, topic)
 	return nil
+}
+
+// lockTopology checks a Subscribe or Unsubscribe of topic and takes
+// topoMu (the caller unlocks it): it returns topic's routing key and the
+// current session (nil while disconnected), or the error that refuses the
+// call (a done ctx, a bad topic, a closed bus) with topoMu not held.
+func (b *Bus) lockTopology(ctx context.Context, topic string) (key string, s *session, err error) {
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
+	}
+	if key, err = routingKey(topic); err != nil {
+		return "", nil, err
+	}
+	b.topoMu.Lock()
+	s, closed := b.current()
+	if closed {
+		b.topoMu.Unlock()
+		return "", nil, ErrClosed
+	}
+	return key, s, nil
 }
 
 // subscribed reports whether topic has a subscription now.
