@@ -10,8 +10,9 @@ import (
 )
 
 // TestBackgroundCheckpoint: what commits write to the WAL reaches the
-// database file without any commit checkpointing (the writer's own
-// threshold, 64 MiB, is far away): the background does it.
+// database file, once the WAL has passed 16 MiB, without any commit
+// checkpointing (the writer's own threshold, 64 MiB, is far away): the
+// background does it.
 func TestBackgroundCheckpoint(t *testing.T) {
 	t.Parallel()
 	db := openInternal(t)
@@ -25,7 +26,7 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	before := main()
 	body := strings.Repeat("x", 2000)
 	err := db.update(context.Background(), func(tx *Tx) error {
-		for i := range 2000 { // about 4 MiB: far below the writer's threshold
+		for i := range 10000 { // about 20 MiB: past the background's threshold, far below the writer's
 			if _, err := tx.ExecContext(context.Background(), "INSERT INTO users (id, display_name, created_at) VALUES (?, ?, 0)", fmt.Sprintf("u%05d", i), body); err != nil {
 				return err
 			}
@@ -36,7 +37,7 @@ func TestBackgroundCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for main() < before+2000*2000 {
+	for main() < before+10000*2000 {
 		if time.Now().After(deadline) {
 			t.Fatalf("database file %d bytes 10 s after the commit (was %d): the WAL was not checkpointed", main(), before)
 		}

@@ -129,7 +129,7 @@ func open(path string, opts Options, extraPragmas []string) (*DB, error) {
 		_ = db.wdb.Close()
 		return nil, fmt.Errorf("sqlite: open %s: checkpointer: %w", path, classify(err))
 	}
-	db.ckpt = newCheckpointer(cdb, log.Warn)
+	db.ckpt = newCheckpointer(cdb, path+"-wal", log.Warn)
 	return db, nil
 }
 
