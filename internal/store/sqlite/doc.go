@@ -26,7 +26,8 @@
 //     block the writer nor each other; a multi-statement read runs in one
 //     read transaction and sees one snapshot.
 //   - the checkpointer: one connection that copies the WAL back into the
-//     database file every second (PASSIVE: it blocks neither), so that no
+//     database file every second once the WAL file has reached 16 MiB
+//     (PASSIVE: it blocks neither writer nor readers), so that no
 //     commit, and no send waiting behind one, pays for a checkpoint
 //     (checkpoint.go). The writer checkpoints by itself only if the WAL
 //     reaches 64 MiB.
