@@ -6,7 +6,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
 )
 
 // Start starts cmd, whose SysProcAttr sets a parent-death signal, and
@@ -68,4 +73,42 @@ func FreePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// Credential returns the credential that runs a child as the system user
+// name (whose uid and gid it also returns), for servers that refuse to
+// run as root.
+func Credential(name string) (cred *syscall.Credential, uid, gid int, err error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	id, err := strconv.ParseUint(u.Uid, 10, 32)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("user %s: uid %q: %w", name, u.Uid, err)
+	}
+	group, err := strconv.ParseUint(u.Gid, 10, 32)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
+	}
+	return &syscall.Credential{Uid: uint32(id), Gid: uint32(group), NoSetGroups: true}, int(id), int(group), nil
+}
+
+// Main is a test package's TestMain body around one server: it starts the
+// server with start, bounded by timeout, stores it in *srv, runs the tests
+// and stops the server, returning the exit code for os.Exit. A server
+// that fails to start fails the package (exit code 1, the reason and
+// failure on stderr); it never skips.
+func Main[S interface{ Stop() }](m *testing.M, srv *S, timeout time.Duration, failure string, start func(context.Context) (S, error)) int {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	s, err := start(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(os.Stderr, "FAIL: "+failure)
+		return 1
+	}
+	defer s.Stop()
+	*srv = s
+	return m.Run()
 }

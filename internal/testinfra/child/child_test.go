@@ -46,3 +46,13 @@ func TestHelpers(t *testing.T) {
 		t.Errorf("note %q", CtxNote(ctx))
 	}
 }
+
+func TestCredential(t *testing.T) {
+	cred, uid, gid, err := Credential("root")
+	if err != nil || uid != 0 || gid != 0 || cred.Uid != 0 || cred.Gid != 0 || !cred.NoSetGroups {
+		t.Fatalf("Credential(root) = %+v, %d, %d, %v", cred, uid, gid, err)
+	}
+	if _, _, _, err := Credential("no-such-user-here"); err == nil {
+		t.Fatal("Credential of a missing user succeeded")
+	}
+}

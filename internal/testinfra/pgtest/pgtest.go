@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -57,17 +56,7 @@ type Server struct {
 // server that fails to start fails the package (exit code 1, the reason on
 // stderr); it never skips.
 func Main(m *testing.M, srv **Server) int {
-	ctx, cancel := context.WithTimeout(context.Background(), mainStartTimeout)
-	s, err := Start(ctx)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		fmt.Fprintln(os.Stderr, "FAIL: pgtest could not start PostgreSQL")
-		return 1
-	}
-	defer s.Stop()
-	*srv = s
-	return m.Run()
+	return child.Main(m, srv, mainStartTimeout, "pgtest could not start PostgreSQL", Start)
 }
 
 // Start runs initdb in a new temporary directory and starts postgres on a
@@ -110,14 +99,12 @@ func Start(ctx context.Context) (*Server, error) {
 	if os.Geteuid() == 0 {
 		// initdb and postgres refuse root: they run as postgres, on a
 		// directory it owns.
-		u, err := user.Lookup("postgres")
+		cred, uid, gid, err := child.Credential("postgres")
 		if err != nil {
 			return nil, fmt.Errorf("pgtest: running as root needs the postgres user (from `apt-get install postgresql`): %w", err)
 		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
-		if err := os.Chown(dir, int(uid), int(gid)); err != nil {
+		s.cred = cred
+		if err := os.Chown(dir, uid, gid); err != nil {
 			return nil, fmt.Errorf("pgtest: %w", err)
 		}
 	}

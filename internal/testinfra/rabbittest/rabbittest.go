@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -97,17 +96,8 @@ var nodeSeq atomic.Int64
 // os.Exit. A broker that fails to start fails the package (exit code 1,
 // the reason on stderr); it never skips.
 func Main(m *testing.M, srv **Server, opts Options) int {
-	ctx, cancel := context.WithTimeout(context.Background(), mainStartTimeout)
-	s, err := Start(ctx, opts)
-	cancel()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		fmt.Fprintln(os.Stderr, "FAIL: rabbittest could not start RabbitMQ")
-		return 1
-	}
-	defer s.Stop()
-	*srv = s
-	return m.Run()
+	return child.Main(m, srv, mainStartTimeout, "rabbittest could not start RabbitMQ",
+		func(ctx context.Context) (*Server, error) { return Start(ctx, opts) })
 }
 
 // Start writes the configuration of a new node into a new temporary
@@ -159,14 +149,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		// rabbitmq-server started as root drops to the rabbitmq user
 		// (through su); run it as that user directly, on a directory it
 		// owns.
-		u, err := user.Lookup("rabbitmq")
+		cred, uid, gid, err := child.Credential("rabbitmq")
 		if err != nil {
 			return nil, fmt.Errorf("rabbittest: running as root needs the rabbitmq user (from `apt-get install rabbitmq-server`): %w", err)
 		}
-		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}
-		if err := chownTree(dir, int(uid), int(gid)); err != nil {
+		s.cred = cred
+		if err := chownTree(dir, uid, gid); err != nil {
 			return nil, fmt.Errorf("rabbittest: %w", err)
 		}
 	}
