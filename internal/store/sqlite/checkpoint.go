@@ -64,23 +64,22 @@ func (c *checkpointer) run() {
 			if st, err := os.Stat(c.wal); err != nil || st.Size() < checkpointFrom {
 				continue // none yet, or small: as SQLite's own threshold
 			}
-			if _, _, err := c.checkpoint(); err != nil {
+			if err := c.checkpoint(); err != nil {
 				c.warn("sqlite: background checkpoint", "err", err)
 			}
 		}
 	}
 }
 
-// checkpoint copies what it can of the WAL back into the database file
-// and returns the WAL's frames and those of them now copied.
-func (c *checkpointer) checkpoint() (frames, copied int, err error) {
+// checkpoint copies what it can of the WAL back into the database file.
+func (c *checkpointer) checkpoint() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var busy int
+	var busy, frames, copied int
 	if err := c.db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied); err != nil {
-		return 0, 0, classify(err)
+		return classify(err)
 	}
-	return frames, copied, nil
+	return nil
 }
 
 // close stops the background and waits for a checkpoint in progress.
