@@ -149,6 +149,9 @@ func (c *Core) ExportUser(ctx context.Context, user string) (*UserExport, error)
 		if err != nil {
 			return nil, fmt.Errorf("export: %w", err)
 		}
+		if cv.Kind == protocol.ConvSystem && cv.LastSeq == 0 {
+			continue // empty until its first entry, and not listed
+		}
 		cv.LastMessage = nil
 		e.Conversations = append(e.Conversations, cv)
 	}

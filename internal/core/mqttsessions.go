@@ -94,8 +94,9 @@ func (c *Core) DeleteMQTTSession(ctx context.Context, id Identity) error {
 	return nil
 }
 
-// NewestSeqs: see MQTTSessions. A conversation deleted while it is read is
-// left out.
+// NewestSeqs: see MQTTSessions. A conversation deleted while it is read,
+// or with nothing in it yet (a user's system conversation before its first
+// entry), is left out.
 func (c *Core) NewestSeqs(ctx context.Context, user string) (map[string]uint64, error) {
 	convs, err := c.st.UserConversations(ctx, user)
 	if err != nil {
@@ -110,7 +111,9 @@ func (c *Core) NewestSeqs(ctx context.Context, user string) (map[string]uint64, 
 		if err != nil {
 			return nil, fmt.Errorf("newest seqs: %w", err)
 		}
-		seqs[conv] = cv.LastSeq
+		if cv.LastSeq > 0 {
+			seqs[conv] = cv.LastSeq
+		}
 	}
 	return seqs, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/protocol"
 )
 
 // ListConversations returns up to limit of the user's conversations, newest
@@ -65,6 +66,8 @@ func (db *DB) ListConversations(ctx context.Context, user, cursor string, limit 
 }
 
 // listPage reads up to n of the user's conversations after the cursor.
+// A system conversation is listed once it holds an entry: it exists from
+// the user's creation (ensureSystemConvs), empty until then.
 func listPage(ctx context.Context, tx *Tx, user string, from *listCursor, n int) ([]store.Summary, error) {
 	q := `SELECT c.id, c.kind, c.name, c.created_by, c.created_at, c.last_seq, c.updated_at, c.max_age, c.purged_seq,
 		m.role, m.joined_seq, m.read_seq,
@@ -72,7 +75,7 @@ func listPage(ctx context.Context, tx *Tx, user string, from *listCursor, n int)
 		FROM members AS m
 		JOIN conversations AS c ON c.id = m.conv_id
 		LEFT JOIN directs AS d ON d.conv_id = c.id
-		WHERE m.user_id = ?1`
+		WHERE m.user_id = ?1 AND (c.kind <> '` + protocol.ConvSystem + `' OR c.last_seq > 0)`
 	args := []any{user, n}
 	if from != nil {
 		q += " AND (c.updated_at < ?3 OR (c.updated_at = ?3 AND c.id < ?4))"

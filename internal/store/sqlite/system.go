@@ -61,6 +61,14 @@ func appendSystem(ctx context.Context, tx *Tx, now time.Time, entries []store.Sy
 // (distinct) who exist and are not deleted, where missing: the
 // conversation, the user as its member (role member, joined at 0) and the
 // participant row that erasure follows. It returns those users.
+//
+// A user's system conversation is created with the user (CreateUser) or
+// when the user is first tagged (changeTags), so that a notice's chunk
+// finds it and only appends: the member and participant rows are keyed
+// by user, and a chunk's users, taken in the order of their system
+// conversations' ids (hashes), would each write a page of those indexes
+// of its own (docs/performance.md, b6). Users created before that get
+// theirs here, at their first entry.
 func ensureSystemConvs(ctx context.Context, tx *Tx, users []string, now time.Time) (map[string]bool, error) {
 	t := ms(now)
 	live := make(map[string]bool, len(users))

@@ -107,6 +107,15 @@ func changeTags(ctx context.Context, tx *Tx, sending []sendingNotice, ch store.T
 			return store.TagResult{}, fmt.Errorf("create user: %w", classify(err))
 		}
 	}
+	if missing || (len(old) == 0 && len(now) > 0) {
+		// A notice to the user's tags will write to the user's system
+		// conversation: create it now, in the order the tags are set,
+		// rather than in a notice's chunk, whose users are in no order
+		// of theirs (see ensureSystemConvs).
+		if _, err := ensureSystemConvs(ctx, tx, []string{ch.User}, at); err != nil {
+			return store.TagResult{}, err
+		}
+	}
 	if maps.Equal(old, now) {
 		return store.TagResult{Tags: now, Created: missing}, nil
 	}

@@ -12,14 +12,18 @@ import (
 
 const userCols = "id, display_name, password_hash, disabled, created_at, last_seen, deleted, deleted_at"
 
-// CreateUser stores u (ignoring Deleted and DeletedAt); store.ErrExists if
-// the id is taken, by a tombstone too.
+// CreateUser stores u (ignoring Deleted and DeletedAt), with its system
+// conversation; store.ErrExists if the id is taken, by a tombstone too.
 func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 	err := db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx,
 			"INSERT INTO users (id, display_name, password_hash, disabled, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?)",
 			u.ID, u.DisplayName, u.PasswordHash, boolInt(u.Disabled), ms(u.CreatedAt), ms(u.LastSeen))
-		return classify(err)
+		if err != nil {
+			return classify(err)
+		}
+		_, err = ensureSystemConvs(ctx, tx, []string{u.ID}, u.CreatedAt)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: create user: %w", err)

@@ -64,7 +64,7 @@ var memberTests = []test{
 		}
 		r = f.appendAll(msg("g_1", "bob", "still here?"))[0]
 		f.wantErr(r.Err, store.ErrNotMember, "send after removal")
-		if convs, _ := f.s.UserConversations(f.ctx, "bob"); len(convs) != 0 {
+		if convs := f.userConvs("bob"); len(convs) != 0 {
 			f.Fatalf("bob's conversations after removal = %v", convs)
 		}
 

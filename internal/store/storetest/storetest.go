@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -177,6 +178,30 @@ func (f *fx) conv(id string) store.Conversation {
 	c, err := f.s.Conversation(f.ctx, id)
 	f.must(err, "conversation "+id)
 	return c
+}
+
+// systemEntries is the number of entries in user's system conversation
+// (its last seq; 0 if it does not exist, as for a user created before
+// system conversations were created with the user).
+func (f *fx) systemEntries(user string) uint64 {
+	f.Helper()
+	c, err := f.s.Conversation(f.ctx, store.SystemConvID(user))
+	if errors.Is(err, store.ErrNotFound) {
+		return 0
+	}
+	f.must(err, "system conversation of "+user)
+	return c.LastSeq
+}
+
+// userConvs returns the conversations of user other than the user's
+// system conversation, which every user has, sorted.
+func (f *fx) userConvs(user string) []string {
+	f.Helper()
+	convs, err := f.s.UserConversations(f.ctx, user)
+	f.must(err, "conversations of "+user)
+	convs = slices.DeleteFunc(convs, func(c string) bool { return c == store.SystemConvID(user) })
+	slices.Sort(convs)
+	return convs
 }
 
 // member reads a membership.

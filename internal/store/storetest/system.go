@@ -7,12 +7,20 @@ import (
 
 // systemTests check store.SystemConversations.
 var systemTests = []test{
-	{"SystemConversationCreatedWithFirstEntry", func(f *fx) {
+	{"SystemConversationCreatedWithTheUser", func(f *fx) {
 		f.user("alice")
 		f.user("bob")
+		// It exists, empty, with alice its only member, and is not listed
+		// until it holds an entry.
 		conv := store.SystemConvID("alice")
-		if _, err := f.s.Conversation(f.ctx, conv); err == nil {
-			f.Fatal("a system conversation exists before its first entry")
+		if c := f.conv(conv); c.Kind != protocol.ConvSystem || c.LastSeq != 0 {
+			f.Fatalf("conversation before its first entry %+v", c)
+		}
+		if mem := f.member(conv, "alice"); mem.JoinedSeq != 0 || mem.Role != protocol.RoleMember {
+			f.Fatalf("membership before the first entry %+v", mem)
+		}
+		if page, _, _, err := f.s.ListConversations(f.ctx, "alice", "", 10); err != nil || len(page) != 0 {
+			f.Fatalf("alice's list before the first entry = %+v, %v; want none", page, err)
 		}
 		req := &protocol.SocialEvent{Action: protocol.FriendRequest, User: "bob", Text: "hi <alice>"}
 		res := f.system(store.SystemEntry{User: "alice", Append: store.Append{Sender: "bob", Kind: protocol.KindFriend, Social: req}})
@@ -33,6 +41,9 @@ var systemTests = []test{
 			f.Fatalf("membership %+v", mem)
 		}
 		f.sameMessage(f.at(conv, 1), m, "read back")
+		if page, _, _, err := f.s.ListConversations(f.ctx, "alice", "", 10); err != nil || len(page) != 1 || page[0].ID != conv {
+			f.Fatalf("alice's list after the first entry = %+v, %v; want the system conversation", page, err)
+		}
 	}},
 	{"SystemEntriesShareATransactionAndKeepSeqs", func(f *fx) {
 		f.user("alice")
