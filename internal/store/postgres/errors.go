@@ -23,6 +23,8 @@ var (
 	ErrDiskFull = errors.New("postgres is out of space")
 	// ErrCorrupt: the server reports damaged data.
 	ErrCorrupt = errors.New("postgres data is corrupt")
+	// ErrNoBackup: Backup on PostgreSQL, whose backups are the server's.
+	ErrNoBackup = errors.New("postgres: parley backup copies a SQLite file; back up PostgreSQL with pg_dump or base backups")
 )
 
 // classify maps a driver error to a sentinel, keeping the driver error in

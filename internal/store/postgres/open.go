@@ -11,6 +11,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/internal/store/sqlite"
+)
+
+// Interface guard.
+var (
+	_ store.Store       = (*DB)(nil)
+	_ store.Maintenance = (*DB)(nil)
 )
 
 // Options configure Open. The zero value is the safe production setting.
@@ -27,9 +36,12 @@ type Options struct {
 	MaxConns int
 }
 
-// DB is a Parley database on a PostgreSQL server. It is safe for
+// DB is a Parley store on a PostgreSQL server: store.Store through the
+// query code it shares with the SQLite backend (the embedded store, on
+// this package's engine), and store.Maintenance. It is safe for
 // concurrent use.
 type DB struct {
+	*sqlite.DB
 	db  *sql.DB
 	log *slog.Logger
 
@@ -65,6 +77,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		_ = db.db.Close()
 		return nil, fmt.Errorf("postgres: open %s: %w", where, err)
 	}
+	db.DB = sqlite.OnEngine(db.db, engine(), log)
 	return db, nil
 }
 
@@ -104,6 +117,27 @@ func (db *DB) verifyDurability(ctx context.Context, unsafe bool) error {
 	}
 	db.log.Warn("postgres: acknowledged messages may be lost in a crash", "reason", problem)
 	return nil
+}
+
+// Check checks that the server answers and holds the schema this binary
+// knows. The data's own integrity is the server's (data checksums,
+// amcheck), not a scan Parley runs.
+func (db *DB) Check(ctx context.Context) error {
+	var v int
+	if err := db.db.QueryRowContext(ctx, "SELECT version FROM parley_schema WHERE id = 1").Scan(&v); err != nil {
+		return fmt.Errorf("postgres: check: %w", classify(err))
+	}
+	if v != SchemaVersion() {
+		return fmt.Errorf("postgres: check: schema version %d, this binary knows %d", v, SchemaVersion())
+	}
+	return nil
+}
+
+// Backup is refused: a PostgreSQL store is backed up with the server's
+// tools (pg_dump, base backups with WAL archiving), which see every node's
+// writes; parley backup copies a SQLite file.
+func (db *DB) Backup(context.Context, string) error {
+	return ErrNoBackup
 }
 
 // Close releases the pool. It is safe to call more than once; later

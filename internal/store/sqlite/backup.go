@@ -15,6 +15,9 @@ import (
 // snapshot, so concurrent commits neither block it nor leak into it. The
 // copy is synced to disk before Backup returns.
 func (db *DB) Backup(ctx context.Context, path string) error {
+	if db.eng != nil {
+		return fmt.Errorf("%s: backup: not a SQLite file: use the engine's own backup tools", db.eng.Name)
+	}
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("sqlite: backup: %s exists already", path)
 	}

@@ -54,7 +54,7 @@ func (db *DB) Block(ctx context.Context, user, blocked string, max int, now time
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: block: %w", err)
+		return false, fmt.Errorf("store: block: %w", err)
 	}
 	return created, nil
 }
@@ -71,7 +71,7 @@ func (db *DB) Unblock(ctx context.Context, user, blocked string) (bool, error) {
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: unblock: %w", err)
+		return false, fmt.Errorf("store: unblock: %w", err)
 	}
 	return n > 0, nil
 }
@@ -87,7 +87,7 @@ func (db *DB) BlockList(ctx context.Context, user, after string, limit int) ([]s
 	}, "SELECT blocked_id, created_at FROM blocks WHERE user_id = ? AND blocked_id > ? ORDER BY blocked_id LIMIT ?",
 		user, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: block list: %w", err)
+		return nil, fmt.Errorf("store: block list: %w", err)
 	}
 	return out, nil
 }
@@ -107,7 +107,7 @@ func (db *DB) BlockEdges(ctx context.Context, user string, limit int) (blocks, b
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("sqlite: block edges: %w", err)
+		return nil, nil, fmt.Errorf("store: block edges: %w", err)
 	}
 	return blocks, blockedBy, nil
 }
@@ -117,7 +117,7 @@ func (db *DB) Blocking(ctx context.Context, a, b string) (aBlocksB, bBlocksA boo
 	users, err := queryStrings(ctx, db.r,
 		"SELECT user_id FROM blocks WHERE (user_id = ? AND blocked_id = ?) OR (user_id = ? AND blocked_id = ?)", a, b, b, a)
 	if err != nil {
-		return false, false, fmt.Errorf("sqlite: blocking: %w", err)
+		return false, false, fmt.Errorf("store: blocking: %w", err)
 	}
 	for _, u := range users {
 		if u == a {

@@ -38,11 +38,11 @@ func broadcastList(ctx context.Context, q querier, owner, id string) (store.Broa
 // see store.BroadcastLists.CreateBroadcastList.
 func (db *DB) CreateBroadcastList(ctx context.Context, l store.BroadcastList, members []string, maxLists, maxMembers int) (store.BroadcastList, error) {
 	if l.Owner == "" || l.ID == "" {
-		return store.BroadcastList{}, fmt.Errorf("sqlite: create broadcast list: %w: need an owner and an id", store.ErrInvalid)
+		return store.BroadcastList{}, fmt.Errorf("store: create broadcast list: %w: need an owner and an id", store.ErrInvalid)
 	}
 	members = bcastUnique(members)
 	if maxMembers > 0 && len(members) > maxMembers {
-		return store.BroadcastList{}, fmt.Errorf("sqlite: create broadcast list: %w: %d members", store.ErrLimit, len(members))
+		return store.BroadcastList{}, fmt.Errorf("store: create broadcast list: %w: %d members", store.ErrLimit, len(members))
 	}
 	var out store.BroadcastList
 	err := db.update(ctx, func(tx *Tx) error {
@@ -76,7 +76,7 @@ func (db *DB) CreateBroadcastList(ctx context.Context, l store.BroadcastList, me
 		return err
 	})
 	if err != nil {
-		return store.BroadcastList{}, fmt.Errorf("sqlite: create broadcast list: %w", err)
+		return store.BroadcastList{}, fmt.Errorf("store: create broadcast list: %w", err)
 	}
 	return out, nil
 }
@@ -106,7 +106,7 @@ func insertBroadcastMembers(ctx context.Context, tx *Tx, owner, id string, users
 func (db *DB) BroadcastList(ctx context.Context, owner, id string) (store.BroadcastList, error) {
 	l, err := broadcastList(ctx, db.r, owner, id)
 	if err != nil {
-		return store.BroadcastList{}, fmt.Errorf("sqlite: broadcast list: %w", err)
+		return store.BroadcastList{}, fmt.Errorf("store: broadcast list: %w", err)
 	}
 	return l, nil
 }
@@ -118,7 +118,7 @@ func (db *DB) BroadcastLists(ctx context.Context, owner, after string, limit int
 		"SELECT "+broadcastListCols+" FROM broadcast_lists AS l WHERE l.owner = ? AND l.id > ? ORDER BY l.id LIMIT ?",
 		owner, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: broadcast lists: %w", err)
+		return nil, fmt.Errorf("store: broadcast lists: %w", err)
 	}
 	return out, nil
 }
@@ -140,7 +140,7 @@ func (db *DB) RenameBroadcastList(ctx context.Context, owner, id, name string, n
 		return err
 	})
 	if err != nil {
-		return store.BroadcastList{}, fmt.Errorf("sqlite: rename broadcast list: %w", err)
+		return store.BroadcastList{}, fmt.Errorf("store: rename broadcast list: %w", err)
 	}
 	return out, nil
 }
@@ -160,7 +160,7 @@ func (db *DB) DeleteBroadcastList(ctx context.Context, owner, id string) error {
 		return classify(err)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: delete broadcast list: %w", err)
+		return fmt.Errorf("store: delete broadcast list: %w", err)
 	}
 	return nil
 }
@@ -212,7 +212,7 @@ func (db *DB) ChangeBroadcastMembers(ctx context.Context, owner, id string, add,
 		return nil
 	})
 	if err != nil {
-		return store.BroadcastList{}, fmt.Errorf("sqlite: change broadcast members: %w", err)
+		return store.BroadcastList{}, fmt.Errorf("store: change broadcast members: %w", err)
 	}
 	return out, nil
 }
@@ -233,7 +233,7 @@ func (db *DB) BroadcastMembers(ctx context.Context, owner, id, after string, lim
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: broadcast members: %w", err)
+		return nil, fmt.Errorf("store: broadcast members: %w", err)
 	}
 	return out, nil
 }
@@ -253,7 +253,7 @@ func (db *DB) MessagesByClientID(ctx context.Context, sender string, ids []strin
 		q := msgSelect + " WHERE sender = ? AND client_msg_id IN (" + bcastParams(size) + ") AND client_msg_id <> ''"
 		msgs, err := queryMessages(ctx, db.r, q, args...)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: messages by client id: %w", err)
+			return nil, fmt.Errorf("store: messages by client id: %w", err)
 		}
 		out = append(out, msgs...)
 	}
@@ -286,7 +286,7 @@ func (db *DB) EnsureDirects(ctx context.Context, user string, peers []store.Dire
 	})
 	if err != nil || missing == 0 {
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: ensure directs: %w", err)
+			return nil, fmt.Errorf("store: ensure directs: %w", err)
 		}
 		return out, nil
 	}
@@ -339,7 +339,7 @@ func (db *DB) EnsureDirects(ctx context.Context, user string, peers []store.Dire
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: ensure directs: %w", err)
+		return nil, fmt.Errorf("store: ensure directs: %w", err)
 	}
 	return out, nil
 }

@@ -47,6 +47,9 @@ func quickCheck(ctx context.Context, w *sql.DB) error {
 // returns an error wrapping ErrCorrupt if any problem is found. It reads the
 // whole file and may take long on a large database; writes go on meanwhile.
 func (db *DB) Check(ctx context.Context) error {
+	if db.eng != nil {
+		return fmt.Errorf("%s: check: not a SQLite file: the engine checks its own data", db.eng.Name)
+	}
 	if err := runCheck(ctx, db.rdb, "PRAGMA integrity_check"); err != nil {
 		return fmt.Errorf("sqlite: check: %w", err)
 	}

@@ -33,7 +33,7 @@ func (db *DB) Commit(ctx context.Context, entries []store.Append, w store.Writes
 		return applyWrites(ctx, tx, &w, &res)
 	})
 	if err != nil {
-		return store.CommitResult{}, fmt.Errorf("sqlite: commit: %w", err)
+		return store.CommitResult{}, fmt.Errorf("store: commit: %w", err)
 	}
 	return res, nil
 }

@@ -23,7 +23,7 @@ const memberCols = "conv_id, user_id, role, joined_seq, read_seq, delivered_seq"
 // store.ErrNotFound if it would be created with a deleted user.
 func (db *DB) EnsureDirect(ctx context.Context, newID, a, b string, now time.Time) (store.Conversation, error) {
 	if a == "" || b == "" || a == b {
-		return store.Conversation{}, fmt.Errorf("sqlite: ensure direct: %w: need two different users", store.ErrInvalid)
+		return store.Conversation{}, fmt.Errorf("store: ensure direct: %w: need two different users", store.ErrInvalid)
 	}
 	lo, hi := min(a, b), max(a, b)
 	// The common case, an existing conversation, needs no write lock.
@@ -32,7 +32,7 @@ func (db *DB) EnsureDirect(ctx context.Context, newID, a, b string, now time.Tim
 		return c, nil
 	}
 	if !errors.Is(err, store.ErrNotFound) {
-		return store.Conversation{}, fmt.Errorf("sqlite: ensure direct: %w", err)
+		return store.Conversation{}, fmt.Errorf("store: ensure direct: %w", err)
 	}
 	err = db.update(ctx, func(tx *Tx) error {
 		var err error
@@ -60,7 +60,7 @@ func (db *DB) EnsureDirect(ctx context.Context, newID, a, b string, now time.Tim
 		})
 	})
 	if err != nil {
-		return store.Conversation{}, fmt.Errorf("sqlite: ensure direct: %w", err)
+		return store.Conversation{}, fmt.Errorf("store: ensure direct: %w", err)
 	}
 	return c, nil
 }
@@ -83,7 +83,7 @@ func directConv(ctx context.Context, q querier, lo, hi string) (store.Conversati
 // event is the stored message.
 func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []store.Member) (protocol.Message, error) {
 	if c.ID == "" || c.CreatedBy == "" || (c.Kind != "" && c.Kind != protocol.ConvGroup) {
-		return protocol.Message{}, fmt.Errorf("sqlite: create group: %w: need an id, a creator and kind group", store.ErrInvalid)
+		return protocol.Message{}, fmt.Errorf("store: create group: %w: need an id, a creator and kind group", store.ErrInvalid)
 	}
 	c.Kind = protocol.ConvGroup
 	c.CreatedAt = fromMS(ms(c.CreatedAt))
@@ -93,7 +93,7 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 	seen := map[string]bool{c.CreatedBy: true}
 	for _, m := range members {
 		if m.User == "" {
-			return protocol.Message{}, fmt.Errorf("sqlite: create group: %w: member without a user", store.ErrInvalid)
+			return protocol.Message{}, fmt.Errorf("store: create group: %w: member without a user", store.ErrInvalid)
 		}
 		if seen[m.User] {
 			continue
@@ -103,13 +103,13 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 			m.Role = protocol.RoleMember
 		}
 		if !validRole(m.Role) {
-			return protocol.Message{}, fmt.Errorf("sqlite: create group: %w: unknown role", store.ErrInvalid)
+			return protocol.Message{}, fmt.Errorf("store: create group: %w: unknown role", store.ErrInvalid)
 		}
 		all = append(all, store.Member{User: m.User, Role: m.Role})
 	}
 	id, err := newMessageID()
 	if err != nil {
-		return protocol.Message{}, fmt.Errorf("sqlite: create group: %w", err)
+		return protocol.Message{}, fmt.Errorf("store: create group: %w", err)
 	}
 	event := &protocol.Message{
 		Conv:   c.ID,
@@ -139,7 +139,7 @@ func (db *DB) CreateGroup(ctx context.Context, c store.Conversation, members []s
 		return insertMessages(ctx, tx, []*protocol.Message{event}, nil) // no content: counts are 0
 	})
 	if err != nil {
-		return protocol.Message{}, fmt.Errorf("sqlite: create group: %w", err)
+		return protocol.Message{}, fmt.Errorf("store: create group: %w", err)
 	}
 	return *event, nil
 }
@@ -188,7 +188,7 @@ func addParticipant(ctx context.Context, tx *Tx, conv, user string) error {
 func (db *DB) Conversation(ctx context.Context, id string) (store.Conversation, error) {
 	c, err := scanConv(db.r.QueryRowContext(ctx, "SELECT "+convCols+" FROM conversations WHERE id = ?", id))
 	if err != nil {
-		return store.Conversation{}, fmt.Errorf("sqlite: conversation: %w", err)
+		return store.Conversation{}, fmt.Errorf("store: conversation: %w", err)
 	}
 	return c, nil
 }
@@ -213,7 +213,7 @@ func (db *DB) Member(ctx context.Context, conv, user string) (store.Member, erro
 	m, err := scanMember(db.r.QueryRowContext(ctx,
 		"SELECT "+memberCols+" FROM members WHERE conv_id = ? AND user_id = ?", conv, user))
 	if err != nil {
-		return store.Member{}, fmt.Errorf("sqlite: member: %w", err)
+		return store.Member{}, fmt.Errorf("store: member: %w", err)
 	}
 	return m, nil
 }
@@ -223,19 +223,19 @@ func (db *DB) Members(ctx context.Context, conv string) ([]store.Member, error) 
 	rows, err := db.r.QueryContext(ctx,
 		"SELECT "+memberCols+" FROM members WHERE conv_id = ? ORDER BY user_id", conv)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: members: %w", classify(err))
+		return nil, fmt.Errorf("store: members: %w", classify(err))
 	}
 	defer rows.Close()
 	var out []store.Member
 	for rows.Next() {
 		m, err := scanMember(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: members: %w", err)
+			return nil, fmt.Errorf("store: members: %w", err)
 		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: members: %w", classify(err))
+		return nil, fmt.Errorf("store: members: %w", classify(err))
 	}
 	return out, nil
 }
@@ -255,7 +255,7 @@ func scanMember(r rowScanner) (store.Member, error) {
 func (db *DB) MemberIDs(ctx context.Context, conv string) ([]string, error) {
 	ids, err := db.strings(ctx, "SELECT user_id FROM members WHERE conv_id = ? ORDER BY user_id", conv)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: member ids: %w", err)
+		return nil, fmt.Errorf("store: member ids: %w", err)
 	}
 	return ids, nil
 }
@@ -265,7 +265,7 @@ func (db *DB) MemberIDs(ctx context.Context, conv string) ([]string, error) {
 func (db *DB) UserConversations(ctx context.Context, user string) ([]string, error) {
 	ids, err := db.strings(ctx, "SELECT conv_id FROM members WHERE user_id = ? ORDER BY conv_id", user)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: user conversations: %w", err)
+		return nil, fmt.Errorf("store: user conversations: %w", err)
 	}
 	return ids, nil
 }

@@ -46,6 +46,7 @@ type DB struct {
 	rdb  *sql.DB // the readers
 	w, r pool    // the same, for statements
 	ckpt *checkpointer
+	eng  *Engine // nil: SQLite (OnEngine)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -154,6 +155,9 @@ func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		// The checkpointer and the readers first: the writer, closing
 		// last, checkpoints the WAL.
+		if db.eng != nil {
+			return // the engine's pool is its owner's
+		}
 		if err := errors.Join(db.ckpt.close(), db.rdb.Close(), db.wdb.Close()); err != nil {
 			db.closeErr = fmt.Errorf("sqlite: close: %w", err)
 		}
@@ -164,7 +168,24 @@ func (db *DB) Close() error {
 // update runs fn in a write transaction (BEGIN IMMEDIATE on the writer) and
 // commits it; it rolls back if fn fails. Errors of the transaction's own
 // statements are classified; fn's errors are returned as they are.
+//
+// On an engine (OnEngine), a run that fails in a way the engine retries
+// runs again from the start, fn included: fn must not keep what it
+// gathered in one run for the next.
 func (db *DB) update(ctx context.Context, fn func(tx *Tx) error) error {
+	for run := 0; ; run++ {
+		err := db.updateOnce(ctx, fn)
+		if err == nil {
+			return nil
+		}
+		if !db.retry(ctx, run, err) {
+			return wrapRetries(err, run+1)
+		}
+	}
+}
+
+// updateOnce is one run of update.
+func (db *DB) updateOnce(ctx context.Context, fn func(tx *Tx) error) error {
 	tx, err := db.w.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", classify(err))

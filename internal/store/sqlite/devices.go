@@ -18,7 +18,7 @@ func (db *DB) TouchDevice(ctx context.Context, user, device string, t time.Time)
 		return touchDevice(ctx, tx, user, device, t)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: touch device: %w", err)
+		return fmt.Errorf("store: touch device: %w", err)
 	}
 	return nil
 }
@@ -46,7 +46,7 @@ func (db *DB) AddDevice(ctx context.Context, user, device string, t time.Time, m
 		return false, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return false, fmt.Errorf("sqlite: add device: %w", classify(err))
+		return false, fmt.Errorf("store: add device: %w", classify(err))
 	}
 	err = db.update(ctx, func(tx *Tx) error {
 		var n, known int
@@ -71,7 +71,7 @@ func (db *DB) AddDevice(ctx context.Context, user, device string, t time.Time, m
 		return touchDevice(ctx, tx, user, device, t)
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: add device: %w", err)
+		return false, fmt.Errorf("store: add device: %w", err)
 	}
 	return created, nil
 }
@@ -81,7 +81,7 @@ func (db *DB) Devices(ctx context.Context, user string) ([]store.Device, error) 
 	rows, err := db.r.QueryContext(ctx,
 		"SELECT user_id, id, created_at, last_seen FROM devices WHERE user_id = ? ORDER BY id", user)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: devices: %w", classify(err))
+		return nil, fmt.Errorf("store: devices: %w", classify(err))
 	}
 	defer rows.Close()
 	var devices []store.Device
@@ -89,14 +89,14 @@ func (db *DB) Devices(ctx context.Context, user string) ([]store.Device, error) 
 		var d store.Device
 		var created, seen int64
 		if err := rows.Scan(&d.User, &d.ID, &created, &seen); err != nil {
-			return nil, fmt.Errorf("sqlite: devices: %w", classify(err))
+			return nil, fmt.Errorf("store: devices: %w", classify(err))
 		}
 		d.CreatedAt = fromMS(created)
 		d.LastSeen = fromMS(seen)
 		devices = append(devices, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: devices: %w", classify(err))
+		return nil, fmt.Errorf("store: devices: %w", classify(err))
 	}
 	return devices, nil
 }
@@ -116,7 +116,7 @@ func (db *DB) DeleteDevice(ctx context.Context, user, device string) error {
 		return dropDevice(ctx, tx, user, device)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: delete device: %w", err)
+		return fmt.Errorf("store: delete device: %w", err)
 	}
 	return nil
 }
@@ -132,7 +132,7 @@ func (db *DB) ExpireDevices(ctx context.Context, before time.Time) (int, error) 
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: expire devices: %w", err)
+		return 0, fmt.Errorf("store: expire devices: %w", err)
 	}
 	return n, nil
 }

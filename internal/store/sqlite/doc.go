@@ -3,6 +3,14 @@
 // single-machine backend: `parley serve` with no configuration keeps its data
 // in one SQLite file.
 //
+// Its query code also runs on PostgreSQL (internal/store/postgres, cluster
+// mode): OnEngine returns a DB on another engine's connection pool, whose
+// Engine supplies placeholders, argument conversion, isolation levels and
+// which failed write transactions run again (engine.go;
+// docs/adr/0012-postgres-shares-the-sql.md). The statements are written in
+// the forms both accept, and reach the database only through Tx and pool
+// (sqlconn.go). On an engine, update may run its function more than once.
+//
 // # Durability
 //
 // Every connection runs in WAL mode with synchronous=FULL, so a committed
@@ -39,7 +47,8 @@
 //
 // Errors wrap the store sentinels (store.ErrNotFound, store.ErrExists, ...)
 // or this package's (ErrCorrupt, ErrBusy, ErrDiskFull, ...) with %w and a
-// lowercase context. A unique-key conflict is store.ErrExists alone; other
+// lowercase context. A unique-key conflict is store.ErrExists alone (on an
+// engine, with the driver's error after it, for the engine's Retry); other
 // driver errors stay in the chain for logs (their text names tables and
 // columns, never SQL or user data). Callers map errors to client codes by
 // errors.Is and never show an error's text to a client.

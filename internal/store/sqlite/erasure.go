@@ -104,7 +104,7 @@ func (db *DB) BeginErasure(ctx context.Context, user string, now time.Time) erro
 		return classify(err)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: delete user: %w", err)
+		return fmt.Errorf("store: delete user: %w", err)
 	}
 	return nil
 }
@@ -203,7 +203,7 @@ func (db *DB) EraseStep(ctx context.Context, user string, now time.Time) ([]prot
 		return nil
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("sqlite: erase user: %w", err)
+		return nil, false, fmt.Errorf("store: erase user: %w", err)
 	}
 	return events, done, nil
 }
@@ -218,7 +218,7 @@ func (db *DB) PendingErasures(ctx context.Context) ([]string, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: pending erasures: %w", err)
+		return nil, fmt.Errorf("store: pending erasures: %w", err)
 	}
 	return users, nil
 }
@@ -322,7 +322,7 @@ func (db *DB) SentMessages(ctx context.Context, user, afterConv string, afterSeq
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: sent messages: %w", err)
+		return nil, fmt.Errorf("store: sent messages: %w", err)
 	}
 	return out, nil
 }

@@ -40,7 +40,7 @@ func classify(err error) error {
 	}
 	var se sqlite3.Error
 	if !errors.As(err, &se) {
-		return err
+		return classifyEngine(err)
 	}
 	switch se.Code {
 	case sqlite3.ErrConstraint:

@@ -23,7 +23,7 @@ func (db *DB) RaiseTokenFloor(ctx context.Context, user, device string, t time.T
 		return classify(err)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: raise token floor: %w", err)
+		return fmt.Errorf("store: raise token floor: %w", err)
 	}
 	return nil
 }
@@ -35,7 +35,7 @@ func (db *DB) TokenFloor(ctx context.Context, user, device string) (time.Time, e
 		"SELECT max(not_before) FROM token_floors WHERE user_id = ? AND device_id IN ('', ?)",
 		user, device).Scan(&floor)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, fmt.Errorf("sqlite: token floor: %w", classify(err))
+		return time.Time{}, fmt.Errorf("store: token floor: %w", classify(err))
 	}
 	if !floor.Valid {
 		return time.Time{}, nil

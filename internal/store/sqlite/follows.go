@@ -49,7 +49,7 @@ func (db *DB) Follow(ctx context.Context, follower, followee string, max int, no
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: follow: %w", err)
+		return false, fmt.Errorf("store: follow: %w", err)
 	}
 	return created, nil
 }
@@ -63,7 +63,7 @@ func (db *DB) Unfollow(ctx context.Context, follower, followee string) (bool, er
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: unfollow: %w", err)
+		return false, fmt.Errorf("store: unfollow: %w", err)
 	}
 	return was, nil
 }
@@ -97,7 +97,7 @@ func (db *DB) RemoveFollower(ctx context.Context, user, follower string, notify 
 		return nil
 	})
 	if err != nil {
-		return false, nil, fmt.Errorf("sqlite: remove follower: %w", err)
+		return false, nil, fmt.Errorf("store: remove follower: %w", err)
 	}
 	return was, entry, nil
 }
@@ -123,7 +123,7 @@ func (db *DB) followEdges(ctx context.Context, what, q string, args ...any) ([]s
 		return e, classify(err)
 	}, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: %s: %w", what, err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return out, nil
 }
@@ -132,7 +132,7 @@ func (db *DB) followEdges(ctx context.Context, what, q string, args ...any) ([]s
 func (db *DB) IsFollowing(ctx context.Context, follower, followee string) (bool, error) {
 	ok, err := found(ctx, db.r, "SELECT 1 FROM follows WHERE follower = ? AND followee = ?", follower, followee)
 	if err != nil {
-		return false, fmt.Errorf("sqlite: is following: %w", err)
+		return false, fmt.Errorf("store: is following: %w", err)
 	}
 	return ok, nil
 }

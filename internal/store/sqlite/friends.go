@@ -45,7 +45,7 @@ func (db *DB) friendTx(ctx context.Context, what string, now time.Time,
 		return nil
 	})
 	if err != nil {
-		return store.FriendChange{}, fmt.Errorf("sqlite: %s: %w", what, err)
+		return store.FriendChange{}, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return ch, nil
 }
@@ -226,7 +226,7 @@ func (db *DB) Friends(ctx context.Context, user, after string, limit int) ([]sto
 	}, `SELECT f.friend_id, f.since FROM friends AS f JOIN users AS u ON u.id = f.friend_id AND u.deleted = 0
 		 WHERE f.user_id = ? AND f.friend_id > ? ORDER BY f.friend_id LIMIT ?`, user, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: friends: %w", err)
+		return nil, fmt.Errorf("store: friends: %w", err)
 	}
 	return out, nil
 }
@@ -255,7 +255,7 @@ func (db *DB) FriendRequests(ctx context.Context, user string, incoming bool, af
 		return r, classify(err)
 	}, q, user, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: friend requests: %w", err)
+		return nil, fmt.Errorf("store: friend requests: %w", err)
 	}
 	return out, nil
 }
@@ -264,7 +264,7 @@ func (db *DB) FriendRequests(ctx context.Context, user string, incoming bool, af
 func (db *DB) AreFriends(ctx context.Context, a, b string) (bool, error) {
 	ok, err := found(ctx, db.r, "SELECT 1 FROM friends WHERE user_id = ? AND friend_id = ?", a, b)
 	if err != nil {
-		return false, fmt.Errorf("sqlite: are friends: %w", err)
+		return false, fmt.Errorf("store: are friends: %w", err)
 	}
 	return ok, nil
 }
@@ -273,7 +273,7 @@ func (db *DB) AreFriends(ctx context.Context, a, b string) (bool, error) {
 func (db *DB) FriendIDs(ctx context.Context, user string) ([]string, error) {
 	ids, err := queryStrings(ctx, db.r, "SELECT friend_id FROM friends WHERE user_id = ? ORDER BY friend_id", user)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: friend ids: %w", err)
+		return nil, fmt.Errorf("store: friend ids: %w", err)
 	}
 	return ids, nil
 }
@@ -286,7 +286,7 @@ func (db *DB) ShareGroup(ctx context.Context, a, b string) (bool, error) {
 		`SELECT 1 FROM members AS ma JOIN members AS mb ON mb.conv_id = ma.conv_id AND mb.user_id = ?
 		 WHERE ma.user_id = ? AND ma.conv_id >= 'g_' AND ma.conv_id < 'g`+"`"+`' LIMIT 1`, b, a)
 	if err != nil {
-		return false, fmt.Errorf("sqlite: share group: %w", err)
+		return false, fmt.Errorf("store: share group: %w", err)
 	}
 	return ok, nil
 }
@@ -301,7 +301,7 @@ func (db *DB) UserSettings(ctx context.Context, user string) (store.UserSettings
 	case errors.Is(err, sql.ErrNoRows):
 		return store.UserSettings{}, nil
 	case err != nil:
-		return store.UserSettings{}, fmt.Errorf("sqlite: user settings: %w", classify(err))
+		return store.UserSettings{}, fmt.Errorf("store: user settings: %w", classify(err))
 	}
 	s.PresenceHidden = hidden != 0
 	return s, nil
@@ -338,7 +338,7 @@ func (db *DB) UpdateUserSettings(ctx context.Context, user string, u store.Setti
 		return classify(err)
 	})
 	if err != nil {
-		return store.UserSettings{}, fmt.Errorf("sqlite: update user settings: %w", err)
+		return store.UserSettings{}, fmt.Errorf("store: update user settings: %w", err)
 	}
 	return s, nil
 }

@@ -66,7 +66,7 @@ func (db *DB) inviteTx(ctx context.Context, what string, now time.Time, fn func(
 		return nil
 	})
 	if err != nil {
-		return store.InviteChange{}, fmt.Errorf("sqlite: %s: %w", what, err)
+		return store.InviteChange{}, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return ch, nil
 }
@@ -239,7 +239,7 @@ const invitationCols = `SELECT i.conv_id, c.name, i.invitee, i.inviter, i.create
 func (db *DB) GroupInvites(ctx context.Context, conv, after string, limit int) ([]store.Invitation, error) {
 	out, err := db.queryInvitations(ctx, invitationCols+"WHERE i.conv_id = ? AND i.invitee > ? ORDER BY i.invitee LIMIT ?", conv, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: group invitations: %w", err)
+		return nil, fmt.Errorf("store: group invitations: %w", err)
 	}
 	return out, nil
 }
@@ -248,7 +248,7 @@ func (db *DB) GroupInvites(ctx context.Context, conv, after string, limit int) (
 func (db *DB) UserInvites(ctx context.Context, user, after string, limit int) ([]store.Invitation, error) {
 	out, err := db.queryInvitations(ctx, invitationCols+"WHERE i.invitee = ? AND i.conv_id > ? ORDER BY i.conv_id LIMIT ?", user, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: user invitations: %w", err)
+		return nil, fmt.Errorf("store: user invitations: %w", err)
 	}
 	return out, nil
 }

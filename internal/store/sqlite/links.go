@@ -41,7 +41,7 @@ func (db *DB) CreateLink(ctx context.Context, l store.GroupLink, max int) error 
 		return classify(err)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create link: %w", err)
+		return fmt.Errorf("store: create link: %w", err)
 	}
 	return nil
 }
@@ -59,7 +59,7 @@ func (db *DB) RevokeLink(ctx context.Context, conv, actor, token string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: revoke link: %w", err)
+		return fmt.Errorf("store: revoke link: %w", err)
 	}
 	return nil
 }
@@ -75,7 +75,7 @@ func (db *DB) Links(ctx context.Context, conv string, now time.Time) ([]store.Gr
 	}, "SELECT token, conv_id, created_by, created_at, expires_at, max_uses, uses FROM group_links WHERE conv_id = ?2 AND "+usable+
 		" ORDER BY created_at DESC, token DESC", ms(now), conv)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: links: %w", err)
+		return nil, fmt.Errorf("store: links: %w", err)
 	}
 	return out, nil
 }
@@ -206,7 +206,7 @@ func (db *DB) JoinRequests(ctx context.Context, conv, after string, limit int) (
 	}, "SELECT conv_id, user_id, created_at FROM group_join_requests WHERE conv_id = ? AND user_id > ? ORDER BY user_id LIMIT ?",
 		conv, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: join requests: %w", err)
+		return nil, fmt.Errorf("store: join requests: %w", err)
 	}
 	return out, nil
 }
@@ -228,7 +228,7 @@ func groupSettings(ctx context.Context, q querier, conv string) (store.GroupSett
 func (db *DB) GroupSettings(ctx context.Context, conv string) (store.GroupSettings, error) {
 	s, err := groupSettings(ctx, db.r, conv)
 	if err != nil {
-		return store.GroupSettings{}, fmt.Errorf("sqlite: group settings: %w", err)
+		return store.GroupSettings{}, fmt.Errorf("store: group settings: %w", err)
 	}
 	return s, nil
 }
@@ -245,7 +245,7 @@ func (db *DB) SetGroupSettings(ctx context.Context, conv, actor string, s store.
 		return classify(err)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: set group settings: %w", err)
+		return fmt.Errorf("store: set group settings: %w", err)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func (db *DB) ListConversations(ctx context.Context, user, cursor string, limit 
 	if cursor != "" {
 		c, err := decodeCursor(cursor)
 		if err != nil {
-			return nil, "", 0, fmt.Errorf("sqlite: list conversations: %w", err)
+			return nil, "", 0, fmt.Errorf("store: list conversations: %w", err)
 		}
 		from = &c
 	}
@@ -60,7 +60,7 @@ func (db *DB) ListConversations(ctx context.Context, user, cursor string, limit 
 		return nil
 	})
 	if err != nil {
-		return nil, "", 0, fmt.Errorf("sqlite: list conversations: %w", err)
+		return nil, "", 0, fmt.Errorf("store: list conversations: %w", err)
 	}
 	return page, next, total, nil
 }

@@ -52,7 +52,7 @@ func (db *DB) Range(ctx context.Context, conv string, after, before uint64, limi
 		msgSelect+"WHERE conv_id = ? AND seq > ? AND seq < ? ORDER BY seq "+order+" LIMIT ?",
 		conv, int64(after), hi, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: range: %w", err)
+		return nil, fmt.Errorf("store: range: %w", err)
 	}
 	return msgs, nil
 }

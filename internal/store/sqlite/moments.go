@@ -106,7 +106,7 @@ func (db *DB) PostMoment(ctx context.Context, p store.MomentPost) (store.Moment,
 		return err
 	})
 	if err != nil {
-		return store.Moment{}, false, fmt.Errorf("sqlite: post moment: %w", err)
+		return store.Moment{}, false, fmt.Errorf("store: post moment: %w", err)
 	}
 	return m, dup, nil
 }
@@ -135,7 +135,7 @@ func (db *DB) Moment(ctx context.Context, id int64, reader string) (store.Moment
 		return err
 	})
 	if err != nil {
-		return store.Moment{}, fmt.Errorf("sqlite: moment %d: %w", id, err)
+		return store.Moment{}, fmt.Errorf("store: moment %d: %w", id, err)
 	}
 	return m, nil
 }
@@ -151,7 +151,7 @@ func (db *DB) DeleteMoment(ctx context.Context, author string, id int64) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: delete moment %d: %w", id, err)
+		return fmt.Errorf("store: delete moment %d: %w", id, err)
 	}
 	return nil
 }
@@ -235,7 +235,7 @@ func (db *DB) Feed(ctx context.Context, reader string, before int64, limit int) 
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: feed: %w", err)
+		return nil, fmt.Errorf("store: feed: %w", err)
 	}
 	return out, nil
 }
@@ -266,7 +266,7 @@ func (db *DB) AuthorMoments(ctx context.Context, author, reader string, access s
 		ORDER BY m.id DESC LIMIT ?6`,
 		reader, author, before, access.Followers, access.Friends, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: moments of %s: %w", author, err)
+		return nil, fmt.Errorf("store: moments of %s: %w", author, err)
 	}
 	return out, nil
 }
@@ -287,7 +287,7 @@ func (db *DB) AddComment(ctx context.Context, c store.MomentComment) (store.Mome
 			c.Moment, c.Author, c.Text, ms(c.CreatedAt)).Scan(&c.ID))
 	})
 	if err != nil {
-		return store.MomentComment{}, fmt.Errorf("sqlite: comment on %d: %w", c.Moment, err)
+		return store.MomentComment{}, fmt.Errorf("store: comment on %d: %w", c.Moment, err)
 	}
 	return c, nil
 }
@@ -304,7 +304,7 @@ func (db *DB) DeleteComment(ctx context.Context, moment, id int64, user string) 
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: delete comment %d: %w", id, err)
+		return fmt.Errorf("store: delete comment %d: %w", id, err)
 	}
 	return nil
 }
@@ -315,7 +315,7 @@ func (db *DB) Comments(ctx context.Context, moment, after int64, limit int) ([]s
 		"SELECT id, author, text, created_at FROM moment_comments WHERE moment_id = ? AND id > ? ORDER BY id LIMIT ?",
 		moment, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: comments of %d: %w", moment, classify(err))
+		return nil, fmt.Errorf("store: comments of %d: %w", moment, classify(err))
 	}
 	defer rows.Close()
 	var out []store.MomentComment
@@ -323,13 +323,13 @@ func (db *DB) Comments(ctx context.Context, moment, after int64, limit int) ([]s
 		c := store.MomentComment{Moment: moment}
 		var at int64
 		if err := rows.Scan(&c.ID, &c.Author, &c.Text, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: comments of %d: %w", moment, classify(err))
+			return nil, fmt.Errorf("store: comments of %d: %w", moment, classify(err))
 		}
 		c.CreatedAt = fromMS(at)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: comments of %d: %w", moment, classify(err))
+		return nil, fmt.Errorf("store: comments of %d: %w", moment, classify(err))
 	}
 	return out, nil
 }
@@ -360,7 +360,7 @@ func (db *DB) Like(ctx context.Context, moment int64, user string, like bool, no
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: like %d: %w", moment, err)
+		return false, fmt.Errorf("store: like %d: %w", moment, err)
 	}
 	return changed, nil
 }
@@ -371,7 +371,7 @@ func (db *DB) Likes(ctx context.Context, moment int64, after string, limit int) 
 		"SELECT user_id, created_at FROM moment_likes WHERE moment_id = ? AND user_id > ? ORDER BY user_id LIMIT ?",
 		moment, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: likes of %d: %w", moment, classify(err))
+		return nil, fmt.Errorf("store: likes of %d: %w", moment, classify(err))
 	}
 	defer rows.Close()
 	var out []store.MomentLike
@@ -379,13 +379,13 @@ func (db *DB) Likes(ctx context.Context, moment int64, after string, limit int) 
 		var l store.MomentLike
 		var at int64
 		if err := rows.Scan(&l.User, &at); err != nil {
-			return nil, fmt.Errorf("sqlite: likes of %d: %w", moment, classify(err))
+			return nil, fmt.Errorf("store: likes of %d: %w", moment, classify(err))
 		}
 		l.CreatedAt = fromMS(at)
 		out = append(out, l)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: likes of %d: %w", moment, classify(err))
+		return nil, fmt.Errorf("store: likes of %d: %w", moment, classify(err))
 	}
 	return out, nil
 }

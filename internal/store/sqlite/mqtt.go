@@ -33,17 +33,17 @@ func (db *DB) MQTTSession(ctx context.Context, user, device string, now time.Tim
 		user, device).Scan(&subs, &expires)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return store.MQTTSession{}, fmt.Errorf("sqlite: mqtt session: %w", store.ErrNotFound)
+			return store.MQTTSession{}, fmt.Errorf("store: mqtt session: %w", store.ErrNotFound)
 		}
-		return store.MQTTSession{}, fmt.Errorf("sqlite: mqtt session: %w", classify(err))
+		return store.MQTTSession{}, fmt.Errorf("store: mqtt session: %w", classify(err))
 	}
 	if expires != 0 && expires <= ms(now) {
 		db.dropExpiredMQTTSession(ctx, user, device, expires)
-		return store.MQTTSession{}, fmt.Errorf("sqlite: mqtt session: %w: expired", store.ErrNotFound)
+		return store.MQTTSession{}, fmt.Errorf("store: mqtt session: %w: expired", store.ErrNotFound)
 	}
 	s := store.MQTTSession{User: user, Device: device, ExpiresAt: fromMS(expires)}
 	if s.Subscriptions, err = decodeSubscriptions(subs); err != nil {
-		return store.MQTTSession{}, fmt.Errorf("sqlite: mqtt session: %w", err)
+		return store.MQTTSession{}, fmt.Errorf("store: mqtt session: %w", err)
 	}
 	return s, nil
 }
@@ -58,7 +58,7 @@ func (db *DB) dropExpiredMQTTSession(ctx context.Context, user, device string, e
 		return classify(err)
 	})
 	if err != nil && ctx.Err() == nil {
-		db.log.Warn("sqlite: delete expired mqtt session", "err", err)
+		db.log.Warn("store: delete expired mqtt session", "err", err)
 	}
 }
 
@@ -67,7 +67,7 @@ func (db *DB) dropExpiredMQTTSession(ctx context.Context, user, device string, e
 func (db *DB) PutMQTTSession(ctx context.Context, s store.MQTTSession) error {
 	subs, err := encodeSubscriptions(s.Subscriptions)
 	if err != nil {
-		return fmt.Errorf("sqlite: put mqtt session: %w", err)
+		return fmt.Errorf("store: put mqtt session: %w", err)
 	}
 	err = db.update(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx,
@@ -79,7 +79,7 @@ func (db *DB) PutMQTTSession(ctx context.Context, s store.MQTTSession) error {
 		return classify(err)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: put mqtt session: %w", err)
+		return fmt.Errorf("store: put mqtt session: %w", err)
 	}
 	return nil
 }
@@ -93,7 +93,7 @@ func (db *DB) DeleteMQTTSession(ctx context.Context, user, device string) error 
 		return classify(err)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: delete mqtt session: %w", err)
+		return fmt.Errorf("store: delete mqtt session: %w", err)
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func readNotice(ctx context.Context, q querier, id string) (store.Notice, error)
 func (db *DB) CreateNotice(ctx context.Context, n store.Notice) error {
 	audience, err := json.Marshal(n.To)
 	if err != nil {
-		return fmt.Errorf("sqlite: create notice: audience: %w", err)
+		return fmt.Errorf("store: create notice: audience: %w", err)
 	}
 	var payload any
 	if len(n.Payload) > 0 {
@@ -66,7 +66,7 @@ func (db *DB) CreateNotice(ctx context.Context, n store.Notice) error {
 		return classify(err)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create notice %s: %w", n.ID, err)
+		return fmt.Errorf("store: create notice %s: %w", n.ID, err)
 	}
 	return nil
 }
@@ -75,7 +75,7 @@ func (db *DB) CreateNotice(ctx context.Context, n store.Notice) error {
 func (db *DB) Notice(ctx context.Context, id string) (store.Notice, error) {
 	n, err := readNotice(ctx, db.r, id)
 	if err != nil {
-		return store.Notice{}, fmt.Errorf("sqlite: notice %s: %w", id, err)
+		return store.Notice{}, fmt.Errorf("store: notice %s: %w", id, err)
 	}
 	return n, nil
 }
@@ -109,7 +109,7 @@ func (db *DB) ListNotices(ctx context.Context, before string, limit int) ([]stor
 		return classify(rows.Err())
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list notices: %w", err)
+		return nil, fmt.Errorf("store: list notices: %w", err)
 	}
 	return out, nil
 }
@@ -119,19 +119,19 @@ func (db *DB) ListNotices(ctx context.Context, before string, limit int) ([]stor
 func (db *DB) SendingNotices(ctx context.Context) ([]store.Notice, error) {
 	rows, err := db.r.QueryContext(ctx, "SELECT "+noticeCols+" FROM notices WHERE state = ? ORDER BY created_at, id", store.NoticeSending)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: notices being sent: %w", classify(err))
+		return nil, fmt.Errorf("store: notices being sent: %w", classify(err))
 	}
 	defer rows.Close()
 	var out []store.Notice
 	for rows.Next() {
 		n, err := scanNotice(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: notices being sent: %w", err)
+			return nil, fmt.Errorf("store: notices being sent: %w", err)
 		}
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: notices being sent: %w", classify(err))
+		return nil, fmt.Errorf("store: notices being sent: %w", classify(err))
 	}
 	return out, nil
 }
@@ -262,7 +262,7 @@ func (db *DB) CountNoticeAudience(ctx context.Context, id string) (store.Notice,
 		return err
 	})
 	if err != nil {
-		return store.Notice{}, fmt.Errorf("sqlite: count audience of notice %s: %w", id, err)
+		return store.Notice{}, fmt.Errorf("store: count audience of notice %s: %w", id, err)
 	}
 	if n.Matched >= 0 || n.Cursor != "" {
 		return n, nil
@@ -276,7 +276,7 @@ func (db *DB) CountNoticeAudience(ctx context.Context, id string) (store.Notice,
 		return err
 	})
 	if err != nil {
-		return store.Notice{}, fmt.Errorf("sqlite: count audience of notice %s: %w", id, err)
+		return store.Notice{}, fmt.Errorf("store: count audience of notice %s: %w", id, err)
 	}
 	return n, nil
 }
@@ -329,7 +329,7 @@ func (db *DB) SendNoticeChunk(ctx context.Context, id string, limit int, deliver
 		return nil
 	})
 	if err != nil {
-		return nil, store.Notice{}, fmt.Errorf("sqlite: send notice %s: %w", id, err)
+		return nil, store.Notice{}, fmt.Errorf("store: send notice %s: %w", id, err)
 	}
 	return copies, n, nil
 }
@@ -457,7 +457,7 @@ func (db *DB) AddNoticeDelivered(ctx context.Context, id string, n int64) error 
 		return mustAffect(res)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: notice %s delivered: %w", id, err)
+		return fmt.Errorf("store: notice %s delivered: %w", id, err)
 	}
 	return nil
 }
@@ -481,7 +481,7 @@ func (db *DB) CancelNotice(ctx context.Context, id string, now time.Time) (store
 		return classify(err)
 	})
 	if err != nil {
-		return store.Notice{}, fmt.Errorf("sqlite: cancel notice %s: %w", id, err)
+		return store.Notice{}, fmt.Errorf("store: cancel notice %s: %w", id, err)
 	}
 	return n, nil
 }

@@ -120,7 +120,7 @@ func (db *DB) ReleasePacketKey(ctx context.Context, sender, key string) error {
 		return releasePacketKey(ctx, tx, sender, key)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: release packet key: %w", err)
+		return fmt.Errorf("store: release packet key: %w", err)
 	}
 	return nil
 }

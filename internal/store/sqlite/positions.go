@@ -23,7 +23,7 @@ func (db *DB) SaveAcks(ctx context.Context, acks []store.DeviceAck) error {
 	}
 	err := db.update(ctx, func(tx *Tx) error { return saveAcks(ctx, tx, acks) })
 	if err != nil {
-		return fmt.Errorf("sqlite: save acks: %w", err)
+		return fmt.Errorf("store: save acks: %w", err)
 	}
 	return nil
 }
@@ -78,7 +78,7 @@ func (db *DB) DevicePositions(ctx context.Context, user, device string) (map[str
 	rows, err := db.r.QueryContext(ctx,
 		"SELECT conv_id, seq FROM positions WHERE user_id = ? AND device_id = ?", user, device)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: device positions: %w", classify(err))
+		return nil, fmt.Errorf("store: device positions: %w", classify(err))
 	}
 	defer rows.Close()
 	out := make(map[string]uint64)
@@ -86,12 +86,12 @@ func (db *DB) DevicePositions(ctx context.Context, user, device string) (map[str
 		var conv string
 		var seq int64
 		if err := rows.Scan(&conv, &seq); err != nil {
-			return nil, fmt.Errorf("sqlite: device positions: %w", classify(err))
+			return nil, fmt.Errorf("store: device positions: %w", classify(err))
 		}
 		out[conv] = uint64(seq)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: device positions: %w", classify(err))
+		return nil, fmt.Errorf("store: device positions: %w", classify(err))
 	}
 	return out, nil
 }
@@ -107,7 +107,7 @@ func (db *DB) SetRead(ctx context.Context, conv, user string, seq uint64) (uint6
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: set read: %w", err)
+		return 0, fmt.Errorf("store: set read: %w", err)
 	}
 	return pos, nil
 }

@@ -14,7 +14,7 @@ import (
 // store.ErrInvalid if maxAge is negative.
 func (db *DB) SetRetention(ctx context.Context, conv string, maxAge time.Duration) error {
 	if maxAge < 0 {
-		return fmt.Errorf("sqlite: set retention: %w: negative max age", store.ErrInvalid)
+		return fmt.Errorf("store: set retention: %w: negative max age", store.ErrInvalid)
 	}
 	err := db.update(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, "UPDATE conversations SET max_age = ? WHERE id = ?", maxAge.Milliseconds(), conv)
@@ -24,7 +24,7 @@ func (db *DB) SetRetention(ctx context.Context, conv string, maxAge time.Duratio
 		return mustAffect(res)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: set retention: %w", err)
+		return fmt.Errorf("store: set retention: %w", err)
 	}
 	return nil
 }
@@ -59,7 +59,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, global time.Duration, li
 	q := strings.Replace(purgeCandidatesSQL, "{{filter}}", filter, 1)
 	convs, err := db.strings(ctx, q, ms(now), global.Milliseconds(), limit)
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge: find conversations: %w", err)
+		return 0, fmt.Errorf("store: purge: find conversations: %w", err)
 	}
 	if len(convs) == 0 {
 		return 0, nil
@@ -80,7 +80,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, global time.Duration, li
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: purge: %w", err)
+		return 0, fmt.Errorf("store: purge: %w", err)
 	}
 	return n, nil
 }

@@ -34,7 +34,7 @@ func (db *DB) CreateSession(ctx context.Context, s store.Session) error {
 		return touchDevice(ctx, tx, s.User, s.Device, s.CreatedAt)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create session: %w", err)
+		return fmt.Errorf("store: create session: %w", err)
 	}
 	return nil
 }
@@ -47,9 +47,9 @@ func (db *DB) Session(ctx context.Context, id string) (store.Session, error) {
 		Scan(&s.ID, &s.User, &s.Device, &s.RefreshHash, &created, &expires, &revoked)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return store.Session{}, fmt.Errorf("sqlite: session: %w", store.ErrNotFound)
+			return store.Session{}, fmt.Errorf("store: session: %w", store.ErrNotFound)
 		}
-		return store.Session{}, fmt.Errorf("sqlite: session: %w", classify(err))
+		return store.Session{}, fmt.Errorf("store: session: %w", classify(err))
 	}
 	s.CreatedAt = fromMS(created)
 	s.ExpiresAt = fromMS(expires)
@@ -72,7 +72,7 @@ func (db *DB) RotateRefresh(ctx context.Context, id, old, newHash string, expire
 		return mustAffect(res)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: rotate refresh: %w", err)
+		return fmt.Errorf("store: rotate refresh: %w", err)
 	}
 	return nil
 }
@@ -88,7 +88,7 @@ func (db *DB) RevokeSession(ctx context.Context, id string) error {
 		return mustAffect(res)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: revoke session: %w", err)
+		return fmt.Errorf("store: revoke session: %w", err)
 	}
 	return nil
 }
@@ -100,7 +100,7 @@ func (db *DB) RevokeUser(ctx context.Context, user string) error {
 		return classify(err)
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: revoke user: %w", err)
+		return fmt.Errorf("store: revoke user: %w", err)
 	}
 	return nil
 }

@@ -129,7 +129,7 @@ func (db *DB) AppendSystem(ctx context.Context, entries []store.SystemEntry, now
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: append system: %w", err)
+		return nil, fmt.Errorf("store: append system: %w", err)
 	}
 	return res, nil
 }

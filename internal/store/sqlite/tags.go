@@ -41,7 +41,7 @@ func (db *DB) ChangeTags(ctx context.Context, changes []store.TagChange, max int
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: change tags: %w", err)
+		return nil, fmt.Errorf("store: change tags: %w", err)
 	}
 	return res, nil
 }
@@ -183,7 +183,7 @@ func (db *DB) UserTags(ctx context.Context, user string) (map[string]string, err
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: tags of %s: %w", user, err)
+		return nil, fmt.Errorf("store: tags of %s: %w", user, err)
 	}
 	return tags, nil
 }
@@ -193,7 +193,7 @@ func (db *DB) HasTagValue(ctx context.Context, user, value string) (bool, error)
 	var n int
 	err := db.r.QueryRowContext(ctx, "SELECT COUNT(*) FROM user_tags WHERE user_id = ? AND value = ?", user, value).Scan(&n)
 	if err != nil {
-		return false, fmt.Errorf("sqlite: tag value: %w", classify(err))
+		return false, fmt.Errorf("store: tag value: %w", classify(err))
 	}
 	return n > 0, nil
 }
@@ -211,7 +211,7 @@ func (db *DB) CountTagged(ctx context.Context, expr store.TagExpr) (int64, error
 		args = append([]any{req.Key, req.Value}, args...)
 	}
 	if err := db.r.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
-		return 0, fmt.Errorf("sqlite: count tagged: %w", classify(err))
+		return 0, fmt.Errorf("store: count tagged: %w", classify(err))
 	}
 	return n, nil
 }

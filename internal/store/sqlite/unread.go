@@ -76,7 +76,7 @@ func (db *DB) Unread(ctx context.Context, conv, user string, after uint64) (int,
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: unread: %w", err)
+		return 0, fmt.Errorf("store: unread: %w", err)
 	}
 	return n, nil
 }

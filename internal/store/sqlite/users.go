@@ -26,7 +26,7 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite: create user: %w", err)
+		return fmt.Errorf("store: create user: %w", err)
 	}
 	return nil
 }
@@ -35,7 +35,7 @@ func (db *DB) CreateUser(ctx context.Context, u store.User) error {
 func (db *DB) User(ctx context.Context, id string) (store.User, error) {
 	u, err := scanUser(db.r.QueryRowContext(ctx, "SELECT "+userCols+" FROM users WHERE id = ?", id))
 	if err != nil {
-		return store.User{}, fmt.Errorf("sqlite: user: %w", err)
+		return store.User{}, fmt.Errorf("store: user: %w", err)
 	}
 	return u, nil
 }
@@ -49,19 +49,19 @@ func (db *DB) ListUsers(ctx context.Context, after string, limit int) ([]store.U
 	rows, err := db.r.QueryContext(ctx,
 		"SELECT "+userCols+" FROM users WHERE id > ? ORDER BY id LIMIT ?", after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list users: %w", classify(err))
+		return nil, fmt.Errorf("store: list users: %w", classify(err))
 	}
 	defer rows.Close()
 	var users []store.User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list users: %w", err)
+			return nil, fmt.Errorf("store: list users: %w", err)
 		}
 		users = append(users, u)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list users: %w", classify(err))
+		return nil, fmt.Errorf("store: list users: %w", classify(err))
 	}
 	return users, nil
 }
@@ -70,7 +70,7 @@ func (db *DB) ListUsers(ctx context.Context, after string, limit int) ([]store.U
 // deleted.
 func (db *DB) SetDisabled(ctx context.Context, id string, disabled bool) error {
 	if err := db.updateUser(ctx, "UPDATE users SET disabled = ? WHERE id = ? AND deleted = 0", boolInt(disabled), id); err != nil {
-		return fmt.Errorf("sqlite: set disabled: %w", err)
+		return fmt.Errorf("store: set disabled: %w", err)
 	}
 	return nil
 }
@@ -79,7 +79,7 @@ func (db *DB) SetDisabled(ctx context.Context, id string, disabled bool) error {
 // deleted.
 func (db *DB) SetPassword(ctx context.Context, id, hash string) error {
 	if err := db.updateUser(ctx, "UPDATE users SET password_hash = ? WHERE id = ? AND deleted = 0", hash, id); err != nil {
-		return fmt.Errorf("sqlite: set password: %w", err)
+		return fmt.Errorf("store: set password: %w", err)
 	}
 	return nil
 }
@@ -91,7 +91,7 @@ func (db *DB) TouchUser(ctx context.Context, id string, t time.Time) error {
 	if err := db.updateUser(ctx,
 		"UPDATE users SET last_seen = CASE WHEN deleted <> 0 THEN last_seen ELSE "+greatest("last_seen", "?")+" END WHERE id = ?",
 		ms(t), ms(t), id); err != nil {
-		return fmt.Errorf("sqlite: touch user: %w", err)
+		return fmt.Errorf("store: touch user: %w", err)
 	}
 	return nil
 }
