@@ -10,6 +10,7 @@ import (
 
 	"github.com/parley-im/parley/internal/app"
 	"github.com/parley-im/parley/internal/config"
+	"github.com/parley-im/parley/internal/testinfra/sdkwait"
 	"github.com/parley-im/parley/protocol"
 	parley "github.com/parley-im/parley/sdk/go"
 )
@@ -132,32 +133,13 @@ func (s *server) dial(name, device string, mutate ...func(*parley.Options)) *par
 // waitFor polls cond every 10ms until it is true or the timeout passes.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	sdkwait.Until(t, what, timeout, cond)
 }
 
 // recv reads n messages from c within the timeout.
 func recv(t *testing.T, c *parley.Client, n int, timeout time.Duration) []protocol.Message {
 	t.Helper()
-	out := make([]protocol.Message, 0, n)
-	deadline := time.After(timeout)
-	for len(out) < n {
-		select {
-		case m, ok := <-c.Messages():
-			if !ok {
-				t.Fatalf("messages channel closed after %d of %d", len(out), n)
-			}
-			out = append(out, m)
-		case <-deadline:
-			t.Fatalf("received %d of %d messages within %v", len(out), n, timeout)
-		}
-	}
-	return out
+	return sdkwait.Messages(t, c, n, timeout)
 }
 
 // noMessage checks that c receives no message for d.

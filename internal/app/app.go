@@ -20,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/parley-im/parley/internal/auth"
+	"github.com/parley-im/parley/internal/bus"
 	"github.com/parley-im/parley/internal/bus/local"
+	"github.com/parley-im/parley/internal/bus/rabbitmq"
 	"github.com/parley-im/parley/internal/config"
 	"github.com/parley-im/parley/internal/core"
 	httpapi "github.com/parley-im/parley/internal/gateway/http"
@@ -28,6 +30,7 @@ import (
 	"github.com/parley-im/parley/internal/gateway/ws"
 	"github.com/parley-im/parley/internal/ratelimit"
 	"github.com/parley-im/parley/internal/store"
+	"github.com/parley-im/parley/internal/store/postgres"
 	"github.com/parley-im/parley/internal/store/sqlite"
 )
 
@@ -59,12 +62,17 @@ type App struct {
 	ctx     context.Context // the gateways' context; cancelled at shutdown
 	cancel  context.CancelFunc
 	coreErr chan error
+	bus     bus.Bus // closed after the core stops
 	ready   bool
 	mu      sync.Mutex
 
 	shutdownOnce sync.Once
 	shutdownErr  error
 }
+
+// postgresOpenTimeout bounds connecting to PostgreSQL and migrating its
+// schema at start (another node holding the migration lock included).
+const postgresOpenTimeout = 2 * time.Minute
 
 // OpenStore opens the configured store.
 func OpenStore(cfg config.Config, log *slog.Logger) (store.Store, error) {
@@ -78,14 +86,48 @@ func OpenStore(cfg config.Config, log *slog.Logger) (store.Store, error) {
 			return nil, fmt.Errorf("open sqlite store %s: %w", cfg.SQLitePath(), err)
 		}
 		return db, nil
+	case "postgres":
+		ctx, cancel := context.WithTimeout(context.Background(), postgresOpenTimeout)
+		defer cancel()
+		db, err := postgres.Open(ctx, cfg.Store.PostgresURL, postgres.Options{Unsafe: cfg.Store.Unsafe, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open postgres store: %w", err)
+		}
+		return db, nil
 	default:
-		return nil, fmt.Errorf("store.driver %q is not available in this version of parley (use sqlite)", cfg.Store.Driver)
+		return nil, fmt.Errorf("store.driver %q is not available in this version of parley (use sqlite or postgres)", cfg.Store.Driver)
 	}
 }
 
-// NewCore builds a core on st from cfg without starting it; the admin CLI
-// uses it for account commands.
+// busConnectTimeout bounds the first connection to the broker at start.
+const busConnectTimeout = 30 * time.Second
+
+// OpenBus connects the configured bus for the node named node.
+func OpenBus(ctx context.Context, cfg config.Config, node string, log *slog.Logger) (bus.Bus, error) {
+	switch cfg.Bus.Driver {
+	case "local":
+		return local.New(), nil
+	case "rabbitmq":
+		ctx, cancel := context.WithTimeout(ctx, busConnectTimeout)
+		defer cancel()
+		b, err := rabbitmq.New(ctx, rabbitmq.Config{URL: cfg.Bus.RabbitMQURL, NodeID: node, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("open rabbitmq bus: %w", err)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("bus.driver %q is not available in this version of parley (use local or rabbitmq)", cfg.Bus.Driver)
+	}
+}
+
+// NewCore builds a core on st from cfg, with the in-process bus, without
+// starting it; the admin CLI uses it for account commands.
 func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
+	return newCore(cfg, st, local.New(), "", log, reg)
+}
+
+// newCore builds a core on st and b, named node ("": a generated name).
+func newCore(cfg config.Config, st store.Store, b bus.Bus, node string, log *slog.Logger, reg prometheus.Registerer) (*core.Core, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
@@ -101,11 +143,8 @@ func NewCore(cfg config.Config, st store.Store, log *slog.Logger, reg prometheus
 	if err != nil {
 		return nil, fmt.Errorf("external tokens: %w", err)
 	}
-	if cfg.Bus.Driver != "local" {
-		return nil, fmt.Errorf("bus.driver %q is not available in this version of parley (use local)", cfg.Bus.Driver)
-	}
 	return core.New(core.Options{
-		Store: st, Bus: local.New(), Signer: signer, External: ext, Logger: log.With("component", "core"),
+		Store: st, Bus: b, NodeID: node, Signer: signer, External: ext, Logger: log.With("component", "core"),
 		Metrics: core.NewMetrics(reg),
 		Limits: core.Limits{MaxMessageBytes: cfg.Limits.MaxMessageBytes, HistoryPageMax: cfg.Limits.HistoryPageMax,
 			OutboundQueueMessages: cfg.Limits.OutboundQueueMessages, OutboundQueueBytes: cfg.Limits.OutboundQueueBytes,
@@ -155,9 +194,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 	if a.st, err = OpenStore(cfg, log.With("component", "store")); err != nil {
 		return nil, err
 	}
+	node := core.NewNodeID()
+	if a.bus, err = OpenBus(ctx, cfg, node, log.With("component", "bus")); err != nil {
+		return nil, err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge())
-	if a.core, err = NewCore(cfg, a.st, log, reg); err != nil {
+	if a.core, err = newCore(cfg, a.st, a.bus, node, log, reg); err != nil {
 		return nil, err
 	}
 	a.ctx, a.cancel = context.WithCancel(context.Background())
@@ -394,6 +437,12 @@ func (a *App) shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("core did not stop: %w", ctx.Err()))
 	}
+	if a.bus != nil {
+		if err := a.bus.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close bus: %w", err))
+		}
+		a.bus = nil
+	}
 	if a.st != nil {
 		if err := a.st.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -439,6 +488,10 @@ func (a *App) rollback() {
 		// Start failed before serving: nothing else uses the store.
 		if a.core != nil {
 			<-a.coreErr
+		}
+		if a.bus != nil {
+			a.bus.Close()
+			a.bus = nil
 		}
 		a.st.Close()
 		a.st = nil

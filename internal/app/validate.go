@@ -29,12 +29,15 @@ func Validate(cfg config.Config) error {
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	// Drivers config.Validate knows of but this version does not have.
-	if cfg.Store.Driver == "postgres" {
-		bad("store.driver", "postgres is not available in this version of parley (use sqlite)")
-	}
+	// Several nodes (the RabbitMQ bus) share one store and one token
+	// signing key.
 	if cfg.Bus.Driver == "rabbitmq" {
-		bad("bus.driver", "rabbitmq is not available in this version of parley (use local)")
+		if cfg.Store.Driver != "postgres" {
+			bad("bus.driver", "rabbitmq connects several nodes, which need one store: set store.driver to postgres")
+		}
+		if cfg.Auth.SigningKey == "" {
+			bad("auth.signing_key", "required with bus.driver rabbitmq: every node must sign and accept the same tokens (each data directory would generate a key of its own)")
+		}
 	}
 	if k := cfg.Auth.SigningKey; k != "" && len(k) < 32 {
 		bad("auth.signing_key", "must be at least 32 characters, is %d", len(k))

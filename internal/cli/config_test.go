@@ -23,8 +23,8 @@ func TestConfigCheckRefusesWhatServeRefuses(t *testing.T) {
 	tests := []struct {
 		name, yaml, key string
 	}{
-		{"postgres store", "store:\n  driver: postgres\n  postgres_url: postgres://db/parley\n", "store.driver"},
-		{"rabbitmq bus", "bus:\n  driver: rabbitmq\n  rabbitmq_url: amqp://mq\n", "bus.driver"},
+		{"rabbitmq bus on sqlite", "bus:\n  driver: rabbitmq\n  rabbitmq_url: amqp://mq\nauth:\n  signing_key: 0123456789abcdef0123456789abcdef\n", "bus.driver"},
+		{"rabbitmq bus without a signing key", "store:\n  driver: postgres\n  postgres_url: postgres://db/parley\nbus:\n  driver: rabbitmq\n  rabbitmq_url: amqp://mq\n", "auth.signing_key"},
 		{"short signing key", "auth:\n  signing_key: too-short\n", "auth.signing_key"},
 		{"short admin key", "auth:\n  admin_key: 0123456789abcdef0123456789abcde\n", "auth.admin_key"},
 		{"bad admin address", "admin:\n  addr: localhost\n", "admin.addr"},

@@ -35,10 +35,10 @@ import (
 // another (the moments feed, follows) use Blocked, or blockFilter for a
 // fan-out.
 //
-// Cluster mode: the cache is this node's; the bus will carry the
-// invalidation of a block made on another node (a "u.<user>" message) when
-// nodes share a bus. Until then a block reaches a node only by its own
-// Block or Unblock, which is all there is on one node.
+// Cluster mode: the cache is this node's; Block and Unblock tell the other
+// nodes to drop both users' entries through the bus (cluster.go), so a
+// block made on one node takes effect on the others as soon as the bus
+// carries it there.
 
 // ErrBlocked refuses a write of a blocker to the user they block: unblock
 // first (403, reason blocked).
@@ -66,6 +66,7 @@ func (c *Core) Block(ctx context.Context, user, other string) error {
 	_, err := c.st.Block(ctx, user, other, c.limits.BlocksPerUser, c.now())
 	// Invalidated whatever the outcome: a failed commit may have committed.
 	c.blocks.invalidate(user, other)
+	c.invalidateCluster(invalidation{Blocks: []string{user, other}})
 	switch {
 	case errors.Is(err, store.ErrLimit):
 		return fmt.Errorf("%w: at most %d", ErrTooManyBlocks, c.limits.BlocksPerUser)
@@ -86,6 +87,7 @@ func (c *Core) Unblock(ctx context.Context, user, other string) error {
 	}
 	_, err := c.st.Unblock(ctx, user, other)
 	c.blocks.invalidate(user, other)
+	c.invalidateCluster(invalidation{Blocks: []string{user, other}})
 	if err != nil {
 		return fmt.Errorf("unblock %s: %w", other, err)
 	}
@@ -280,6 +282,14 @@ func (bc *blockCache) between(ctx context.Context, a, b string) (aBlocksB, bBloc
 		return bc.st.Blocking(ctx, a, b)
 	}
 	return e.blocks.has(b), e.blockedBy.has(b), nil
+}
+
+// invalidateAll drops every entry.
+func (bc *blockCache) invalidateAll() {
+	bc.mu.Lock()
+	bc.m = make(map[string]*blockEdges)
+	bc.gen++
+	bc.mu.Unlock()
 }
 
 // invalidate drops the entries of users.

@@ -530,14 +530,14 @@ func (cl *Client) setCursor(conv string, pos uint64) {
 	cl.cursors[conv] = pos
 	if !cl.subs[conv] {
 		cl.subs[conv] = true
-		_ = cl.core.bus.Subscribe(context.Background(), convTopic(conv))
+		cl.core.subscribeConv(conv)
 	}
 }
 
 func (cl *Client) unsubscribe(conv string) {
 	if cl.subs[conv] {
 		delete(cl.subs, conv)
-		_ = cl.core.bus.Unsubscribe(context.Background(), convTopic(conv))
+		cl.core.unsubscribeConv(conv)
 	}
 }
 

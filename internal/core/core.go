@@ -141,7 +141,8 @@ type Core struct {
 	presence *presence
 	notices  *notices // system notices, sent in the background
 
-	singleNode bool // the bus connects no other node: skip publishing
+	singleNode bool     // the bus connects no other node: skip publishing
+	convSubs   convSubs // this node's subscriptions to conversation topics (cluster.go)
 	seenSeqs   seqCache
 
 	// flushMu serializes flushes of the write buffer (held from the
@@ -177,7 +178,7 @@ func New(opts Options) (*Core, error) {
 		opts.Now = time.Now
 	}
 	if opts.NodeID == "" {
-		opts.NodeID = "node-" + NewGroupID()[2:10]
+		opts.NodeID = NewNodeID()
 	}
 	l := &opts.Limits
 	if l.MaxMessageBytes <= 0 || l.HistoryPageMax <= 0 || l.OutboundQueueMessages <= 0 || l.OutboundQueueBytes <= 0 {
@@ -204,7 +205,7 @@ func New(opts Options) (*Core, error) {
 		log: opts.Logger, metrics: opts.Metrics, node: opts.NodeID,
 		limits: opts.Limits, to: opts.Timeouts, retention: opts.Retention, rateLimits: opts.RateLimits, allowRegistration: opts.AllowRegistration,
 		now: opts.Now, closed: make(chan struct{}), delivered: make(map[userConv]uint64), lastSeen: make(map[devID]time.Time),
-		purgeNow: make(chan struct{}, 1),
+		purgeNow: make(chan struct{}, 1), convSubs: convSubs{n: make(map[string]int)},
 	}
 	if sn, ok := c.bus.(bus.SingleNode); ok && sn.SingleNode() {
 		c.singleNode = true
@@ -239,6 +240,10 @@ func New(opts Options) (*Core, error) {
 // NodeID names this node on the bus.
 func (c *Core) NodeID() string { return c.node }
 
+// NewNodeID returns a name for a node, unique among the nodes of a
+// cluster: "node-" and random letters and digits.
+func NewNodeID() string { return "node-" + NewGroupID()[2:14] }
+
 // Run starts the core's goroutines (committer, ack flusher, bus receiver,
 // presence, device expiry, retention) and blocks until ctx is done or Close
 // is called; it then flushes pending acks and returns.
@@ -263,9 +268,14 @@ func (c *Core) Run(ctx context.Context) error {
 	go func() { defer c.wg.Done(); c.runRetention(ctx) }()
 	go func() { defer c.wg.Done(); c.runFlusher(ctx) }()
 	go func() { defer c.wg.Done(); c.presence.run(ctx) }()
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go func() { defer c.wg.Done(); c.notices.run(ctx) }()
+	go func() { defer c.wg.Done(); c.watchBus(ctx) }()
 	busErr := make(chan error, 1)
+	if err := c.subscribeCluster(ctx); err != nil {
+		// Other nodes' invalidations are lost until a restart.
+		c.log.Error("bus: subscribe to the cluster topic", "err", err)
+	}
 	go func() { defer c.wg.Done(); busErr <- c.bus.Run(ctx, c.onBus) }()
 	<-ctx.Done()
 	c.wg.Wait()

@@ -39,26 +39,27 @@ func (c *Core) publishLocal(m *protocol.Message) *Event {
 
 // publishBus sends a committed message to the other nodes. Membership
 // events also go to the affected user's topic, so a node learns of a
-// conversation its user just joined; a group's creation event goes to the
-// topic of every member, who all join with it (one bus message per member,
-// not per device). Only the bus stage calls it.
+// conversation its user just joined; a conversation's first entry (a
+// group's creation event, a direct conversation's first message) goes to
+// the topic of every member, whose nodes are not subscribed to the
+// conversation yet (one bus message per member, not per device). Only the
+// bus stage calls it.
 func (c *Core) publishBus(ev *Event) {
 	m := ev.Msg
 	env := envelope{Node: c.node, Type: protocol.TypeMsg, Conv: m.Conv, Data: ev.Payload()}
 	c.busPublish(convTopic(m.Conv), env)
-	if m.Kind != protocol.KindMember || m.Member == nil {
-		return
-	}
-	if m.Member.Action != protocol.MemberCreated {
-		c.busPublish(userTopic(m.Member.User), env)
+	if m.Seq != 1 {
+		if m.Kind == protocol.KindMember && m.Member != nil {
+			c.busPublish(userTopic(m.Member.User), env)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
 	ids, err := c.members.get(ctx, m.Conv)
 	cancel()
 	if err != nil {
-		// The members' devices get the group at their next resume.
-		c.log.Warn("bus: members of a new group", "conv", m.Conv, "err", err)
+		// The members' devices get the conversation at their next resume.
+		c.log.Warn("bus: members of a new conversation", "conv", m.Conv, "err", err)
 		return
 	}
 	for _, u := range ids {
@@ -166,6 +167,8 @@ func (c *Core) onBus(m bus.Message) {
 			return
 		}
 		c.fanoutMessage(ev)
+	case typeInvalidate:
+		c.onInvalidate(env.Data)
 	case protocol.TypeTyping:
 		ev := &Event{Type: env.Type, Conv: env.Conv}
 		ev.once.Do(func() { ev.payload = env.Data })

@@ -69,6 +69,14 @@ func (mc *memberCache) isMember(ctx context.Context, conv, user string) (bool, e
 	return false, nil
 }
 
+// invalidateAll empties the cache.
+func (mc *memberCache) invalidateAll() {
+	mc.mu.Lock()
+	mc.m = make(map[string][]string)
+	mc.gen++
+	mc.mu.Unlock()
+}
+
 // invalidate drops conv from the cache.
 func (mc *memberCache) invalidate(conv string) {
 	mc.mu.Lock()

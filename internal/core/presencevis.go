@@ -87,6 +87,7 @@ func (c *Core) presenceContacts(ctx context.Context, user string) (userSet, erro
 func (c *Core) presenceSettingChanged(user string) {
 	c.presence.hidden.forget(user)
 	c.presence.changed(user)
+	c.invalidateCluster(invalidation{PresenceHidden: user})
 }
 
 // hiddenCache keeps users' protocol.Settings.PresenceHidden; gen keeps a
@@ -121,6 +122,13 @@ func (h *hiddenCache) get(ctx context.Context, c *Core, user string) (bool, erro
 	}
 	h.mu.Unlock()
 	return s.PresenceHidden, nil
+}
+
+func (h *hiddenCache) forgetAll() {
+	h.mu.Lock()
+	h.m = make(map[string]bool)
+	h.gen++
+	h.mu.Unlock()
 }
 
 func (h *hiddenCache) forget(user string) {

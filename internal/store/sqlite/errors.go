@@ -28,6 +28,10 @@ var (
 	ErrDiskFull = errors.New("sqlite database or disk is full")
 )
 
+// Classify is classify for the backends that run this package's SQL on
+// another engine (OnEngine), for their own statements.
+func Classify(err error) error { return classify(err) }
+
 // classify maps a driver error to a sentinel, keeping the driver error in
 // the chain for logs (its text names tables and columns, never SQL or user
 // data). A unique or primary-key violation becomes store.ErrExists alone.

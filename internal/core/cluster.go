@@ -1,0 +1,150 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+)
+
+// clusterTopic is the bus topic every node of a cluster subscribes to. It
+// carries what one node changes and every node caches: blocks and the
+// hiding of presence. (Membership reaches the nodes that need it through
+// the conversation's and the member's topics, with the events
+// themselves.)
+const clusterTopic = "n.all"
+
+// typeInvalidate is the envelope type of an invalidation.
+const typeInvalidate = "invalidate"
+
+// invalidation names cached state that other nodes must drop.
+type invalidation struct {
+	// Blocks are users whose blocks, given or received, changed.
+	Blocks []string `json:"blocks,omitempty"`
+	// PresenceHidden is a user whose presence setting changed.
+	PresenceHidden string `json:"presence_hidden,omitempty"`
+	// All: drop every entry (the sender's bus reconnected, and what it
+	// invalidated meanwhile may not have arrived).
+	All bool `json:"all,omitempty"`
+}
+
+// subscribeCluster subscribes this node to clusterTopic; a single node
+// has nobody to hear from.
+func (c *Core) subscribeCluster(ctx context.Context) error {
+	if c.singleNode {
+		return nil
+	}
+	return c.bus.Subscribe(ctx, clusterTopic)
+}
+
+// invalidateCluster tells the other nodes to drop what inv names; this
+// node has dropped it already. An invalidation lost while this node had
+// no broker is made good when it reconnects (watchBus).
+func (c *Core) invalidateCluster(inv invalidation) {
+	if c.singleNode {
+		return
+	}
+	data, err := json.Marshal(inv)
+	if err != nil {
+		c.log.Error("encode invalidation", "err", err)
+		return
+	}
+	c.busPublish(clusterTopic, envelope{Node: c.node, Type: typeInvalidate, Data: data})
+}
+
+// onInvalidate drops what another node's invalidation names.
+func (c *Core) onInvalidate(data json.RawMessage) {
+	var inv invalidation
+	if err := json.Unmarshal(data, &inv); err != nil {
+		c.log.Warn("bus: bad invalidation", "err", err)
+		return
+	}
+	if inv.All {
+		c.dropCaches()
+	}
+	if len(inv.Blocks) > 0 {
+		c.blocks.invalidate(inv.Blocks...)
+	}
+	if u := inv.PresenceHidden; u != "" {
+		c.presence.hidden.forget(u)
+		if c.hub.online(u) {
+			// The user's devices here announce the new setting.
+			c.presence.changed(u)
+		}
+	}
+}
+
+// convSubs counts this node's subscriptions to conversation topics, so
+// that the first one of a conversation can drop its cached members: while
+// the node was not subscribed it heard none of the conversation's
+// membership events.
+type convSubs struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// subscribeConv subscribes this node to conv's topic for one client.
+func (c *Core) subscribeConv(conv string) {
+	_ = c.bus.Subscribe(context.Background(), convTopic(conv))
+	if c.singleNode {
+		return
+	}
+	c.convSubs.mu.Lock()
+	first := c.convSubs.n[conv] == 0
+	c.convSubs.n[conv]++
+	c.convSubs.mu.Unlock()
+	if first {
+		// After the subscription: a load from now on sees the store as it
+		// is, and the events after it arrive.
+		c.members.invalidate(conv)
+	}
+}
+
+// unsubscribeConv drops one client's subscription to conv's topic.
+func (c *Core) unsubscribeConv(conv string) {
+	_ = c.bus.Unsubscribe(context.Background(), convTopic(conv))
+	if c.singleNode {
+		return
+	}
+	c.convSubs.mu.Lock()
+	if c.convSubs.n[conv]--; c.convSubs.n[conv] <= 0 {
+		delete(c.convSubs.n, conv)
+	}
+	c.convSubs.mu.Unlock()
+}
+
+// watchBus drops every cache that other nodes invalidate when the bus
+// reconnects (invalidations and membership events may have been lost
+// meanwhile), and tells the other nodes to do the same (this node's own
+// invalidations may not have reached them). It returns when ctx is done.
+func (c *Core) watchBus(ctx context.Context) {
+	rb, ok := c.bus.(interface{ Reconnects() uint64 })
+	if !ok || c.singleNode {
+		return
+	}
+	last := rb.Reconnects()
+	t := time.NewTicker(busWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n := rb.Reconnects(); n != last {
+			last = n
+			c.dropCaches()
+			c.invalidateCluster(invalidation{All: true})
+		}
+	}
+}
+
+// busWatchInterval is how often watchBus looks for a reconnection.
+const busWatchInterval = time.Second
+
+// dropCaches drops the cached blocks, presence settings and members.
+func (c *Core) dropCaches() {
+	c.blocks.invalidateAll()
+	c.presence.hidden.forgetAll()
+	c.members.invalidateAll()
+}
