@@ -313,6 +313,8 @@ func (cl *Client) write(ev *Event) error {
 		return cl.deliver(ev)
 	case typeSync:
 		return cl.syncDirty()
+	case typeCatchUp:
+		return cl.catchUpAll()
 	}
 	return cl.send(ev)
 }

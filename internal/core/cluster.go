@@ -23,8 +23,9 @@ type invalidation struct {
 	Blocks []string `json:"blocks,omitempty"`
 	// PresenceHidden is a user whose presence setting changed.
 	PresenceHidden string `json:"presence_hidden,omitempty"`
-	// All: drop every entry (the sender's bus reconnected, and what it
-	// invalidated meanwhile may not have arrived).
+	// All: the sender's bus reconnected. What it invalidated meanwhile
+	// may not have arrived, nor what it committed: drop every entry, and
+	// have the devices here read from the store.
 	All bool `json:"all,omitempty"`
 }
 
@@ -61,6 +62,7 @@ func (c *Core) onInvalidate(data json.RawMessage) {
 	}
 	if inv.All {
 		c.dropCaches()
+		c.catchUpClients()
 	}
 	if len(inv.Blocks) > 0 {
 		c.blocks.invalidate(inv.Blocks...)
@@ -115,8 +117,9 @@ func (c *Core) unsubscribeConv(conv string) {
 
 // watchBus drops every cache that other nodes invalidate when the bus
 // reconnects (invalidations and membership events may have been lost
-// meanwhile), and tells the other nodes to do the same (this node's own
-// invalidations may not have reached them). It returns when ctx is done.
+// meanwhile) and has this node's devices catch up from the store; and it
+// tells the other nodes to do the same, since what this node invalidated
+// and committed meanwhile did not reach them. It returns when ctx is done.
 func (c *Core) watchBus(ctx context.Context) {
 	rb, ok := c.bus.(interface{ Reconnects() uint64 })
 	if !ok || c.singleNode {
@@ -135,8 +138,53 @@ func (c *Core) watchBus(ctx context.Context) {
 			last = n
 			c.dropCaches()
 			c.invalidateCluster(invalidation{All: true})
+			c.catchUpClients()
 		}
 	}
+}
+
+// typeCatchUp is the internal event that makes a client's writer read
+// from the store what the bus may have lost (catchUpAll).
+const typeCatchUp = "_catchup"
+
+// catchUpClients has every live client on this node read from the store
+// what other nodes committed while the bus was away, in its writer, in
+// order with what the bus brings from now on.
+func (c *Core) catchUpClients() {
+	for _, cl := range c.hub.all() {
+		if cl.live.Load() {
+			cl.Enqueue(&Event{Type: typeCatchUp})
+		}
+	}
+}
+
+// catchUpAll delivers, from the store, what follows the cursor of each of
+// the user's conversations, the ones this connection has not heard of yet
+// included (a conversation created while the bus was away). A client
+// still resuming reads it all anyway.
+func (cl *Client) catchUpAll() error {
+	ctx, cancel := context.WithTimeout(context.Background(), cl.core.to.WriteTimeout)
+	convs, err := cl.core.st.UserConversations(ctx, cl.id.User)
+	cancel()
+	if err != nil {
+		// Not this connection's fault: it repairs at the next message of
+		// each conversation, or at its next resume.
+		cl.core.log.Warn("catch up after the bus returned", "user", cl.id.User, "err", err)
+		return nil
+	}
+	for _, conv := range convs {
+		cur, ok, err := cl.cursor(conv, nil)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if _, err := cl.catchUp(conv, cur, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // busWatchInterval is how often watchBus looks for a reconnection.
