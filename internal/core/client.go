@@ -75,6 +75,9 @@ type Client struct {
 	queue       chan *Event
 	queuedBytes atomic.Int64
 	live        atomic.Bool // resumed: receives message events
+	// catchUpQueued: a catch-up of every conversation (cluster.go) is in
+	// the queue.
+	catchUpQueued atomic.Bool
 
 	// While syncing (a resume in progress), message events are not queued:
 	// their conversations are marked dirty and read from the store after
@@ -314,6 +317,9 @@ func (cl *Client) write(ev *Event) error {
 	case typeSync:
 		return cl.syncDirty()
 	case typeCatchUp:
+		if ev.Conv != "" {
+			return cl.catchUpConv(ev.Conv)
+		}
 		return cl.catchUpAll()
 	}
 	return cl.send(ev)
@@ -489,6 +495,13 @@ func (cl *Client) markDirty(conv string) bool {
 
 // takeDirty returns the conversations marked dirty, or nil, ending the
 // sync, if there are none.
+// resuming reports whether a resume is in progress.
+func (cl *Client) resuming() bool {
+	cl.syncMu.Lock()
+	defer cl.syncMu.Unlock()
+	return cl.syncing
+}
+
 func (cl *Client) takeDirty() map[string]bool {
 	cl.syncMu.Lock()
 	defer cl.syncMu.Unlock()
@@ -532,7 +545,13 @@ func (cl *Client) setCursor(conv string, pos uint64) {
 	cl.cursors[conv] = pos
 	if !cl.subs[conv] {
 		cl.subs[conv] = true
-		cl.core.subscribeConv(conv)
+		if cl.core.subscribeConv(conv) && !cl.resuming() {
+			// A conversation met live (its first message): what followed
+			// before the subscription is read from the store, after what
+			// the writer is doing now (setCursor is called from it). A
+			// resume reads it anyway.
+			cl.Enqueue(&Event{Type: typeCatchUp, Conv: conv})
+		}
 	}
 }
 

@@ -41,16 +41,25 @@ func (c *Core) subscribeCluster(ctx context.Context) error {
 // invalidateCluster tells the other nodes to drop what inv names; this
 // node has dropped it already. An invalidation lost while this node had
 // no broker is made good when it reconnects (watchBus).
+//
+// The publish runs in a goroutine of its own: the caller (a block, a
+// settings change) does not wait for the broker, and the order of two
+// invalidations does not matter (each only drops entries).
 func (c *Core) invalidateCluster(inv invalidation) {
 	if c.singleNode {
 		return
 	}
+	go func() { _ = c.publishInvalidation(inv) }()
+}
+
+// publishInvalidation publishes inv and waits for the broker.
+func (c *Core) publishInvalidation(inv invalidation) error {
 	data, err := json.Marshal(inv)
 	if err != nil {
 		c.log.Error("encode invalidation", "err", err)
-		return
+		return err
 	}
-	c.busPublish(clusterTopic, envelope{Node: c.node, Type: typeInvalidate, Data: data})
+	return c.busPublish(clusterTopic, envelope{Node: c.node, Type: typeInvalidate, Data: data})
 }
 
 // onInvalidate drops what another node's invalidation names.
@@ -85,14 +94,17 @@ type convSubs struct {
 	n  map[string]int
 }
 
-// subscribeConv subscribes this node to conv's topic for one client.
-func (c *Core) subscribeConv(conv string) {
+// subscribeConv subscribes this node to conv's topic for one client, and
+// reports whether it is the node's first subscription to it (in cluster
+// mode): what was published to the topic before it reached no queue of
+// this node's, and the caller reads it from the store.
+func (c *Core) subscribeConv(conv string) (first bool) {
 	_ = c.bus.Subscribe(context.Background(), convTopic(conv))
 	if c.singleNode {
-		return
+		return false
 	}
 	c.convSubs.mu.Lock()
-	first := c.convSubs.n[conv] == 0
+	first = c.convSubs.n[conv] == 0
 	c.convSubs.n[conv]++
 	c.convSubs.mu.Unlock()
 	if first {
@@ -100,6 +112,7 @@ func (c *Core) subscribeConv(conv string) {
 		// is, and the events after it arrive.
 		c.members.invalidate(conv)
 	}
+	return first
 }
 
 // unsubscribeConv drops one client's subscription to conv's topic.
@@ -126,6 +139,7 @@ func (c *Core) watchBus(ctx context.Context) {
 		return
 	}
 	last := rb.Reconnects()
+	owed := false // an invalidation of everything the other nodes have not confirmed
 	t := time.NewTicker(busWatchInterval)
 	defer t.Stop()
 	for {
@@ -135,10 +149,14 @@ func (c *Core) watchBus(ctx context.Context) {
 		case <-t.C:
 		}
 		if n := rb.Reconnects(); n != last {
-			last = n
+			last, owed = n, true
 			c.dropCaches()
-			c.invalidateCluster(invalidation{All: true})
 			c.catchUpClients()
+			// What this node said of presence, and heard, may be lost.
+			c.presence.publishPresenceSnapshot(true)
+		}
+		if owed && c.publishInvalidation(invalidation{All: true}) == nil {
+			owed = false
 		}
 	}
 }
@@ -150,9 +168,12 @@ const typeCatchUp = "_catchup"
 // catchUpClients has every live client on this node read from the store
 // what other nodes committed while the bus was away, in its writer, in
 // order with what the bus brings from now on.
+//
+// A client with a catch-up queued already gets no second one (after a
+// broker restart every node's invalidation asks for one).
 func (c *Core) catchUpClients() {
 	for _, cl := range c.hub.all() {
-		if cl.live.Load() {
+		if cl.live.Load() && cl.catchUpQueued.CompareAndSwap(false, true) {
 			cl.Enqueue(&Event{Type: typeCatchUp})
 		}
 	}
@@ -163,6 +184,7 @@ func (c *Core) catchUpClients() {
 // included (a conversation created while the bus was away). A client
 // still resuming reads it all anyway.
 func (cl *Client) catchUpAll() error {
+	cl.catchUpQueued.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), cl.core.to.WriteTimeout)
 	convs, err := cl.core.st.UserConversations(ctx, cl.id.User)
 	cancel()
@@ -185,6 +207,16 @@ func (cl *Client) catchUpAll() error {
 		}
 	}
 	return nil
+}
+
+// catchUpConv delivers, from the store, what follows the cursor of conv.
+func (cl *Client) catchUpConv(conv string) error {
+	cur, ok, err := cl.cursor(conv, nil)
+	if err != nil || !ok {
+		return err
+	}
+	_, err = cl.catchUp(conv, cur, 0)
+	return err
 }
 
 // busWatchInterval is how often watchBus looks for a reconnection.

@@ -276,6 +276,9 @@ func (c *Core) Run(ctx context.Context) error {
 		// Other nodes' invalidations are lost until a restart.
 		c.log.Error("bus: subscribe to the cluster topic", "err", err)
 	}
+	c.presence.publishPresenceSnapshot(true) // none online here yet; learn who is elsewhere
+	c.wg.Add(1)
+	go func() { defer c.wg.Done(); c.presence.runHeartbeat(ctx) }()
 	go func() { defer c.wg.Done(); busErr <- c.bus.Run(ctx, c.onBus) }()
 	<-ctx.Done()
 	c.wg.Wait()

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/parley-im/parley/internal/bus"
+	"github.com/parley-im/parley/internal/store"
 	"github.com/parley-im/parley/protocol"
 )
 
@@ -54,6 +55,11 @@ func (c *Core) publishBus(ev *Event) {
 		}
 		return
 	}
+	if strings.HasPrefix(m.Conv, store.SystemConvPrefix) {
+		// A system conversation exists from its user's creation: the
+		// user's devices subscribed to it when they resumed.
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
 	ids, err := c.members.get(ctx, m.Conv)
 	cancel()
@@ -67,14 +73,16 @@ func (c *Core) publishBus(ev *Event) {
 	}
 }
 
-func (c *Core) busPublish(topic string, env envelope) {
+// busPublish publishes env on topic; its error is logged and counted, and
+// returned for the few callers that try again.
+func (c *Core) busPublish(topic string, env envelope) error {
 	if c.singleNode {
-		return // every receiver is on this node and was served directly
+		return nil // every receiver is on this node and was served directly
 	}
 	data, err := json.Marshal(env)
 	if err != nil {
 		c.log.Error("encode bus envelope", "err", err)
-		return
+		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
 	defer cancel()
@@ -82,7 +90,9 @@ func (c *Core) busPublish(topic string, env envelope) {
 		// The bus is not the source of truth: receivers repair from the store.
 		c.metrics.BusErrors.Inc()
 		c.log.Warn("bus publish failed", "topic", topic, "err", err)
+		return err
 	}
+	return nil
 }
 
 // fanoutMessage queues a message event to every live client of every member
@@ -159,16 +169,19 @@ func (c *Core) onBus(m bus.Message) {
 		}
 		c.seenSeqs.raise(msg.Conv, msg.Seq)
 		ev := newMessageEventRaw(&msg, env.Data)
-		if u, ok := strings.CutPrefix(m.Topic, userTopic("")); ok && msg.Member != nil {
-			// A membership event sent to one affected user's topic
-			// (publishBus): for that user only. Delivery checks the
-			// joined range, so a stale copy shows nothing.
+		if u, ok := strings.CutPrefix(m.Topic, userTopic("")); ok {
+			// A membership event, or a conversation's first entry, sent
+			// to one user's topic (publishBus): for that user only.
+			// Delivery checks the joined range, so a stale copy shows
+			// nothing.
 			c.deliverToUser(u, ev, true)
 			return
 		}
 		c.fanoutMessage(ev)
 	case typeInvalidate:
 		c.onInvalidate(env.Data)
+	case typePresenceNode:
+		c.presence.onPresenceNode(env.Node, env.Data)
 	case protocol.TypeTyping:
 		ev := &Event{Type: env.Type, Conv: env.Conv}
 		ev.once.Do(func() { ev.payload = env.Data })

@@ -89,3 +89,16 @@ func (h *hub) all() []*Client {
 	}
 	return out
 }
+
+// onlineUsers returns the users with at least one attached client.
+func (h *hub) onlineUsers() []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]string, 0, len(h.users))
+	for u, l := range h.users {
+		if len(l) > 0 {
+			out = append(out, u)
+		}
+	}
+	return out
+}

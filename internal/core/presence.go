@@ -23,14 +23,22 @@ type presence struct {
 	c         *Core
 	mu        sync.Mutex
 	dirty     map[string]bool
-	announced map[string]bool // users last announced online to their contacts
-	connected map[string]bool // users online at the last flush or since, for last seen
+	announced map[string]bool // users last announced online to their contacts (by any node)
+	connected map[string]bool // users online here at the last flush or since, for last seen
 	hidden    hiddenCache
+
+	// Cluster mode (presencecluster.go): what the other nodes said, what
+	// this node told them (users online here), and what the flush in
+	// progress has to tell them.
+	remote    remotePresence
+	published map[string]bool
+	out       nodePresence
 }
 
 func newPresence(c *Core) *presence {
 	return &presence{c: c, dirty: make(map[string]bool), announced: make(map[string]bool),
-		connected: make(map[string]bool), hidden: hiddenCache{m: make(map[string]bool)}}
+		connected: make(map[string]bool), hidden: hiddenCache{m: make(map[string]bool)},
+		remote: newRemotePresence(), published: make(map[string]bool)}
 }
 
 func (p *presence) changed(user string) {
@@ -70,6 +78,13 @@ func (p *presence) flush() {
 	for user := range dirty {
 		p.flushUser(user)
 	}
+	p.mu.Lock()
+	out := p.out
+	p.out = nodePresence{}
+	p.mu.Unlock()
+	if len(out.Online) > 0 || len(out.Offline) > 0 || len(out.Announced) > 0 {
+		p.c.publishPresence(out)
+	}
 }
 
 // flushUser announces user's change, if what contacts may see changed:
@@ -81,7 +96,8 @@ func (p *presence) flushUser(user string) {
 	c := p.c
 	ctx, cancel := context.WithTimeout(context.Background(), c.to.WriteTimeout)
 	defer cancel()
-	online := c.hub.online(user)
+	local := c.hub.online(user)
+	online := local || p.remote.online(user)
 	hidden, err := p.hidden.get(ctx, c, user)
 	if err != nil {
 		c.log.Warn("presence: settings", "user", user, "err", err)
@@ -90,11 +106,14 @@ func (p *presence) flushUser(user string) {
 	visible := online && !hidden
 	p.mu.Lock()
 	wasOnline, was := p.connected[user], p.announced[user]
-	setOrDelete(p.connected, user, online)
+	setOrDelete(p.connected, user, local)
 	setOrDelete(p.announced, user, visible)
+	if !c.singleNode {
+		p.outbound(user, local, was != visible, visible)
+	}
 	p.mu.Unlock()
 	now := c.now()
-	if wasOnline && !online {
+	if wasOnline && !local {
 		if err := c.st.TouchUser(ctx, user, now); err != nil {
 			c.log.Warn("presence: last seen", "user", user, "err", err)
 		}
@@ -116,6 +135,26 @@ func (p *presence) flushUser(user string) {
 	}
 }
 
+// outbound adds to the message of the flush in progress that user is
+// online here or not, if that changed since this node last said it, and
+// what this node announced of the user, if it did. p.mu is held.
+func (p *presence) outbound(user string, local, announced, visible bool) {
+	if p.published[user] != local {
+		setOrDelete(p.published, user, local)
+		if local {
+			p.out.Online = append(p.out.Online, user)
+		} else {
+			p.out.Offline = append(p.out.Offline, user)
+		}
+	}
+	if announced {
+		if p.out.Announced == nil {
+			p.out.Announced = make(map[string]bool)
+		}
+		p.out.Announced[user] = visible
+	}
+}
+
 func setOrDelete(m map[string]bool, k string, v bool) {
 	if v {
 		m[k] = true
@@ -123,6 +162,10 @@ func setOrDelete(m map[string]bool, k string, v bool) {
 		delete(m, k)
 	}
 }
+
+// OnlineElsewhere reports whether another node of the cluster says user
+// has a connection there.
+func (c *Core) OnlineElsewhere(user string) bool { return c.presence.remote.online(user) }
 
 // Presence returns the presence of those of users whose presence user may
 // see (themselves, and contacts who do not hide it: presencevis.go); the
@@ -155,7 +198,7 @@ func (c *Core) Presence(ctx context.Context, user string, users []string) ([]pro
 				continue
 			}
 		}
-		pr := protocol.Presence{User: u, Online: c.hub.online(u)}
+		pr := protocol.Presence{User: u, Online: c.hub.online(u) || c.presence.remote.online(u)}
 		if !pr.Online {
 			if su, err := c.st.User(ctx, u); err == nil && !su.LastSeen.IsZero() {
 				pr.LastSeen = su.LastSeen.UnixMilli()

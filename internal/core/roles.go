@@ -501,6 +501,9 @@ type Lifecycle interface {
 	NodeID() string
 	// Online reports how many connections are attached to this node.
 	Online() int
+	// OnlineElsewhere reports whether another node of the cluster says
+	// the user has a connection there.
+	OnlineElsewhere(user string) bool
 }
 
 // Interface guards: *Core plays every role.

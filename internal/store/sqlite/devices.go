@@ -49,6 +49,7 @@ func (db *DB) AddDevice(ctx context.Context, user, device string, t time.Time, m
 		return false, fmt.Errorf("store: add device: %w", classify(err))
 	}
 	err = db.update(ctx, func(tx *Tx) error {
+		created = false // a run again (OnEngine) starts afresh
 		var n, known int
 		if err := tx.QueryRowContext(ctx,
 			"SELECT count(*), coalesce(sum(CASE WHEN id = ? THEN 1 ELSE 0 END), 0) FROM devices WHERE user_id = ?", device, user).Scan(&n, &known); err != nil {

@@ -311,6 +311,7 @@ func (db *DB) UserSettings(ctx context.Context, user string) (store.UserSettings
 func (db *DB) UpdateUserSettings(ctx context.Context, user string, u store.SettingsUpdate) (store.UserSettings, error) {
 	var s store.UserSettings
 	err := db.update(ctx, func(tx *Tx) error {
+		s = store.UserSettings{} // a run again (OnEngine) starts afresh
 		if err := liveUser(ctx, tx, user); err != nil {
 			return err
 		}

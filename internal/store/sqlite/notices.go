@@ -286,6 +286,7 @@ func (db *DB) SendNoticeChunk(ctx context.Context, id string, limit int, deliver
 	var copies []store.NoticeCopy
 	var n store.Notice
 	err := db.update(ctx, func(tx *Tx) error {
+		copies = nil // a run again (OnEngine) starts afresh
 		var err error
 		if n, err = readNotice(ctx, tx, id); err != nil {
 			return err
