@@ -11,6 +11,7 @@ import (
 
 	"github.com/parley-im/parley/internal/app"
 	"github.com/parley-im/parley/internal/config"
+	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/testinfra/pgtest"
 	"github.com/parley-im/parley/internal/testinfra/rabbittest"
 	parley "github.com/parley-im/parley/sdk/go"
@@ -79,6 +80,32 @@ func clusterConfig(t *testing.T, dsn string) config.Config {
 	cfg.Bus.Driver = "rabbitmq"
 	cfg.Bus.RabbitMQURL = rmq.URL()
 	return cfg
+}
+
+// names returns user names unique to this test: the tests' clusters
+// share one broker, whose user topics carry the names.
+func names(base ...string) []string {
+	tag := core.NewNodeID()[5:]
+	out := make([]string, len(base))
+	for i, b := range base {
+		out[i] = b + "-" + tag
+	}
+	return out
+}
+
+// twoNodes starts two nodes of a cluster on a new database and creates
+// users named after base, unique to the test (names); it returns the
+// nodes and the names.
+func twoNodes(t *testing.T, base ...string) (a, b *node, users []string) {
+	t.Helper()
+	dsn := pg.NewDatabase(t)
+	a = startNode(t, clusterConfig(t, dsn))
+	b = startNode(t, clusterConfig(t, dsn))
+	users = names(base...)
+	for _, n := range users {
+		a.user(n)
+	}
+	return a, b, users
 }
 
 // startNode starts a node with cfg; it stops at the end of the test

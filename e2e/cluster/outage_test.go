@@ -15,14 +15,8 @@ import (
 // conversation created during the outage included, without waiting for a
 // next message or a reconnect. Not parallel: it stops the package's broker.
 func TestBrokerOutageLosesNothing(t *testing.T) {
-	dsn := pg.NewDatabase(t)
-	a := startNode(t, clusterConfig(t, dsn))
-	b := startNode(t, clusterConfig(t, dsn))
-	u := names("alice", "bob", "carol")
+	a, b, u := twoNodes(t, "alice", "bob", "carol")
 	alice, bob, carol := u[0], u[1], u[2]
-	for _, n := range u {
-		a.user(n)
-	}
 	// The broker's restart and the nodes' reconnection take their time on
 	// a loaded machine: the test's calls get more than ctxT's minute.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

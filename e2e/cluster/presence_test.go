@@ -46,14 +46,8 @@ func onlineThrough(t *testing.T, api *parley.API, user string) bool {
 // same to a presence query.
 func TestPresenceAcrossNodes(t *testing.T) {
 	t.Parallel()
-	dsn := pg.NewDatabase(t)
-	a := startNode(t, clusterConfig(t, dsn))
-	b := startNode(t, clusterConfig(t, dsn))
-	u := names("alice", "bob")
+	a, b, u := twoNodes(t, "alice", "bob")
 	alice, bob := u[0], u[1]
-	for _, n := range u {
-		a.user(n)
-	}
 	c := a.app.Core()
 	ctx := context.Background()
 	if _, err := c.RequestFriend(ctx, core.Identity{User: bob, Device: "setup"}, alice, ""); err != nil {

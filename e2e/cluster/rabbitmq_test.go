@@ -4,22 +4,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parley-im/parley/internal/core"
 	"github.com/parley-im/parley/internal/testinfra/sdkwait"
 	"github.com/parley-im/parley/protocol"
 	parley "github.com/parley-im/parley/sdk/go"
 )
-
-// names returns user names unique to this test: the tests' clusters
-// share one broker, whose user topics carry the names.
-func names(base ...string) []string {
-	tag := core.NewNodeID()[5:]
-	out := make([]string, len(base))
-	for i, b := range base {
-		out[i] = b + "-" + tag
-	}
-	return out
-}
 
 // nextBody waits for the next content message on c, skipping other
 // entries (membership events), and returns it.
@@ -47,14 +35,8 @@ func nextBody(t *testing.T, c *parley.Client, timeout time.Duration) protocol.Me
 // a block made on one node stops sends through the other.
 func TestTwoNodesThroughRabbitMQ(t *testing.T) {
 	t.Parallel()
-	dsn := pg.NewDatabase(t)
-	a := startNode(t, clusterConfig(t, dsn))
-	b := startNode(t, clusterConfig(t, dsn))
-	u := names("alice", "bob", "carol")
+	a, b, u := twoNodes(t, "alice", "bob", "carol")
 	alice, bob, carol := u[0], u[1], u[2]
-	for _, n := range u {
-		a.user(n)
-	}
 	ctx := ctxT(t)
 	alicePhone := a.dial(alice, "phone")   // on node a
 	aliceTablet := b.dial(alice, "tablet") // on node b

@@ -319,14 +319,7 @@ func releaseSync(held []*Client) {
 func (cl *Client) syncDirty() error {
 	for dirty := cl.takeDirty(); dirty != nil; dirty = cl.takeDirty() {
 		for conv := range dirty {
-			cur, ok, err := cl.cursor(conv, nil)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			if _, err := cl.catchUp(conv, cur, 0); err != nil {
+			if err := cl.catchUpConv(conv); err != nil {
 				return err
 			}
 		}

@@ -195,21 +195,15 @@ func (cl *Client) catchUpAll() error {
 		return nil
 	}
 	for _, conv := range convs {
-		cur, ok, err := cl.cursor(conv, nil)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			continue
-		}
-		if _, err := cl.catchUp(conv, cur, 0); err != nil {
+		if err := cl.catchUpConv(conv); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// catchUpConv delivers, from the store, what follows the cursor of conv.
+// catchUpConv delivers, from the store, what follows the cursor of conv
+// (nothing if the user is not a member).
 func (cl *Client) catchUpConv(conv string) error {
 	cur, ok, err := cl.cursor(conv, nil)
 	if err != nil || !ok {
