@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"log/slog"
 	"os"
 	"testing"
@@ -44,6 +47,9 @@ func TestMain(m *testing.M) {
 // the nodes of a cluster must.
 const signingKey = "cluster-test-signing-key-0123456789abcdef"
 
+// adminKey is the admin key of every node.
+const adminKey = "cluster-test-admin-key-0123456789abcdef"
+
 // node is one Parley server of a test's cluster.
 type node struct {
 	t   *testing.T
@@ -65,6 +71,7 @@ func nodeConfig(t *testing.T, dsn string) config.Config {
 	cfg.Store.PostgresURL = dsn
 	cfg.Store.Unsafe = true
 	cfg.Auth.SigningKey = signingKey
+	cfg.Auth.AdminKey = adminKey
 	cfg.Timeouts.AuthDeadline = 2 * time.Second
 	cfg.Timeouts.AckFlushInterval = 20 * time.Millisecond
 	cfg.Timeouts.PresenceCoalesce = 50 * time.Millisecond
@@ -145,6 +152,37 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// metric returns the value of the unlabelled metric name on the node's
+// /metrics; the test fails if it is not there.
+func (n *node) metric(name string) float64 {
+	n.t.Helper()
+	req, err := http.NewRequestWithContext(ctxT(n.t), "GET", n.URL+"/metrics", nil)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		n.t.Fatalf("GET /metrics: %d, %v", res.StatusCode, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				n.t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	n.t.Fatalf("no %s in /metrics", name)
+	return 0
 }
 
 // user creates a user with the password "password-<name>".

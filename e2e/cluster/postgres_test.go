@@ -185,6 +185,14 @@ func TestNodesWritingOneConversationAtOnce(t *testing.T) {
 			}
 		}
 	}
+	// Conflicts are counted (how many there were depends on the timing).
+	for name, n := range map[string]*node{"a": a, "b": b} {
+		if v := n.metric("parley_store_retries_total"); v < 0 {
+			t.Fatalf("node %s: parley_store_retries_total %v", name, v)
+		} else {
+			t.Logf("node %s: %v write transactions run again", name, v)
+		}
+	}
 }
 
 // unread is the user's unread count in conv from the conversation list.

@@ -76,6 +76,12 @@ const postgresOpenTimeout = 2 * time.Minute
 
 // OpenStore opens the configured store.
 func OpenStore(cfg config.Config, log *slog.Logger) (store.Store, error) {
+	return openStore(cfg, log, nil)
+}
+
+// openStore is OpenStore; retries, if not nil, counts the PostgreSQL
+// store's write transactions run again after a conflict.
+func openStore(cfg config.Config, log *slog.Logger, retries prometheus.Counter) (store.Store, error) {
 	switch cfg.Store.Driver {
 	case "sqlite":
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -89,7 +95,11 @@ func OpenStore(cfg config.Config, log *slog.Logger) (store.Store, error) {
 	case "postgres":
 		ctx, cancel := context.WithTimeout(context.Background(), postgresOpenTimeout)
 		defer cancel()
-		db, err := postgres.Open(ctx, cfg.Store.PostgresURL, postgres.Options{Unsafe: cfg.Store.Unsafe, Logger: log})
+		opts := postgres.Options{Unsafe: cfg.Store.Unsafe, Logger: log}
+		if retries != nil {
+			opts.Retried = retries.Inc
+		}
+		db, err := postgres.Open(ctx, cfg.Store.PostgresURL, opts)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres store: %w", err)
 		}
@@ -191,7 +201,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		}
 		return nil, err
 	}
-	if a.st, err = OpenStore(cfg, log.With("component", "store")); err != nil {
+	retries := prometheus.NewCounter(prometheus.CounterOpts{Name: "parley_store_retries_total",
+		Help: "PostgreSQL write transactions run again after they conflicted with another (store.driver: postgres)."})
+	if a.st, err = openStore(cfg, log.With("component", "store"), retries); err != nil {
 		return nil, err
 	}
 	node := core.NewNodeID()
@@ -199,7 +211,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *App, er
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge())
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge(), retries)
 	if a.core, err = newCore(cfg, a.st, a.bus, node, log, reg); err != nil {
 		return nil, err
 	}

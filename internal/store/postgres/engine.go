@@ -23,8 +23,9 @@ var retriedConstraints = map[string]bool{
 	"messages_dedupe":   true,
 }
 
-// engine is how the shared SQL runs on PostgreSQL (ADR 0012).
-func engine() sqlite.Engine {
+// engine is how the shared SQL runs on PostgreSQL (ADR 0012); retried,
+// if not nil, is called on each retry.
+func engine(retried func()) sqlite.Engine {
 	return sqlite.Engine{
 		Name:    "postgres",
 		Bind:    Rebind,
@@ -33,6 +34,7 @@ func engine() sqlite.Engine {
 		Read:    &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
 		Retry:   retryable,
 		Retries: maxRetries,
+		Retried: retried,
 	}
 }
 

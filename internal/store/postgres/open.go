@@ -34,6 +34,9 @@ type Options struct {
 	// MaxConns bounds the pool's connections; zero means 4 per CPU, at
 	// least 8.
 	MaxConns int
+	// Retried, if not nil, is called each time a write transaction runs
+	// again after it conflicted with another (a metric).
+	Retried func()
 }
 
 // DB is a Parley store on a PostgreSQL server: store.Store through the
@@ -77,7 +80,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		_ = db.db.Close()
 		return nil, fmt.Errorf("postgres: open %s: %w", where, err)
 	}
-	db.DB = sqlite.OnEngine(db.db, engine(), log)
+	db.DB = sqlite.OnEngine(db.db, engine(opts.Retried), log)
 	return db, nil
 }
 
