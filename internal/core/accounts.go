@@ -213,7 +213,7 @@ func (c *Core) Logout(ctx context.Context, id Identity) error {
 	if err := c.st.RevokeSession(ctx, id.Session); err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
-	c.closeWhere(id.User, func(cl *Client) bool { return cl.id.Session == id.Session }, protocol.CloseRevoked, "logged out")
+	c.closeEverywhere(closeSel{User: id.User, Session: id.Session, Code: protocol.CloseRevoked, Reason: "logged out"})
 	return nil
 }
 
@@ -380,7 +380,7 @@ func (c *Core) RevokeDevice(ctx context.Context, user, device string) error {
 	c.seenMu.Lock()
 	delete(c.lastSeen, devID{user: user, device: device})
 	c.seenMu.Unlock()
-	c.closeWhere(user, func(cl *Client) bool { return cl.id.Device == device }, protocol.CloseRevoked, "device revoked")
+	c.closeEverywhere(closeSel{User: user, Device: device, Code: protocol.CloseRevoked, Reason: "device revoked"})
 	return nil
 }
 
@@ -442,14 +442,15 @@ func (c *Core) RevokeTokens(ctx context.Context, user string) error {
 	if err := c.raiseFloor(ctx, user, ""); err != nil {
 		return err
 	}
-	c.closeWhere(user, func(*Client) bool { return true }, protocol.CloseRevoked, "tokens revoked")
+	c.closeEverywhere(closeSel{User: user, Code: protocol.CloseRevoked, Reason: "tokens revoked"})
 	return nil
 }
 
-// Kick closes every connection of the user on this node (close code 3503:
-// clients do not reconnect by themselves, but the user may sign in again).
+// Kick closes every connection of the user (close code 3503: clients do
+// not reconnect by themselves, but the user may sign in again), on every
+// node; it returns how many it closed on this one.
 func (c *Core) Kick(user string) int {
-	return c.closeWhere(user, func(*Client) bool { return true }, protocol.CloseKicked, "disconnected by an administrator")
+	return c.closeEverywhere(closeSel{User: user, Code: protocol.CloseKicked, Reason: "disconnected by an administrator"})
 }
 
 func (c *Core) closeWhere(user string, match func(*Client) bool, code int, reason string) int {

@@ -23,10 +23,44 @@ type invalidation struct {
 	Blocks []string `json:"blocks,omitempty"`
 	// PresenceHidden is a user whose presence setting changed.
 	PresenceHidden string `json:"presence_hidden,omitempty"`
+	// Close: connections to close on every node (a revocation, a kick, a
+	// deletion).
+	Close *closeSel `json:"close,omitempty"`
 	// All: the sender's bus reconnected. What it invalidated meanwhile
 	// may not have arrived, nor what it committed: drop every entry, and
 	// have the devices here read from the store.
 	All bool `json:"all,omitempty"`
+}
+
+// closeSel selects connections of a user: all of them, a device's or a
+// session's, to close with a code and a reason.
+type closeSel struct {
+	User    string `json:"user"`
+	Device  string `json:"device,omitempty"`
+	Session string `json:"session,omitempty"`
+	Code    int    `json:"code"`
+	Reason  string `json:"reason"`
+}
+
+func (s closeSel) match(cl *Client) bool {
+	switch {
+	case s.Session != "":
+		return cl.id.Session == s.Session
+	case s.Device != "":
+		return cl.id.Device == s.Device
+	}
+	return true
+}
+
+// closeEverywhere closes the connections s selects on this node, and has
+// the other nodes close theirs; it returns how many it closed here. A
+// connection that attaches on another node before that node hears of it
+// is refused there by its own check (revokedSince), except after a kick,
+// which revokes nothing.
+func (c *Core) closeEverywhere(s closeSel) int {
+	n := c.closeWhere(s.User, s.match, s.Code, s.Reason)
+	c.invalidateCluster(invalidation{Close: &s})
+	return n
 }
 
 // subscribeCluster subscribes this node to clusterTopic; a single node
@@ -75,6 +109,9 @@ func (c *Core) onInvalidate(data json.RawMessage) {
 	}
 	if len(inv.Blocks) > 0 {
 		c.blocks.invalidate(inv.Blocks...)
+	}
+	if s := inv.Close; s != nil && s.User != "" {
+		c.closeWhere(s.User, s.match, s.Code, s.Reason)
 	}
 	if u := inv.PresenceHidden; u != "" {
 		c.presence.hidden.forget(u)

@@ -30,7 +30,7 @@ func (c *Core) DeleteUser(ctx context.Context, user string) error {
 		return fmt.Errorf("delete user: %w", err)
 	}
 	closeAll := func(*Client) bool { return true }
-	c.closeWhere(user, closeAll, protocol.CloseRevoked, "account deleted")
+	c.closeEverywhere(closeSel{User: user, Code: protocol.CloseRevoked, Reason: "account deleted"})
 	// No flush may write positions of the user once they are gone.
 	c.flushMu.Lock()
 	c.dropBuffered(user, "")
