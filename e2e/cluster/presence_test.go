@@ -12,22 +12,12 @@ import (
 )
 
 // nextPresence waits for c's next presence event about user.
-func nextPresence(t *testing.T, c *parley.Client, user string, timeout time.Duration) protocol.Presence {
+func nextPresence(t *testing.T, c *parley.Client, user string) protocol.Presence {
 	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		select {
-		case e, ok := <-c.Events():
-			if !ok {
-				t.Fatal("events channel closed")
-			}
-			if e.Type == protocol.TypePresence && e.Presence != nil && e.Presence.User == user {
-				return *e.Presence
-			}
-		case <-deadline:
-			t.Fatalf("no presence of %s within %v", user, timeout)
-		}
-	}
+	e := nextEvent(t, c, "presence of "+user, func(e parley.Event) bool {
+		return e.Type == protocol.TypePresence && e.Presence != nil && e.Presence.User == user
+	})
+	return *e.Presence
 }
 
 // onlineThrough reports whether api's node says user is online.
@@ -61,7 +51,7 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	bobOnB := b.login(bob, "web-b")
 
 	alicePhone := a.dial(alice, "phone")
-	if p := nextPresence(t, bobPhone, alice, 15*time.Second); !p.Online {
+	if p := nextPresence(t, bobPhone, alice); !p.Online {
 		t.Fatalf("bob on b was told %+v when alice connected to a", p)
 	}
 	sdkwait.Until(t, "node b to say alice is online", 15*time.Second, func() bool { return onlineThrough(t, bobOnB, alice) })
@@ -105,7 +95,7 @@ func TestPresenceAcrossNodes(t *testing.T) {
 
 	// The last device leaves: bob is told, and both nodes say so.
 	aliceTablet.Close()
-	if p := nextPresence(t, bobPhone, alice, 15*time.Second); p.Online {
+	if p := nextPresence(t, bobPhone, alice); p.Online {
 		t.Fatalf("bob was told %+v after alice's last device left", p)
 	}
 	for name, api := range map[string]*parley.API{"a": bobOnA, "b": bobOnB} {

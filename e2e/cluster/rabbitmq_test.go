@@ -29,10 +29,30 @@ func nextBody(t *testing.T, c *parley.Client, timeout time.Duration) protocol.Me
 	}
 }
 
+// nextEvent waits for an event of c that match accepts.
+func nextEvent(t *testing.T, c *parley.Client, what string, match func(parley.Event) bool) parley.Event {
+	t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case e, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("events channel closed waiting for %s", what)
+			}
+			if match(e) {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %s within 15s", what)
+		}
+	}
+}
+
 // Two nodes on one database and one broker: users connected to different
 // nodes talk live, a user's devices on both nodes see the same
-// conversation, a group's messages reach members on the other node, and
-// a block made on one node stops sends through the other.
+// conversation, typing and read receipts cross, a group's messages reach
+// members on the other node, and a block made on one node stops sends
+// through the other.
 func TestTwoNodesThroughRabbitMQ(t *testing.T) {
 	t.Parallel()
 	a, b, u := twoNodes(t, "alice", "bob", "carol")
@@ -61,6 +81,20 @@ func TestTwoNodesThroughRabbitMQ(t *testing.T) {
 			t.Fatalf("%s got %+v, want %+v", name, m, back)
 		}
 	}
+
+	// Typing and read receipts cross nodes too.
+	if err := bobPhone.Typing(ctx, ack.Conv); err != nil {
+		t.Fatal(err)
+	}
+	nextEvent(t, alicePhone, "bob typing", func(e parley.Event) bool {
+		return e.Type == protocol.TypeTyping && e.Typing != nil && e.Typing.User == bob && e.Typing.Conv == ack.Conv
+	})
+	if _, err := bobPhone.Read(ctx, ack.Conv, back.Seq); err != nil {
+		t.Fatal(err)
+	}
+	nextEvent(t, alicePhone, "bob's read receipt", func(e parley.Event) bool {
+		return e.Type == protocol.TypeReceipt && e.Receipt != nil && e.Receipt.User == bob && e.Receipt.Read >= ack.Seq
+	})
 
 	// A group made and written to through node b reaches alice on node a.
 	carolAPI := b.login(carol, "web")
