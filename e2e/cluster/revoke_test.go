@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/parley-im/parley/internal/testinfra/sdkwait"
+	parley "github.com/parley-im/parley/sdk/go"
 )
 
 // Revoking a device and kicking a user through one node close the
@@ -27,4 +28,22 @@ func TestRevocationsCloseConnectionsOnEveryNode(t *testing.T) {
 		t.Fatalf("node a closed %d connections of alice's, who has none there", n)
 	}
 	sdkwait.Until(t, "node b to close the kicked tablet", 15*time.Second, func() bool { return b.app.Core().Online() == 0 })
+}
+
+// A device that connects to another node takes over its connection on
+// the first one, as it would on one node; the new connection stays.
+func TestDeviceTakeoverAcrossNodes(t *testing.T) {
+	t.Parallel()
+	a, b, u := twoNodes(t, "alice", "bob")
+	alice, bob := u[0], u[1]
+	a.dial(alice, "phone")
+	sdkwait.Until(t, "alice's phone on node a", 15*time.Second, func() bool { return a.app.Core().Online() == 1 })
+	phone := b.dial(alice, "phone")
+	sdkwait.Until(t, "node a to close the phone's older connection", 15*time.Second, func() bool { return a.app.Core().Online() == 0 })
+	if n := b.app.Core().Online(); n != 1 {
+		t.Fatalf("node b has %d connections, want the phone's new one", n)
+	}
+	if _, err := phone.Send(ctxT(t), parley.SendOptions{To: bob, Body: "still here"}); err != nil {
+		t.Fatalf("send through the new connection: %v", err)
+	}
 }

@@ -78,6 +78,9 @@ type Client struct {
 	// catchUpQueued: a catch-up of every conversation (cluster.go) is in
 	// the queue.
 	catchUpQueued atomic.Bool
+	// attached is when Attach made the client (wall clock: nodes compare
+	// it in a takeover).
+	attached time.Time
 
 	// While syncing (a resume in progress), message events are not queued:
 	// their conversations are marked dirty and read from the store after
@@ -102,6 +105,10 @@ type Client struct {
 // Identity returns who is connected.
 func (cl *Client) Identity() Identity { return cl.id }
 
+// takeoverReason is the close reason of a connection another connection
+// of its device took over.
+const takeoverReason = "another connection of this device took over"
+
 // Attach registers a connection for id. The writer goroutine runs until the
 // client is closed. Message events start flowing after Resume.
 //
@@ -121,7 +128,7 @@ func (c *Core) Attach(id Identity, t Transport) (*Client, error) {
 		}
 	}
 	cl := &Client{
-		core: c, id: id, t: t, proto: transportProtocol(t),
+		core: c, id: id, t: t, proto: transportProtocol(t), attached: time.Now(),
 		delivered: c.metrics.Deliveries.WithLabelValues(transportProtocol(t)),
 		queue:     make(chan *Event, c.limits.OutboundQueueMessages),
 		done:      make(chan struct{}),
@@ -136,7 +143,13 @@ func (c *Core) Attach(id Identity, t Transport) (*Client, error) {
 			Msg: fmt.Sprintf("this user already has %d connections, the most allowed; close one or retry later", n)}
 	}
 	if replaced != nil {
-		replaced.Close(protocol.CloseTakeover, "another connection of this device took over")
+		replaced.Close(protocol.CloseTakeover, takeoverReason)
+	}
+	if !c.singleNode {
+		// The device's connections on other nodes, older than this one,
+		// are taken over too (an MQTT session moving to this node).
+		c.invalidateCluster(invalidation{Close: &closeSel{User: id.User, Device: id.Device,
+			Code: protocol.CloseTakeover, Reason: takeoverReason, Before: cl.attached.UnixNano()}})
 	}
 	if n == 1 {
 		c.presence.cameOnline(id.User)

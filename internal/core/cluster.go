@@ -40,9 +40,15 @@ type closeSel struct {
 	Session string `json:"session,omitempty"`
 	Code    int    `json:"code"`
 	Reason  string `json:"reason"`
+	// Before, if not 0, spares the connections attached at or after it
+	// (Unix nanoseconds): a takeover closes the older ones only.
+	Before int64 `json:"before,omitempty"`
 }
 
 func (s closeSel) match(cl *Client) bool {
+	if s.Before != 0 && cl.attached.UnixNano() >= s.Before {
+		return false
+	}
 	switch {
 	case s.Session != "":
 		return cl.id.Session == s.Session
