@@ -183,14 +183,7 @@ func (c *Core) watchBus(ctx context.Context) {
 	}
 	last := rb.Reconnects()
 	owed := false // an invalidation of everything the other nodes have not confirmed
-	t := time.NewTicker(busWatchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, busWatchInterval, func() {
 		if n := rb.Reconnects(); n != last {
 			last, owed = n, true
 			c.dropCaches()
@@ -201,7 +194,7 @@ func (c *Core) watchBus(ctx context.Context) {
 		if owed && c.publishInvalidation(invalidation{All: true}) == nil {
 			owed = false
 		}
-	}
+	})
 }
 
 // typeCatchUp is the internal event that makes a client's writer read

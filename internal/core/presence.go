@@ -57,15 +57,18 @@ func (p *presence) cameOnline(user string) {
 	p.mu.Unlock()
 }
 
-func (p *presence) run(ctx context.Context) {
-	t := time.NewTicker(p.c.to.PresenceCoalesce)
+func (p *presence) run(ctx context.Context) { every(ctx, p.c.to.PresenceCoalesce, p.flush) }
+
+// every calls fn every d until ctx is done.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			p.flush()
+			fn()
 		}
 	}
 }

@@ -212,14 +212,5 @@ func (p *presence) runHeartbeat(ctx context.Context) {
 	if p.c.singleNode {
 		return
 	}
-	t := time.NewTicker(presenceHeartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			p.heartbeat()
-		}
-	}
+	every(ctx, presenceHeartbeat, p.heartbeat)
 }
