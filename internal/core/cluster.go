@@ -8,9 +8,11 @@ import (
 )
 
 // clusterTopic is the bus topic every node of a cluster subscribes to. It
-// carries what one node changes and every node caches: blocks and the
-// hiding of presence. (Membership reaches the nodes that need it through
-// the conversation's and the member's topics, with the events
+// carries what one node changes and every node must know: invalidations
+// of cached blocks and presence hiding, connections to close everywhere,
+// a node's return after losing the broker (this file), and each node's
+// presence (presencecluster.go). (Membership reaches the nodes that need
+// it through the conversation's and the member's topics, with the events
 // themselves.)
 const clusterTopic = "n.all"
 
@@ -41,7 +43,9 @@ type closeSel struct {
 	Code    int    `json:"code"`
 	Reason  string `json:"reason"`
 	// Before, if not 0, spares the connections attached at or after it
-	// (Unix nanoseconds): a takeover closes the older ones only.
+	// (Unix nanoseconds): a takeover closes the older ones only. It
+	// compares the nodes' clocks, which must agree to within the time
+	// between two connections of one device.
 	Before int64 `json:"before,omitempty"`
 }
 
@@ -83,8 +87,9 @@ func (c *Core) subscribeCluster(ctx context.Context) error {
 // no broker is made good when it reconnects (watchBus).
 //
 // The publish runs in a goroutine of its own: the caller (a block, a
-// settings change) does not wait for the broker, and the order of two
-// invalidations does not matter (each only drops entries).
+// settings change, a revocation, a connection) does not wait for the
+// broker, and the order of two invalidations does not matter (each only
+// drops entries or closes connections).
 func (c *Core) invalidateCluster(inv invalidation) {
 	if c.singleNode {
 		return
